@@ -1,0 +1,49 @@
+"""mailpartner-async: cancel scheduled emails on the Mail Partner API, async-first.
+
+Example::
+
+    from mailpartner_async import AsyncMailPartner
+
+    async with AsyncMailPartner() as client:  # key from $MAILPARTNER_API_KEY
+        result = await client.cancel("300")
+"""
+
+from ._async.client import AsyncMailPartner
+from ._exceptions import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    CancellationTooLateError,
+    ConfigurationError,
+    InvalidRequestError,
+    MailPartnerError,
+    MessageNotFoundError,
+    RateLimitError,
+    UnexpectedResponseError,
+)
+from ._models import CancelCode, CancelOutcome, CancelResult
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AlreadyCancelledError",
+    "AlreadySentError",
+    "AsyncMailPartner",
+    "AuthenticationError",
+    "CancelCode",
+    "CancelOutcome",
+    "CancelResult",
+    "CancellationTooLateError",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "MailPartnerError",
+    "MessageNotFoundError",
+    "RateLimitError",
+    "UnexpectedResponseError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""The async client; the sync twin in ``_sync`` is generated from it."""

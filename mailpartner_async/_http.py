@@ -1,0 +1,150 @@
+"""The one door to httpx: clients, time-outs, error mapping and log redaction.
+
+Everything else in the package talks to this module, so moving to another HTTP
+library (the httpx2 fork, an aiohttp transport) changes this file and the names the
+client modules import from it, nothing more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TypeAlias
+
+import httpx
+
+from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
+from ._protocol import redact
+from ._version import __version__
+
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "USER_AGENT",
+    "AsyncHTTPClient",
+    "HTTPClient",
+    "RawResponse",
+    "Timeout",
+    "TimeoutTypes",
+    "connection_error",
+    "install_log_redaction",
+    "new_async_http_client",
+    "new_http_client",
+    "to_timeout",
+]
+
+AsyncHTTPClient: TypeAlias = httpx.AsyncClient
+HTTPClient: TypeAlias = httpx.Client
+Timeout: TypeAlias = httpx.Timeout
+TimeoutTypes: TypeAlias = float | httpx.Timeout
+TRANSPORT_ERRORS = (httpx.TransportError,)
+USER_AGENT = f"mailpartner-async/{__version__} httpx/{httpx.__version__}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    """An HTTP answer as the protocol module reads it.
+
+    ``body`` holds at most one byte more than the protocol's size cap; ``truncated`` says the
+    connection broke while the body was being read.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
+
+
+def to_timeout(timeout: object) -> httpx.Timeout:
+    """A positive number of seconds, or an ``httpx.Timeout``, as an ``httpx.Timeout``."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError(
+            f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
+        )
+    return httpx.Timeout(float(timeout))
+
+
+def _limits(max_concurrency: int) -> httpx.Limits:
+    # One connection per request in flight; the SDK's own limiter queues the rest,
+    # so httpx's pool never makes a request wait (and never raises PoolTimeout).
+    return httpx.Limits(
+        max_connections=max_concurrency,
+        max_keepalive_connections=max_concurrency,
+        keepalive_expiry=30.0,
+    )
+
+
+def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` the SDK owns when the caller brings none."""
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=_limits(max_concurrency),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def new_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.Client:
+    """The ``httpx.Client`` the sync SDK owns when the caller brings none."""
+    return httpx.Client(
+        timeout=timeout,
+        limits=_limits(max_concurrency),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def connection_error(
+    exc: httpx.TransportError, *, message_id: str, response_started: bool = False
+) -> APIConnectionError:
+    """Our error for an httpx transport failure, with whether the request was sent.
+
+    A connect error, connect or pool time-out means the request never left; a
+    read or write failure, a protocol error or a read time-out means it may have
+    reached the server.
+    """
+    not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    sent = response_started or not not_sent
+    detail = redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"request timed out ({type(exc).__name__}: {detail})",
+            message_id=message_id,
+            request_sent=sent,
+        )
+    return APIConnectionError(
+        f"request failed ({type(exc).__name__}: {detail})",
+        message_id=message_id,
+        request_sent=sent,
+    )
+
+
+class _RedactAPIKey(logging.Filter):
+    """Masks ``apiKey=`` values in records of httpx's loggers (its INFO request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "apikey=" in message.lower():
+            record.msg = redact(message)
+            record.args = None
+        return True
+
+
+_FILTER = _RedactAPIKey()
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to httpx's logger, once.
+
+    httpx logs every request at INFO with its full URL, query string included;
+    httpcore's records name hosts and ports only.
+    """
+    logger = logging.getLogger("httpx")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
+
+install_log_redaction()

@@ -1,0 +1,77 @@
+"""The values the SDK returns: control codes, one cancel's result, one batch outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from ._exceptions import MailPartnerError
+
+__all__ = ["CancelCode", "CancelOutcome", "CancelResult"]
+
+
+class CancelCode(enum.IntEnum):
+    """The control codes of the ``message-cancel`` endpoint.
+
+    The provider documents 1, 3, 4, 5, 6, 7, 10 and 200; 429 is the rate-limit answer
+    documented for the mail API.
+    """
+
+    API_KEY_REQUIRED = 1
+    MESSAGE_ID_REQUIRED = 3
+    MESSAGE_NOT_FOUND = 4
+    ALREADY_CANCELLED = 5
+    TOO_LATE = 6
+    ALREADY_SENT = 7
+    INVALID_API_KEY = 10
+    CANCELLED = 200
+    RATE_LIMITED = 429
+
+
+class CancelResult(BaseModel):
+    """What a successful cancel returned.
+
+    ``code`` is :attr:`CancelCode.CANCELLED`, or :attr:`CancelCode.ALREADY_CANCELLED`
+    when an earlier attempt of the same call reached the server, its answer was lost,
+    and the retry found the message already cancelled (the cancel was ours).
+    ``attempts`` counts the HTTP attempts the call made, the first one included.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    success: bool
+    code: CancelCode
+    message: str
+    message_id: str
+    attempts: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    """One message id's outcome in a batch: a result or an error, never both.
+
+    Example::
+
+        for outcome in outcomes:
+            if outcome.ok:
+                print(outcome.message_id, outcome.result.code)
+            else:
+                print(outcome.message_id, type(outcome.error).__name__)
+    """
+
+    message_id: str
+    result: CancelResult | None = None
+    error: MailPartnerError | None = None
+
+    def __post_init__(self) -> None:
+        if (self.result is None) == (self.error is None):
+            raise ValueError("a CancelOutcome holds exactly one of result or error")
+
+    @property
+    def ok(self) -> bool:
+        """True when the message is cancelled (``result`` is set)."""
+        return self.result is not None

@@ -1,0 +1,60 @@
+"""Sans-I/O pacing: when may the next request start, under a per-minute cap.
+
+``RateSchedule`` hands out start times. Requests are spaced evenly (``60 / limit``
+seconds apart) and, as a hard bound, a request never starts until the one ``limit``
+places before it is more than 60 seconds old: no 60-second window ever holds more
+than ``limit`` starts, whatever the timing of the callers. A pause (after a 429
+or a ``Retry-After``) holds back every later start of the same schedule.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Final
+
+__all__ = ["WINDOW_SECONDS", "RateSchedule"]
+
+WINDOW_SECONDS: Final = 60.0
+# A start exactly one window after the start ``limit`` places before it would let a
+# closed 60 s interval hold limit + 1 starts; this margin keeps the bound strict.
+_MARGIN: Final = 1e-3
+# Past this the exact window log costs more memory than it is worth: spacing alone
+# then bounds any window to limit + 1 starts.
+_MAX_LOGGED: Final = 100_000
+
+
+class RateSchedule:
+    """Start times for requests under ``per_minute`` (``None``: no cap, pauses only).
+
+    Not thread-safe: callers serialise ``reserve`` (the async client runs it without
+    an ``await`` in between, the sync client under a lock).
+    """
+
+    __slots__ = ("_interval", "_next", "_recent", "paused_until", "per_minute")
+
+    def __init__(self, per_minute: int | None) -> None:
+        self.per_minute = per_minute
+        self._interval = WINDOW_SECONDS / per_minute if per_minute else 0.0
+        self._recent: collections.deque[float] | None = (
+            collections.deque(maxlen=per_minute)
+            if per_minute and per_minute <= _MAX_LOGGED
+            else None
+        )
+        self._next = -math.inf
+        self.paused_until = -math.inf
+
+    def reserve(self, now: float) -> float:
+        """Claim the next start time, at or after ``now``; the caller waits until then."""
+        start = max(now, self._next, self.paused_until)
+        recent = self._recent
+        if recent is not None and len(recent) == recent.maxlen:
+            start = max(start, recent[0] + WINDOW_SECONDS + _MARGIN)
+        self._next = start + self._interval
+        if recent is not None:
+            recent.append(start)
+        return start
+
+    def pause_until(self, when: float) -> None:
+        """Hold back every start until ``when`` (a later pause wins)."""
+        self.paused_until = max(self.paused_until, when)

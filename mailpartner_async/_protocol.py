@@ -1,0 +1,515 @@
+"""The sans-I/O core: build the request, read the answer, decide what it means.
+
+Pure functions shared by the async and the sync client; nothing here does I/O, sleeps,
+or imports httpx. Every function is tested table-driven with exact inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import math
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import quote, quote_plus
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+
+from ._config import MAX_BODY_BYTES, ResponseFormat
+from ._exceptions import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    CancellationTooLateError,
+    InvalidRequestError,
+    MailPartnerError,
+    MessageNotFoundError,
+    RateLimitError,
+    UnexpectedResponseError,
+)
+from ._models import CancelCode, CancelResult
+
+__all__ = [
+    "ENDPOINT",
+    "CancelRequest",
+    "Verdict",
+    "build_request",
+    "error_for_code",
+    "excerpt",
+    "interpret_response",
+    "interpret_transport_error",
+    "normalize_message_id",
+    "parse_body",
+    "parse_retry_after",
+    "redact",
+    "redacted_url",
+]
+
+ENDPOINT: Final = "/message-cancel"
+_EXCERPT_CHARS: Final = 120
+_REDACTED: Final = "[REDACTED]"
+_API_KEY_PARAM = re.compile(r"(apiKey=)[^&\s'\"<>]*", re.IGNORECASE)
+
+_CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
+    CancelCode.API_KEY_REQUIRED: AuthenticationError,
+    CancelCode.MESSAGE_ID_REQUIRED: InvalidRequestError,
+    CancelCode.MESSAGE_NOT_FOUND: MessageNotFoundError,
+    CancelCode.ALREADY_CANCELLED: AlreadyCancelledError,
+    CancelCode.TOO_LATE: CancellationTooLateError,
+    CancelCode.ALREADY_SENT: AlreadySentError,
+    CancelCode.INVALID_API_KEY: AuthenticationError,
+    CancelCode.RATE_LIMITED: RateLimitError,
+}
+
+_DEFAULT_MESSAGES: Final[Mapping[int, str]] = {
+    CancelCode.API_KEY_REQUIRED: "API key is required",
+    CancelCode.MESSAGE_ID_REQUIRED: "Message ID is required",
+    CancelCode.MESSAGE_NOT_FOUND: "Message not found",
+    CancelCode.ALREADY_CANCELLED: "The mail has already been canceled",
+    CancelCode.TOO_LATE: (
+        "You cannot cancel the mail less than 5 minutes before its scheduled time"
+    ),
+    CancelCode.ALREADY_SENT: "You cannot cancel a mail that has already been sent",
+    CancelCode.INVALID_API_KEY: "Incorrect API key",
+    CancelCode.CANCELLED: "The email has been canceled.",
+    CancelCode.RATE_LIMITED: "Too many requests",
+}
+
+
+# --- the request -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """A GET to send: ``params`` are encoded by the HTTP layer, never concatenated."""
+
+    url: str
+    params: tuple[tuple[str, str], ...]
+    message_id: str
+    method: str = "GET"
+
+
+def normalize_message_id(message_id: object) -> str:
+    """``str(message_id)`` for a ``str`` or ``int``; a blank or other value is code 3.
+
+    >>> normalize_message_id(300)
+    '300'
+    """
+    if isinstance(message_id, bool) or not isinstance(message_id, str | int):
+        raise InvalidRequestError(
+            f"message id must be a str or an int, got {type(message_id).__name__}",
+            code=CancelCode.MESSAGE_ID_REQUIRED,
+        )
+    text = str(message_id).strip()
+    if not text:
+        raise InvalidRequestError(
+            "message id is required and must not be blank",
+            code=CancelCode.MESSAGE_ID_REQUIRED,
+            message_id=str(message_id),
+        )
+    return text
+
+
+def build_request(
+    base_url: str,
+    api_key: str | None,
+    message_id: object,
+    response_format: ResponseFormat = "json",
+) -> CancelRequest:
+    """The request that cancels ``message_id``; fails before any I/O on bad input.
+
+    Raises :class:`AuthenticationError` (code 1) without a key and
+    :class:`InvalidRequestError` (code 3) for a blank or mistyped message id.
+    """
+    normalized = normalize_message_id(message_id)
+    if not api_key:
+        raise AuthenticationError(
+            "an API key is required: pass api_key= or set $MAILPARTNER_API_KEY",
+            code=CancelCode.API_KEY_REQUIRED,
+            message_id=normalized,
+        )
+    params: list[tuple[str, str]] = [("apiKey", api_key), ("messageId", normalized)]
+    if response_format == "xml":
+        params.append(("_format", "xml"))
+    return CancelRequest(url=base_url + ENDPOINT, params=tuple(params), message_id=normalized)
+
+
+# --- secrets ---------------------------------------------------------------------
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with every ``apiKey=`` value and every spelling of ``secret`` masked.
+
+    >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
+    'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
+    """
+    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + _REDACTED, text)
+    if secret:
+        for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(spelling, _REDACTED)
+    return text
+
+
+def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
+    """The URL as it is safe to log: the key's value is never shown."""
+    shown = "&".join(
+        f"{name}={_REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
+    )
+    url = redact(url)
+    if not shown:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{shown}"
+
+
+def excerpt(body: bytes, secret: str | None = None) -> str:
+    """A short, printable, secret-free start of a body, for error messages."""
+    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    text = redact(text, secret)
+    if len(text) > _EXCERPT_CHARS:
+        text = text[: _EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+# --- the answer ------------------------------------------------------------------
+
+
+class _NotAnAPIResponse(Exception):
+    """The body could not be read as an API response; the text says why."""
+
+
+def parse_body(body: bytes, content_type: str | None = None) -> dict[str, Any]:
+    """The API's fields from a JSON or XML body, chosen by what the body is.
+
+    The Content-Type decides when it names JSON or XML; otherwise the first
+    non-blank character does. XML may be the provider's positional form
+    (``<result><entry>…</entry>…</result>``, in the order success, code, message,
+    CDATA and whitespace allowed) or named ``<success>``/``<code>``/``<message>``
+    children. A DTD or entity declaration is refused. Raises ``ValueError`` with
+    the reason for anything else.
+    """
+    try:
+        return _parse_body(body, content_type)
+    except _NotAnAPIResponse as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise _NotAnAPIResponse("empty body")
+    kind = _body_kind(stripped, content_type)
+    if kind == "json":
+        return _parse_json(stripped)
+    if kind == "xml":
+        return _parse_xml(stripped)
+    raise _NotAnAPIResponse(f"body is neither JSON nor XML (Content-Type {content_type!r})")
+
+
+def _body_kind(body: bytes, content_type: str | None) -> str | None:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return "json"
+    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
+        return "xml"
+    if body[:1] in (b"{", b"["):
+        return "json"
+    if body[:1] == b"<":
+        return "xml"
+    return None
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _NotAnAPIResponse(f"invalid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise _NotAnAPIResponse("JSON body is not an object")
+    return data
+
+
+_POSITIONAL_FIELDS: Final = ("success", "code", "message")
+
+
+def _parse_xml(body: bytes) -> dict[str, Any]:
+    try:
+        root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True)
+    except DefusedXmlException:
+        raise _NotAnAPIResponse("XML declares a DTD or entities") from None
+    except ET.ParseError as exc:
+        raise _NotAnAPIResponse(f"invalid XML: {exc}") from None
+    children = list(root)
+    named = {child.tag: _xml_text(child) for child in children if child.tag != "entry"}
+    if "code" in named:
+        data: dict[str, Any] = dict(named)
+        errors = root.find("errors")
+        if errors is not None:
+            data["errors"] = [{item.tag: _xml_text(item) for item in entry} for entry in errors]
+        return data
+    entries = [child for child in children if child.tag == "entry"]
+    if len(entries) >= 2:
+        return {
+            name: _xml_text(entry) for name, entry in zip(_POSITIONAL_FIELDS, entries, strict=False)
+        }
+    raise _NotAnAPIResponse(f"XML <{root.tag}> has no code")
+
+
+def _xml_text(element: ET.Element) -> str:
+    return "".join(element.itertext()).strip()
+
+
+def _as_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _as_code_member(code: int) -> int:
+    try:
+        return CancelCode(code)
+    except ValueError:
+        return code
+
+
+def _message_of(data: Mapping[str, Any], code: int | None) -> str:
+    for key in ("message", "error"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, Mapping):
+            inner = value.get("message")
+            if isinstance(inner, str) and inner.strip():
+                return inner.strip()
+    errors = _errors_of(data)
+    texts = [str(e["message"]) for e in errors if e.get("message")]
+    if texts:
+        return "; ".join(texts)
+    return _DEFAULT_MESSAGES.get(code, "") if code is not None else ""
+
+
+def _errors_of(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    errors = data.get("errors")
+    if isinstance(errors, list):
+        return [e for e in errors if isinstance(e, Mapping)]
+    return []
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds asked by ``Retry-After-Ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    >>> parse_retry_after({"retry-after": "2"})
+    2.0
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        value = when.timestamp() - (time.time() if now is None else now)
+        return max(value, 0.0)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def error_for_code(
+    code: int,
+    message: str,
+    *,
+    message_id: str | None = None,
+    http_status: int | None = None,
+    errors: Sequence[Mapping[str, Any]] = (),
+    retry_after: float | None = None,
+) -> APIError:
+    """The most specific :class:`APIError` for a control code other than 200."""
+    cls = _CODE_ERRORS.get(code, APIError)
+    member = _as_code_member(code)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message,
+            code=member,
+            message_id=message_id,
+            http_status=http_status,
+            errors=errors,
+            retry_after=retry_after,
+        )
+    return cls(message, code=member, message_id=message_id, http_status=http_status, errors=errors)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one attempt's answer means.
+
+    Exactly one of ``result`` and ``error`` is set. ``retry`` says whether another
+    attempt may help, ``retry_after`` the delay the server asked for, ``reached``
+    whether this attempt may have reached the server (so a later code 5 is ours),
+    ``throttle`` whether the server asked every caller to slow down (a 429, or a
+    ``Retry-After``), and ``reason`` a short, secret-free text for the logs.
+    """
+
+    result: CancelResult | None
+    error: MailPartnerError | None
+    retry: bool = False
+    retry_after: float | None = None
+    reached: bool = True
+    reason: str = ""
+    throttle: bool = False
+
+
+def interpret_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    message_id: str,
+    attempt: int = 1,
+    earlier_attempt_reached: bool = False,
+    secret: str | None = None,
+    truncated: bool = False,
+) -> Verdict:
+    """The meaning of an HTTP answer to a cancel request.
+
+    A body carrying a control code decides, whatever the HTTP status: 200 is a
+    result, 429 is retried, any other code is final. Without a control code, a 429
+    status is retried, a 5xx is retried, and anything else is an
+    :class:`UnexpectedResponseError`. Code 5 after an earlier attempt that may have
+    reached the server is a result: that attempt cancelled the message. A body cut
+    short by a broken connection (``truncated``) is retried, as the request was sent.
+    """
+    retry_after = parse_retry_after(headers)
+    error: MailPartnerError
+    if truncated:
+        error = UnexpectedResponseError(
+            "the connection closed before the whole body arrived",
+            message_id=message_id,
+            http_status=status,
+            body_excerpt=excerpt(body, secret),
+        )
+        return Verdict(
+            None,
+            error,
+            retry=True,
+            retry_after=retry_after,
+            reason=f"HTTP {status} body truncated",
+            throttle=retry_after is not None,
+        )
+    content_type = {k.lower(): v for k, v in headers.items()}.get("content-type")
+    try:
+        data = _parse_body(body, content_type)
+        code = _as_code(data.get("code"))
+        problem = "no control code" if code is None else ""
+    except _NotAnAPIResponse as exc:
+        data, code, problem = {}, None, str(exc)
+
+    if code is None:
+        if status == 429:
+            error = error_for_code(
+                CancelCode.RATE_LIMITED,
+                _DEFAULT_MESSAGES[CancelCode.RATE_LIMITED],
+                message_id=message_id,
+                http_status=status,
+                retry_after=retry_after,
+            )
+            return Verdict(
+                None,
+                error,
+                retry=True,
+                retry_after=retry_after,
+                reached=False,
+                reason="HTTP 429",
+                throttle=True,
+            )
+        error = UnexpectedResponseError(
+            f"not a valid API response: {problem}",
+            message_id=message_id,
+            http_status=status,
+            body_excerpt=excerpt(body, secret),
+        )
+        if status >= 500:
+            return Verdict(
+                None,
+                error,
+                retry=True,
+                retry_after=retry_after,
+                reason=f"HTTP {status} without a control code",
+                throttle=retry_after is not None,
+            )
+        return Verdict(None, error, reached=True, reason=problem)
+
+    message = redact(_message_of(data, code), secret)
+    if code == CancelCode.CANCELLED:
+        result = CancelResult(
+            success=True,
+            code=CancelCode.CANCELLED,
+            message=message,
+            message_id=message_id,
+            attempts=attempt,
+        )
+        return Verdict(result, None)
+    if code == CancelCode.ALREADY_CANCELLED and earlier_attempt_reached:
+        result = CancelResult(
+            success=True,
+            code=CancelCode.ALREADY_CANCELLED,
+            message=message,
+            message_id=message_id,
+            attempts=attempt,
+        )
+        return Verdict(result, None)
+    error = error_for_code(
+        code,
+        message,
+        message_id=message_id,
+        http_status=status,
+        errors=_errors_of(data),
+        retry_after=retry_after,
+    )
+    if code == CancelCode.RATE_LIMITED:
+        return Verdict(
+            None,
+            error,
+            retry=True,
+            retry_after=retry_after,
+            reached=False,
+            reason="code 429",
+            throttle=True,
+        )
+    return Verdict(None, error, reason=f"code {code}")
+
+
+def interpret_transport_error(error: APIConnectionError) -> Verdict:
+    """A failed attempt (no answer) is always worth another attempt."""
+    return Verdict(
+        None,
+        error,
+        retry=True,
+        reached=error.request_sent,
+        reason=f"{type(error).__name__}: {error.message}",
+    )
