@@ -1,0 +1,88 @@
+"""The whole gate: tests on every supported Python and loop, lint, typing, the sync
+generation check and the docs build. `python -m nox` runs it all; `nox -l` lists.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
+nox.options.sessions = ["tests", "lint", "typing", "check_generated", "docs"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
+COVERAGE_FLOOR = 95
+
+
+def install(session: nox.Session, *groups: str, extras: str = "") -> None:
+    """The package (editable, with ``extras``) and the dependency ``groups``."""
+    package = f".[{extras}]" if extras else "."
+    args = ["-e", package]
+    for group in groups:
+        args += ["--group", group]
+    session.install(*args)
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("backend", ["asyncio", "trio"])
+def tests(session: nox.Session, backend: str) -> None:
+    """The test suite, with the async tests under one event loop, and branch coverage."""
+    install(session, "tests")
+    data_file = f".coverage.{session.name}".replace("(", "-").replace(")", "").replace("'", "")
+    env = {"COVERAGE_FILE": data_file}
+    session.run("coverage", "erase", env=env)
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        f"--backend={backend}",
+        *session.posargs,
+        env=env,
+    )
+    session.run("coverage", "combine", env=env, success_codes=[0, 1])
+    session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}", env=env)
+
+
+@nox.session(python=PYTHONS[0])
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("--group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS[0])
+def typing(session: nox.Session) -> None:
+    """mypy --strict on the package, tests and scripts; pyright on the public API."""
+    install(session, "typing")
+    session.run("mypy", "mailpartner_async", "tests", "scripts", "noxfile.py")
+    session.run("pyright", "tests/typing")
+
+
+@nox.session(python=PYTHONS[0])
+def generate(session: nox.Session) -> None:
+    """Regenerate the sync client and its tests from the async source."""
+    session.install("--group", "lint")
+    session.run("python", "scripts/generate_sync.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def check_generated(session: nox.Session) -> None:
+    """Fail when the sync files drift from the async source or a rule is dead."""
+    session.install("--group", "lint")
+    session.run("python", "scripts/generate_sync.py", "--check")
+
+
+@nox.session(python=PYTHONS[0])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; broken links and references fail."""
+    install(session, "docs")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
