@@ -9,6 +9,7 @@ Example::
 """
 
 from ._async.client import AsyncMailPartner
+from ._batch import AsyncBatch, Batch, BatchProgress
 from ._exceptions import (
     AlreadyCancelledError,
     AlreadySentError,
@@ -25,6 +26,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._models import CancelCode, CancelOutcome, CancelResult
+from ._sync.client import MailPartner
 from ._version import __version__
 
 __all__ = [
@@ -33,14 +35,18 @@ __all__ = [
     "APITimeoutError",
     "AlreadyCancelledError",
     "AlreadySentError",
+    "AsyncBatch",
     "AsyncMailPartner",
     "AuthenticationError",
+    "Batch",
+    "BatchProgress",
     "CancelCode",
     "CancelOutcome",
     "CancelResult",
     "CancellationTooLateError",
     "ConfigurationError",
     "InvalidRequestError",
+    "MailPartner",
     "MailPartnerError",
     "MessageNotFoundError",
     "RateLimitError",

@@ -55,6 +55,7 @@ __all__ = [
 ENDPOINT: Final = "/message-cancel"
 _EXCERPT_CHARS: Final = 120
 _REDACTED: Final = "[REDACTED]"
+_MIN_SECRET_CHARS: Final = 6
 _API_KEY_PARAM = re.compile(r"(apiKey=)[^&\s'\"<>]*", re.IGNORECASE)
 
 _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
@@ -147,11 +148,15 @@ def build_request(
 def redact(text: str, secret: str | None = None) -> str:
     """``text`` with every ``apiKey=`` value and every spelling of ``secret`` masked.
 
+    ``secret`` is masked when it has at least six characters.
+
     >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
     'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
     """
     text = _API_KEY_PARAM.sub(lambda m: m.group(1) + _REDACTED, text)
-    if secret:
+    # A secret shorter than this would mask ordinary words ("ok" for a key "k");
+    # real keys are far longer.
+    if secret and len(secret) >= _MIN_SECRET_CHARS:
         for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
             text = text.replace(spelling, _REDACTED)
     return text

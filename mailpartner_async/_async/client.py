@@ -14,6 +14,7 @@ from typing import Self
 
 from pydantic import SecretStr
 
+from .._batch import AsyncBatch, AsyncIds, ProgressCallback, check_concurrency
 from .._concurrency import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
 from .._config import (
     DEFAULT_MAX_CONCURRENCY,
@@ -40,7 +41,7 @@ from .._http import (
     new_async_http_client,
     to_timeout,
 )
-from .._models import CancelResult
+from .._models import CancelOutcome, CancelResult
 from .._protocol import (
     CancelRequest,
     build_request,
@@ -224,6 +225,68 @@ class AsyncMailPartner:
             self.max_retries if isinstance(max_retries, Unset) else _check_retries(max_retries)
         )
         return await self._cancel_with_retries(request, attempt_timeout, retries)
+
+    def cancel_iter(
+        self,
+        ids: AsyncIds,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncBatch:
+        """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
+
+        Outcomes come in completion order. ``ids`` may be any iterable of ids (or
+        an async iterable), pulled lazily, ``concurrency`` ids ahead of what you
+        consumed, so memory stays flat for millions of ids. ``concurrency``
+        (default: the client's ``max_concurrency``) bounds the calls in progress;
+        the client's own limits and rate limit still apply. ``on_progress`` is
+        called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
+        A failing id never stops the batch: its error is on its outcome.
+
+        Example::
+
+            async for outcome in client.cancel_iter(ids):
+                print(outcome.message_id, outcome.ok)
+
+        Leaving the loop early (``break``, an exception, cancellation) stops the
+        work; ``async with client.cancel_iter(ids) as outcomes:`` makes that
+        deterministic.
+        """
+        return AsyncBatch(
+            self.cancel,
+            ids,
+            concurrency=check_concurrency(concurrency, self.max_concurrency),
+            on_progress=on_progress,
+        )
+
+    async def cancel_many(
+        self,
+        ids: AsyncIds,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[CancelOutcome]:
+        """Cancel many ids; return one outcome per id, in the order of ``ids``.
+
+        Never raises for one id's failure: each outcome holds a result or an error.
+        Duplicated ids are each answered. See :meth:`cancel_iter` for the arguments.
+
+        Example::
+
+            outcomes = await client.cancel_many(["300", "301", 302])
+            not_cancelled = [o.message_id for o in outcomes if not o.ok]
+        """
+        by_index: dict[int, CancelOutcome] = {}
+        async with self.cancel_iter(
+            ids, concurrency=concurrency, on_progress=on_progress
+        ) as outcomes:
+            while True:
+                try:
+                    index, outcome = await outcomes.next_indexed()
+                except StopAsyncIteration:
+                    break
+                by_index[index] = outcome
+        return [by_index[index] for index in range(len(by_index))]
 
     async def _cancel_with_retries(
         self, request: CancelRequest, timeout: Timeout, retries: int
