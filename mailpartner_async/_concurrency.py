@@ -13,7 +13,7 @@ from types import TracebackType
 import anyio
 import anyio.lowlevel
 
-from ._exceptions import MailPartnerError
+from ._exceptions import ConfigurationError, MailPartnerError
 from ._pacing import RateSchedule
 
 __all__ = [
@@ -45,13 +45,18 @@ class AsyncLoopGuard:
     or fails obscurely, so the client fails first, with a clear message.
     """
 
-    __slots__ = ("_token",)
+    __slots__ = ("_token", "asyncio_only")
 
     def __init__(self) -> None:
         self._token: object = None
+        self.asyncio_only = False
 
     def check(self) -> None:
         token = anyio.lowlevel.current_token()
+        if self.asyncio_only and not token.backend_class.__module__.endswith("_asyncio"):
+            raise ConfigurationError(
+                "transport='aiohttp' runs on asyncio only; use the default httpx transport"
+            )
         if self._token is None:
             self._token = token
         elif token != self._token:
@@ -65,7 +70,10 @@ class AsyncLoopGuard:
 class LoopGuard:
     """The sync twin: a sync client belongs to no event loop."""
 
-    __slots__ = ()
+    __slots__ = ("asyncio_only",)
+
+    def __init__(self) -> None:
+        self.asyncio_only = False
 
     def check(self) -> None:
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import httpx
 
@@ -25,6 +25,7 @@ __all__ = [
     "RawResponse",
     "Timeout",
     "TimeoutTypes",
+    "TransportName",
     "connection_error",
     "install_log_redaction",
     "new_async_http_client",
@@ -36,6 +37,7 @@ AsyncHTTPClient: TypeAlias = httpx.AsyncClient
 HTTPClient: TypeAlias = httpx.Client
 Timeout: TypeAlias = httpx.Timeout
 TimeoutTypes: TypeAlias = float | httpx.Timeout
+TransportName: TypeAlias = Literal["httpx", "aiohttp"]
 TRANSPORT_ERRORS = (httpx.TransportError,)
 USER_AGENT = f"mailpartner-async/{__version__} httpx/{httpx.__version__}"
 
@@ -75,8 +77,29 @@ def _limits(max_concurrency: int) -> httpx.Limits:
     )
 
 
-def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` the SDK owns when the caller brings none."""
+def new_async_http_client(
+    timeout: httpx.Timeout, max_concurrency: int, transport: TransportName = "httpx"
+) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` the SDK owns when the caller brings none.
+
+    ``transport="aiohttp"`` runs it on aiohttp (the ``aiohttp`` extra, asyncio
+    only), several times faster under load than httpx's own transport.
+    """
+    if transport == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError:
+            raise ConfigurationError(
+                "transport='aiohttp' needs the aiohttp extra: "
+                "pip install 'mailpartner-async[aiohttp]'"
+            ) from None
+        return httpx.AsyncClient(
+            transport=AiohttpTransport(limits=_limits(max_concurrency), trust_env=True),
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+    _check_transport(transport, ("httpx", "aiohttp"))
     return httpx.AsyncClient(
         timeout=timeout,
         limits=_limits(max_concurrency),
@@ -86,8 +109,11 @@ def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx
     )
 
 
-def new_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.Client:
+def new_http_client(
+    timeout: httpx.Timeout, max_concurrency: int, transport: TransportName = "httpx"
+) -> httpx.Client:
     """The ``httpx.Client`` the sync SDK owns when the caller brings none."""
+    _check_transport(transport, ("httpx",))
     return httpx.Client(
         timeout=timeout,
         limits=_limits(max_concurrency),
@@ -95,6 +121,13 @@ def new_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.Clien
         follow_redirects=False,
         trust_env=True,
     )
+
+
+def _check_transport(transport: object, allowed: tuple[str, ...]) -> None:
+    if transport not in allowed:
+        raise ConfigurationError(
+            f"transport must be one of {', '.join(map(repr, allowed))} here, got {transport!r}"
+        )
 
 
 def connection_error(
@@ -107,6 +140,11 @@ def connection_error(
     reached the server.
     """
     not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    cause = exc.__cause__
+    if not_sent and cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # httpx-aiohttp maps every aiohttp connection error, "server disconnected"
+        # after the request was written included, to ConnectTimeout: trust the cause.
+        not_sent = type(cause).__name__ in _AIOHTTP_NOT_SENT
     sent = response_started or not not_sent
     detail = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
@@ -120,6 +158,19 @@ def connection_error(
         message_id=message_id,
         request_sent=sent,
     )
+
+
+_AIOHTTP_NOT_SENT = frozenset(
+    {
+        "ClientConnectorError",
+        "ClientConnectorCertificateError",
+        "ClientConnectorDNSError",
+        "ClientConnectorSSLError",
+        "ClientProxyConnectionError",
+        "ConnectionTimeoutError",
+        "UnixClientConnectorError",
+    }
+)
 
 
 class _RedactAPIKey(logging.Filter):

@@ -37,6 +37,7 @@ from .._http import (
     RawResponse,
     Timeout,
     TimeoutTypes,
+    TransportName,
     connection_error,
     new_async_http_client,
     to_timeout,
@@ -97,6 +98,9 @@ class AsyncMailPartner:
     ``max_concurrency`` requests are in flight, the rest queue, and no more than
     ``rate_limit`` requests start in any minute. Works under asyncio and trio.
 
+    ``transport="aiohttp"`` (the ``aiohttp`` extra) runs requests on aiohttp,
+    several times faster under load than httpx's own transport, asyncio only.
+
     Example::
 
         async with AsyncMailPartner() as client:  # key from $MAILPARTNER_API_KEY
@@ -118,6 +122,7 @@ class AsyncMailPartner:
         rate_limit: int | None = DEFAULT_RATE_LIMIT,
         allow_insecure_http: bool = False,
         http_client: AsyncHTTPClient | None = None,
+        transport: TransportName = "httpx",
     ) -> None:
         key = resolve_api_key(api_key)
         self._api_key = SecretStr(key) if key is not None else None
@@ -135,11 +140,14 @@ class AsyncMailPartner:
         self.max_concurrency = max_concurrency
         self.rate_limit = rate_limit
         self.retry_policy = RetryPolicy()
+        if http_client is not None and transport != "httpx":
+            raise ConfigurationError("pass either http_client or transport, not both")
         owns_http = http_client is None
-        http = http_client or new_async_http_client(self.timeout, max_concurrency)
+        http = http_client or new_async_http_client(self.timeout, max_concurrency, transport)
         self._pool = _AsyncPool(
             http, owns_http=owns_http, max_concurrency=max_concurrency, rate_limit=rate_limit
         )
+        self._pool.loop_guard.asyncio_only = transport == "aiohttp"
 
     def __repr__(self) -> str:
         key = "set" if self._api_key is not None else "missing"
