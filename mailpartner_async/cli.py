@@ -20,7 +20,7 @@ import anyio
 
 from ._async.client import AsyncMailPartner
 from ._batch import BatchProgress
-from ._config import API_KEY_ENV
+from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT
 from ._exceptions import APIError, ConfigurationError, MailPartnerError
 from ._models import CancelOutcome
 from ._protocol import redact
@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument(
         "--concurrency", type=_positive_int, default=None, help="requests in flight at once"
     )
+    cancel.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N|none",
+        help=f"requests a minute at most (default {DEFAULT_RATE_LIMIT}, the provider's cap; "
+        "'none' for a local fake server)",
+    )
     cancel.add_argument("--format", choices=("json", "xml"), default="json", dest="fmt")
     cancel.add_argument("--base-url", help="API base URL (default: $MAILPARTNER_BASE_URL)")
     cancel.add_argument(
@@ -99,6 +107,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _rate_limit(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    return _positive_int(text)
 
 
 def _read_ids(stream: IO[str]) -> Iterator[str]:
@@ -151,7 +165,9 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
         api_key = args.api_key or os.environ.get(API_KEY_ENV)
         if not api_key or not api_key.strip():
             raise _UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
-        client = AsyncMailPartner(api_key, base_url=args.base_url, response_format=args.fmt)
+        client = AsyncMailPartner(
+            api_key, base_url=args.base_url, response_format=args.fmt, rate_limit=args.rate_limit
+        )
 
     progress = BatchProgress()
     with ExitStack() as stack:
