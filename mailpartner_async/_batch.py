@@ -363,12 +363,11 @@ class Batch:
         _check_ids(ids)
         if not isinstance(ids, Iterable):
             raise ConfigurationError("the sync client takes a sync iterable of ids")
-        self._call = call
-        self._ids = ids
-        self._concurrency = concurrency
         self._on_progress = on_progress
         self.progress = BatchProgress()
-        self._generator = self._generate()
+        # A module-level generator: one holding `self` would make a reference cycle,
+        # and leaving a loop early would then not stop the threads until gc ran.
+        self._generator = _run_in_threads(call, ids, concurrency)
 
     def __iter__(self) -> Self:
         return self
@@ -399,36 +398,42 @@ class Batch:
         """Stop: ids not started are dropped, requests in flight finish."""
         self._generator.close()
 
-    def _outcome(self, message_id: MessageId) -> CancelOutcome:
-        try:
-            return CancelOutcome(str(message_id), result=self._call(message_id))
-        except Exception as exc:
-            return _outcome_for_exception(message_id, exc)
 
-    def _generate(self) -> Generator[tuple[int, CancelOutcome]]:
-        ids = enumerate(self._ids)
-        executor = concurrent.futures.ThreadPoolExecutor(
-            self._concurrency, thread_name_prefix="mailpartner-batch"
-        )
-        pending: dict[concurrent.futures.Future[CancelOutcome], int] = {}
-        try:
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < self._concurrency:
-                    pulled = next(ids, None)
-                    if pulled is None:
-                        exhausted = True
-                        break
-                    index, message_id = pulled
-                    pending[executor.submit(self._outcome, message_id)] = index
-                if not pending:
-                    return
-                done, _ = concurrent.futures.wait(
-                    pending, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in done:
-                    yield pending.pop(future), future.result()
-        finally:
-            for future in pending:
-                future.cancel()
-            executor.shutdown(wait=True, cancel_futures=True)
+def _outcome_in_thread(
+    call: Callable[[MessageId], CancelResult], message_id: MessageId
+) -> CancelOutcome:
+    try:
+        return CancelOutcome(str(message_id), result=call(message_id))
+    except Exception as exc:
+        return _outcome_for_exception(message_id, exc)
+
+
+def _run_in_threads(
+    call: Callable[[MessageId], CancelResult], ids: Ids, concurrency: int
+) -> Generator[tuple[int, CancelOutcome]]:
+    numbered = enumerate(ids)
+    executor = concurrent.futures.ThreadPoolExecutor(
+        concurrency, thread_name_prefix="mailpartner-batch"
+    )
+    pending: dict[concurrent.futures.Future[CancelOutcome], int] = {}
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < concurrency:
+                pulled = next(numbered, None)
+                if pulled is None:
+                    exhausted = True
+                    break
+                index, message_id = pulled
+                pending[executor.submit(_outcome_in_thread, call, message_id)] = index
+            if not pending:
+                return
+            done, _ = concurrent.futures.wait(
+                pending, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                yield pending.pop(future), future.result()
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -81,7 +81,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
         if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
             return float(retry_after)
-        base = min(self.initial_delay * 2.0 ** (retry_number - 1), self.max_delay)
+        base = min(self.initial_delay * 2.0 ** min(retry_number - 1, 1023), self.max_delay)
         return base * (1 - self.jitter * rand())
 
 
@@ -103,10 +103,17 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
     if base_url is None:
         base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     base_url = base_url.strip().rstrip("/")
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        raise ConfigurationError("base_url is not a valid URL") from None
+    # Messages name the scheme and host only: a URL pasted with a key or password
+    # in it must not be echoed.
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL with a host (scheme {parts.scheme!r})"
+        )
+    if "?" in base_url or "#" in base_url or "@" in parts.netloc:
         raise ConfigurationError("base_url must not carry a query, fragment or credentials")
     if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
         raise ConfigurationError(

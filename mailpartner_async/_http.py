@@ -54,6 +54,7 @@ class RawResponse:
     headers: dict[str, str]
     body: bytes
     truncated: bool = False
+    oversized: bool = False
 
 
 def to_timeout(timeout: object) -> httpx.Timeout:
@@ -185,17 +186,28 @@ class _RedactAPIKey(logging.Filter):
 
 
 _FILTER = _RedactAPIKey()
+# A filter acts on its own logger's records only, not on those its children propagate.
+_REDACTED_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
 
 def install_log_redaction() -> None:
-    """Attach the redacting filter to httpx's logger, once.
+    """Attach the redacting filter to httpx's and httpcore's loggers, once.
 
     httpx logs every request at INFO with its full URL, query string included;
-    httpcore's records name hosts and ports only.
+    httpcore's DEBUG records show response headers, where a redirect's Location
+    may echo the query string back.
     """
-    logger = logging.getLogger("httpx")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 install_log_redaction()

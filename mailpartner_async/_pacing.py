@@ -19,8 +19,8 @@ WINDOW_SECONDS: Final = 60.0
 # A start exactly one window after the start ``limit`` places before it would let a
 # closed 60 s interval hold limit + 1 starts; this margin keeps the bound strict.
 _MARGIN: Final = 1e-3
-# Past this the exact window log costs more memory than it is worth: spacing alone
-# then bounds any window to limit + 1 starts.
+# Past this the exact window log costs more memory than it is worth: slightly wider
+# spacing alone then bounds every window.
 _MAX_LOGGED: Final = 100_000
 
 
@@ -36,6 +36,10 @@ class RateSchedule:
     def __init__(self, per_minute: int | None) -> None:
         self.per_minute = per_minute
         self._interval = WINDOW_SECONDS / per_minute if per_minute else 0.0
+        if per_minute and per_minute > _MAX_LOGGED:
+            # No window log this large: spacing alone must keep any closed window
+            # to ``per_minute`` starts.
+            self._interval = (WINDOW_SECONDS + _MARGIN) / per_minute
         self._recent: collections.deque[float] | None = (
             collections.deque(maxlen=per_minute)
             if per_minute and per_minute <= _MAX_LOGGED

@@ -175,9 +175,9 @@ def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
 
 def excerpt(body: bytes, secret: str | None = None) -> str:
     """A short, printable, secret-free start of a body, for error messages."""
-    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    # Redact before cutting: a cut through the key would leave an unmasked piece.
+    text = redact(body.decode("utf-8", errors="replace"), secret)
     text = " ".join(text.split())
-    text = redact(text, secret)
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 1] + "…"
     return text
@@ -251,7 +251,7 @@ def _parse_xml(body: bytes) -> dict[str, Any]:
         root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True)
     except DefusedXmlException:
         raise _NotAnAPIResponse("XML declares a DTD or entities") from None
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:
         raise _NotAnAPIResponse(f"invalid XML: {exc}") from None
     children = list(root)
     named = {child.tag: _xml_text(child) for child in children if child.tag != "entry"}
@@ -280,7 +280,7 @@ def _as_code(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
         return int(value.strip())
     return None
 
@@ -308,11 +308,18 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     return _DEFAULT_MESSAGES.get(code, "") if code is not None else ""
 
 
-def _errors_of(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
     errors = data.get("errors")
-    if isinstance(errors, list):
-        return [e for e in errors if isinstance(e, Mapping)]
-    return []
+    if not isinstance(errors, list):
+        return []
+    return [
+        {
+            key: redact(value, secret) if isinstance(value, str) else value
+            for key, value in error.items()
+        }
+        for error in errors
+        if isinstance(error, Mapping)
+    ]
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -399,6 +406,7 @@ def interpret_response(
     earlier_attempt_reached: bool = False,
     secret: str | None = None,
     truncated: bool = False,
+    oversized: bool = False,
 ) -> Verdict:
     """The meaning of an HTTP answer to a cancel request.
 
@@ -428,6 +436,8 @@ def interpret_response(
         )
     content_type = {k.lower(): v for k, v in headers.items()}.get("content-type")
     try:
+        if oversized:
+            raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
         data = _parse_body(body, content_type)
         code = _as_code(data.get("code"))
         problem = "no control code" if code is None else ""
@@ -493,7 +503,7 @@ def interpret_response(
         message,
         message_id=message_id,
         http_status=status,
-        errors=_errors_of(data),
+        errors=_errors_of(data, secret),
         retry_after=retry_after,
     )
     if code == CancelCode.RATE_LIMITED:

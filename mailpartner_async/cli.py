@@ -220,7 +220,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if args.command == "cancel" and not any(extra.startswith("-") for extra in extras):
+            args.ids.extend(extras)  # argparse fills `ids` once: take ids after an option
+        else:
+            # Name unknown flags only: a mistyped --api-key must not echo the key.
+            flags = sorted({extra.split("=", 1)[0] for extra in extras if extra.startswith("-")})
+            parser.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
     try:
         if args.command == "serve-fake":
             return _serve(args)

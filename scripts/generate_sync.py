@@ -35,8 +35,6 @@ class Rule:
 COMMON_RULES = [
     Rule(r"\bAsyncMailPartner\b", "MailPartner"),
     Rule(r"\bhttpx\.AsyncClient\b", "httpx.Client"),
-    Rule(r"\bAsyncIterator\b", "Iterator"),
-    Rule(r"\bAsyncIterable\b", "Iterable"),
     Rule(r"\basync def\b", "def"),
     Rule(r"\basync with\b", "with"),
     Rule(r"\basync for\b", "for"),
@@ -67,9 +65,6 @@ PACKAGE_RULES = [
 
 TEST_RULES = [
     Rule(r"^\s*@pytest\.mark\.anyio\n", ""),
-    Rule(r"\banyio\.sleep\b", "time.sleep"),
-    Rule(r"^import anyio\n", "import time\n"),
-    Rule(r"\bfrom mailpartner_async\._async\b", "from mailpartner_async._sync"),
     *COMMON_RULES,
 ]
 

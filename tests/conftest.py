@@ -1,8 +1,17 @@
-"""Shared fixtures: the event-loop backends each async test runs under."""
+"""Shared fixtures: the event-loop backends each async test runs under.
+
+``pytest --backend asyncio|trio|all`` picks the loops (nox runs one per session).
+``anyio_backend`` is defined here without params because anyio >= 4.12 parametrizes
+its own fixture, which would collide with ``pytest_generate_tests`` below.
+"""
 
 from __future__ import annotations
 
 import pytest
+
+from tests.server import server
+
+__all__ = ["anyio_backend", "server"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,4 +27,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "anyio_backend" in metafunc.fixturenames:
         choice = metafunc.config.getoption("--backend")
         backends = ["asyncio", "trio"] if choice == "all" else [choice]
-        metafunc.parametrize("anyio_backend", backends, scope="session")
+        metafunc.parametrize("anyio_backend", backends, scope="session", indirect=True)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests marked for pytest-asyncio are asyncio's own (asyncio.gather, loops):
+    # a session that runs the async tests under trio only leaves them out.
+    if config.getoption("--backend") != "trio":
+        return
+    kept = [item for item in items if item.get_closest_marker("asyncio") is None]
+    deselected = [item for item in items if item.get_closest_marker("asyncio") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

@@ -323,6 +323,7 @@ class AsyncMailPartner:
                         earlier_attempt_reached=reached,
                         secret=secret,
                         truncated=raw.truncated,
+                        oversized=raw.oversized,
                     )
                     status = str(raw.status)
             if logger.isEnabledFor(logging.DEBUG):
@@ -365,6 +366,12 @@ class AsyncMailPartner:
             ) as response:
                 response_started = True
                 status, headers = response.status_code, dict(response.headers)
+                declared = headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                    # Refuse without reading: leaving httpx's byte stream half-read
+                    # abandons its nested async generators, which trio reports as
+                    # ResourceWarnings (encode/httpx#3686).
+                    return RawResponse(status, headers, b"", oversized=True)
                 body = bytearray()
                 try:
                     async for chunk in response.aiter_bytes():

@@ -320,6 +320,7 @@ class MailPartner:
                         earlier_attempt_reached=reached,
                         secret=secret,
                         truncated=raw.truncated,
+                        oversized=raw.oversized,
                     )
                     status = str(raw.status)
             if logger.isEnabledFor(logging.DEBUG):
@@ -362,6 +363,12 @@ class MailPartner:
             ) as response:
                 response_started = True
                 status, headers = response.status_code, dict(response.headers)
+                declared = headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                    # Refuse without reading: leaving httpx's byte stream half-read
+                    # abandons its nested async generators, which trio reports as
+                    # ResourceWarnings (encode/httpx#3686).
+                    return RawResponse(status, headers, b"", oversized=True)
                 body = bytearray()
                 try:
                     for chunk in response.iter_bytes():

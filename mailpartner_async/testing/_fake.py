@@ -1,0 +1,494 @@
+"""FakeMailPartner: the stateful, in-memory fake of ``GET /v1/message-cancel``.
+
+All behaviour lives in one sans-I/O method, :meth:`FakeMailPartner.handle` (method,
+path and query in; status, headers and body out). The httpx transports and the ASGI
+app are thin adapters around it, so every way of reaching the fake answers alike.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hmac
+import itertools
+import math
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
+
+from .._async.client import AsyncMailPartner
+from .._config import RetryPolicy
+from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
+from ._asgi import FakeASGIApp
+from ._clock import check_aware
+from ._transports import (
+    FakeAsyncTransport,
+    FakeTransport,
+    new_async_http_client,
+    new_http_client,
+)
+
+if TYPE_CHECKING:
+    from .. import MailPartner
+
+__all__ = [
+    "CANCEL_CUTOFF",
+    "ENDPOINT_PATH",
+    "FAKE_BASE_URL",
+    "FAST_RETRY_POLICY",
+    "FakeMailPartner",
+    "FaultKind",
+    "MessageStatus",
+    "RecordedRequest",
+]
+
+FaultKind = Literal["connect_error", "timeout", "http_503", "rate_limit"]
+"""What :meth:`FakeMailPartner.fail_next` can inject."""
+MessageStatus = Literal["scheduled", "cancelled", "sent"]
+"""What :meth:`FakeMailPartner.status` reports."""
+
+FAKE_BASE_URL: Final = "https://fake.mailpartner.test/v1"
+"""The base URL of the clients the fake wires (no request leaves the process)."""
+ENDPOINT_PATH: Final = "/v1/message-cancel"
+CANCEL_CUTOFF: Final = timedelta(minutes=5)
+"""Cancelling needs at least this long before the send time (exactly 5:00 is enough)."""
+RATE_WINDOW_SECONDS: Final = 60.0
+# What the provider's sandbox does with an id it has never seen.
+_UNKNOWN_LEAD: Final = timedelta(hours=1)
+FAST_RETRY_POLICY: Final = RetryPolicy(initial_delay=0.001, max_delay=0.01, max_retry_after=0.05)
+"""The fake clients' retry policy: the SDK's backoff in milliseconds; a ``Retry-After``
+above 50 ms is not waited (backoff instead), so retry paths take no real time."""
+_REDACTED: Final = "[REDACTED]"
+_Client = TypeVar("_Client", "AsyncMailPartner", "MailPartner")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class RecordedRequest:
+    """One call the fake received, as :attr:`FakeMailPartner.requests` lists it.
+
+    ``params`` holds the decoded query parameters (the last value wins when a name
+    repeats, as with the provider's PHP). It keeps ``apiKey`` as sent, so a test can
+    check which key its code used (:attr:`api_key`), but ``repr`` and ``str`` mask
+    it. ``status`` is the HTTP status answered (``None`` when no answer was given:
+    an injected ``connect_error`` or ``timeout``), ``code`` the control code of the
+    answer (also for a ``timeout``, whose answer was computed and then lost), and
+    ``fault`` the injected fault this call consumed, if any.
+
+    Example::
+
+        [record] = fake.requests
+        assert record.message_id == "300" and record.code == 200
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] = dataclasses.field(hash=False)
+    status: int | None
+    code: int | None
+    fault: FaultKind | None = None
+
+    @property
+    def message_id(self) -> str | None:
+        """The ``messageId`` parameter as received, or ``None`` when absent."""
+        return self.params.get("messageId")
+
+    @property
+    def api_key(self) -> str | None:
+        """The ``apiKey`` parameter as received, or ``None`` when absent."""
+        return self.params.get("apiKey")
+
+    def __repr__(self) -> str:
+        shown = {k: _REDACTED if k.lower() == "apikey" else v for k, v in self.params.items()}
+        return (
+            f"RecordedRequest(method={self.method!r}, path={self.path!r}, params={shown!r}, "
+            f"status={self.status!r}, code={self.code!r}, fault={self.fault!r})"
+        )
+
+    __str__ = __repr__
+
+
+@dataclasses.dataclass(slots=True)
+class _Message:
+    send_at: datetime
+    status: MessageStatus = "scheduled"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeMailPartner:
+    """An in-memory fake of the provider's ``message-cancel`` endpoint, for your tests.
+
+    It keeps scheduled messages and answers as the provider documents, in this order:
+    no ``apiKey`` (or blank): code 1; another key than the fake's: 10; no or blank
+    ``messageId``: 3; an id it does not know: 4 (with ``schedule_unknown=True``, the
+    id is taken as scheduled an hour ahead of the clock instead); already cancelled: 5;
+    send time reached (``now >= send_at``): 7, and the message counts as sent; less
+    than 5 minutes left (``send_at - now < 5 min``, so exactly 5:00 before still
+    cancels): 6; otherwise 200 and the message is cancelled. Answers are JSON, or the
+    provider's positional XML with ``_format=xml``; code 200 comes with HTTP 200, 429
+    with 429 and any other code with 400 (the SDK reads the body's code either way).
+
+    ``clock`` returns the current aware ``datetime`` (default: now, UTC; see
+    :class:`~mailpartner_async.testing.FakeClock`). ``rate_limit_per_minute`` makes
+    the fake answer code 429 (HTTP 429, ``Retry-After`` in whole seconds) once that
+    many requests were served in the last 60 seconds of ``rate_clock`` (default
+    :func:`time.monotonic`, real elapsed time, so a frozen test clock does not freeze
+    the window). Only requests answered with a control code other than 429 count:
+    refused ones, injected faults, 404s and 405s do not. Thread-safe: one lock guards
+    all state; usable from threads, asyncio and trio at once.
+
+    Example::
+
+        fake = FakeMailPartner()
+        message_id = fake.schedule(timedelta(hours=1))
+        async with fake.async_client() as client:
+            await client.cancel(message_id)
+        assert fake.status(message_id) == "cancelled"
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        clock: Callable[[], datetime] | None = None,
+        schedule_unknown: bool = False,
+        rate_limit_per_minute: int | None = None,
+        rate_clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not _is_text(api_key):
+            raise ValueError("api_key must be a non-blank string")
+        if rate_limit_per_minute is not None:
+            _check_int("rate_limit_per_minute", rate_limit_per_minute, minimum=1)
+        self._api_key = api_key
+        self._clock = clock or _utc_now
+        self._schedule_unknown = schedule_unknown
+        self._rate_limit = rate_limit_per_minute
+        self._rate_clock = rate_clock or time.monotonic
+        self._lock = threading.Lock()
+        self._messages: dict[str, _Message] = {}
+        self._requests: list[RecordedRequest] = []
+        self._faults: collections.deque[list[Any]] = collections.deque()
+        self._served: collections.deque[float] = collections.deque()
+        self._ids = itertools.count(1)
+        self._asgi_app = FakeASGIApp(self)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"FakeMailPartner(messages={len(self._messages)}, "
+                f"requests={len(self._requests)}, api_key=<set>)"
+            )
+
+    @property
+    def api_key(self) -> str:
+        """The key the fake accepts; its clients send it unless told otherwise."""
+        return self._api_key
+
+    @property
+    def schedule_unknown(self) -> bool:
+        """Whether an id never seen is taken as scheduled an hour ahead (else code 4)."""
+        return self._schedule_unknown
+
+    @property
+    def rate_limit_per_minute(self) -> int | None:
+        """Requests served per sliding 60 s before code 429; ``None``: no cap."""
+        return self._rate_limit
+
+    # --- the state, for tests --------------------------------------------------------
+
+    def schedule(self, send_at: datetime | timedelta, message_id: str | int | None = None) -> str:
+        """Register a message scheduled for ``send_at`` and return its id.
+
+        ``send_at`` is an aware ``datetime`` or a ``timedelta`` from the clock's now
+        (negative: already due, so it counts as sent). Without ``message_id`` the fake
+        picks a fresh numeric id. A naive ``datetime`` or an id already registered is
+        a ``ValueError``.
+
+        Example::
+
+            soon = fake.schedule(timedelta(minutes=3))  # cancelling it answers 6
+            fake.schedule(datetime(2030, 1, 1, tzinfo=UTC), message_id=300)
+        """
+        if isinstance(send_at, timedelta):
+            when = self._now() + send_at
+        elif isinstance(send_at, datetime):
+            when = check_aware(send_at, "send_at")
+        else:
+            raise TypeError(
+                f"send_at must be an aware datetime or a timedelta, got {type(send_at).__name__}"
+            )
+        with self._lock:
+            if message_id is None:
+                key = next(str(n) for n in self._ids if str(n) not in self._messages)
+            else:
+                key = _message_key(message_id)
+                if key in self._messages:
+                    raise ValueError(f"message id {key!r} is already registered")
+            self._messages[key] = _Message(when)
+            return key
+
+    def status(self, message_id: str | int) -> MessageStatus:
+        """``"scheduled"``, ``"cancelled"`` or ``"sent"`` (send time reached) for an id.
+
+        Raises ``KeyError`` for an id the fake does not know.
+
+        Example::
+
+            message_id = fake.schedule(timedelta(hours=1))
+            assert fake.status(message_id) == "scheduled"
+        """
+        key = _message_key(message_id)
+        now = self._now()
+        with self._lock:
+            message = self._messages.get(key)
+            if message is None:
+                raise KeyError(f"the fake has no message {key!r}")
+            if message.status == "scheduled" and now >= message.send_at:
+                message.status = "sent"
+            return message.status
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of the calls received so far, in order, faulted ones included.
+
+        Example::
+
+            assert [r.message_id for r in fake.requests] == ["300", "301"]
+            assert all(r.api_key == fake.api_key for r in fake.requests)
+        """
+        with self._lock:
+            return list(self._requests)
+
+    def fail_next(self, count: int, kind: FaultKind) -> None:
+        """Make the next ``count`` calls (whatever their path) fail with ``kind``.
+
+        - ``"connect_error"``: the request never reaches the server; nothing happens
+          and the client sees ``httpx.ConnectError``.
+        - ``"timeout"``: the server does the work (a cancel takes effect) and the
+          answer is lost; the client sees ``httpx.ReadTimeout``.
+        - ``"http_503"``: a 503 HTML page without a control code; nothing happens.
+        - ``"rate_limit"``: HTTP 429 with code 429 and ``Retry-After: 0``; nothing happens.
+
+        Calls queue up: ``fail_next(1, "timeout")`` then ``fail_next(2, "http_503")``
+        fails the next call with a time-out and the two after it with 503. Over the
+        ASGI app, ``connect_error`` and ``timeout`` leave the request unanswered until
+        the client gives up (a real server cannot refuse a connection it accepted).
+
+        Example::
+
+            fake.fail_next(2, "http_503")
+            result = await client.cancel(message_id)  # third attempt succeeds
+            assert result.attempts == 3
+        """
+        if kind not in get_args(FaultKind):
+            raise ValueError(f"kind must be one of {get_args(FaultKind)}, got {kind!r}")
+        _check_int("count", count, minimum=0)
+        if count:
+            with self._lock:
+                self._faults.append([kind, count])
+
+    # --- the sans-I/O core ----------------------------------------------------------
+
+    def handle(self, method: str, path: str, params: Iterable[tuple[str, str]]) -> FakeResponse:
+        """Answer one request: the whole fake, with no I/O.
+
+        ``path`` is the decoded URL path and ``params`` the decoded query pairs. Only
+        ``GET /v1/message-cancel`` is served (404 and 405 otherwise, as JSON without a
+        control code). The call is recorded in :attr:`requests`.
+
+        Example::
+
+            answer = fake.handle("GET", "/v1/message-cancel", [("apiKey", "test-key")])
+            assert answer.status == 400  # code 3: no message id
+        """
+        query = dict(params)
+        xml = query.get("_format", "").strip().lower() == "xml"
+        with self._lock:
+            fault = self._take_fault()
+            if fault == "connect_error":
+                answer = FakeResponse(0, (), b"", failure="connect_error")
+            elif fault == "http_503":
+                answer = unavailable_answer()
+            elif fault == "rate_limit":
+                answer = code_answer(429, xml=xml, extra_headers=(("retry-after", "0"),))
+            elif path != ENDPOINT_PATH:
+                answer = plain_answer(404, "Not Found")
+            elif method.upper() != "GET":
+                answer = plain_answer(405, "Method Not Allowed", extra_headers=(("allow", "GET"),))
+            else:
+                answer = self._rate_limited(xml) or code_answer(self._cancel(query), xml=xml)
+            if fault == "timeout":
+                answer = dataclasses.replace(answer, failure="timeout")
+            self._requests.append(
+                RecordedRequest(
+                    method=method,
+                    path=path,
+                    params=types.MappingProxyType(query),
+                    status=None if answer.failure else answer.status,
+                    code=answer.code,
+                    fault=fault,
+                )
+            )
+            return answer
+
+    def _take_fault(self) -> FaultKind | None:
+        if not self._faults:
+            return None
+        entry = self._faults[0]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self._faults.popleft()
+        kind: FaultKind = entry[0]
+        return kind
+
+    def _rate_limited(self, xml: bool) -> FakeResponse | None:
+        limit = self._rate_limit
+        if limit is None:
+            return None
+        now = self._rate_clock()
+        served = self._served
+        while served and served[0] <= now - RATE_WINDOW_SECONDS:
+            served.popleft()
+        if len(served) >= limit:
+            wait = max(1, math.ceil(served[0] + RATE_WINDOW_SECONDS - now))
+            return code_answer(429, xml=xml, extra_headers=(("retry-after", str(wait)),))
+        served.append(now)
+        return None
+
+    def _cancel(self, query: Mapping[str, str]) -> int:
+        key = query.get("apiKey", "")
+        if not key.strip():
+            return 1
+        if not hmac.compare_digest(key.encode(), self._api_key.encode()):
+            return 10
+        message_id = query.get("messageId", "")
+        if not message_id.strip():
+            return 3
+        message = self._messages.get(message_id)
+        # Read under the lock, between lookup and update: time and state move together.
+        now = self._now()
+        if message is None:
+            if not self._schedule_unknown:
+                return 4
+            message = self._messages[message_id] = _Message(now + _UNKNOWN_LEAD)
+        if message.status == "cancelled":
+            return 5
+        if message.status == "sent" or now >= message.send_at:
+            message.status = "sent"
+            return 7
+        if message.send_at - now < CANCEL_CUTOFF:
+            return 6
+        message.status = "cancelled"
+        return 200
+
+    def _now(self) -> datetime:
+        return check_aware(self._clock(), "the clock's time")
+
+    # --- wiring ---------------------------------------------------------------------
+
+    def async_transport(self) -> FakeAsyncTransport:
+        """An ``httpx.AsyncBaseTransport`` answering from this fake, in process.
+
+        Example::
+
+            async with httpx.AsyncClient(transport=fake.async_transport()) as http:
+                response = await http.get(FAKE_BASE_URL + "/message-cancel")
+        """
+        return FakeAsyncTransport(self)
+
+    def transport(self) -> FakeTransport:
+        """An ``httpx.BaseTransport`` answering from this fake, in process.
+
+        Example::
+
+            with httpx.Client(transport=fake.transport()) as http:
+                response = http.get(FAKE_BASE_URL + "/message-cancel")
+        """
+        return FakeTransport(self)
+
+    @property
+    def asgi_app(self) -> FakeASGIApp:
+        """This fake as a plain ASGI 3 app serving ``GET /v1/message-cancel``.
+
+        Example::
+
+            uvicorn.run(fake.asgi_app, host="127.0.0.1", port=8025)
+        """
+        return self._asgi_app
+
+    def async_client(self, *, fast_retries: bool = True, **options: Any) -> AsyncMailPartner:
+        """A real :class:`~mailpartner_async.AsyncMailPartner` wired to this fake.
+
+        ``options`` go to the constructor; by default the client uses the fake's key,
+        ``base_url`` :data:`FAKE_BASE_URL` and no ``rate_limit`` (pass one to test
+        pacing). No socket is opened. With ``fast_retries`` (the default) retries wait
+        milliseconds (:data:`FAST_RETRY_POLICY`); pass ``False`` for the SDK's real
+        backoff and ``Retry-After`` handling. Close it like any client.
+
+        Example::
+
+            async with fake.async_client(max_retries=0) as client:
+                result = await client.cancel(message_id)
+        """
+        http = new_async_http_client(self.async_transport())
+        client = AsyncMailPartner(http_client=http, **self._client_options(options))
+        return _adopt(client, fast_retries)
+
+    def client(self, *, fast_retries: bool = True, **options: Any) -> MailPartner:
+        """A real sync :class:`~mailpartner_async.MailPartner` wired to this fake.
+
+        The same defaults as :meth:`async_client`.
+
+        Example::
+
+            with fake.client() as client:
+                client.cancel(message_id)
+        """
+        from .. import MailPartner  # generated module; imported late so ours loads alone
+
+        http = new_http_client(self.transport())
+        client = MailPartner(http_client=http, **self._client_options(options))
+        return _adopt(client, fast_retries)
+
+    def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        if "http_client" in options:
+            raise TypeError(
+                "the fake wires its own http_client; to bring yours, build it on "
+                "fake.async_transport() or fake.transport()"
+            )
+        options.setdefault("api_key", self._api_key)
+        options.setdefault("base_url", FAKE_BASE_URL)
+        options.setdefault("rate_limit", None)
+        return options
+
+
+def _adopt(client: _Client, fast_retries: bool) -> _Client:
+    # The client must close the httpx client we made for it (and warn when left
+    # unclosed) exactly as one it made itself; nothing public says so yet.
+    client._pool.owns_http = True
+    if fast_retries:
+        client.retry_policy = FAST_RETRY_POLICY
+    return client
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _message_key(message_id: object) -> str:
+    if isinstance(message_id, bool) or not isinstance(message_id, str | int):
+        raise TypeError(f"message id must be a str or an int, got {type(message_id).__name__}")
+    key = str(message_id)
+    if not key.strip():
+        raise ValueError("message id must not be blank")
+    return key

@@ -1,0 +1,29 @@
+"""The pytest plugin of the ``testing`` extra: the ``mailpartner_fake`` fixture.
+
+Registered through the ``pytest11`` entry point, so installing
+``mailpartner-async[testing]`` is enough; no ``conftest.py`` needed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import FakeMailPartner
+
+__all__ = ["mailpartner_fake"]
+
+
+@pytest.fixture
+def mailpartner_fake() -> FakeMailPartner:
+    """A fresh :class:`~mailpartner_async.testing.FakeMailPartner` for each test.
+
+    Its key is ``"test-key"``, its clock the real time (UTC), no rate cap, no faults.
+    Build clients with ``mailpartner_fake.async_client()`` or ``.client()``.
+
+    Example::
+
+        def test_cancel(mailpartner_fake):
+            with mailpartner_fake.client() as client:
+                assert client.cancel(mailpartner_fake.schedule(timedelta(hours=1))).success
+    """
+    return FakeMailPartner()

@@ -1,0 +1,334 @@
+"""A scriptable HTTP/1.1 server on 127.0.0.1, for tests over real sockets.
+
+It runs its own asyncio loop in a background thread, so asyncio, trio and sync
+tests can all talk to it. Each request is recorded (raw target, decoded params,
+headers, arrival time on ``time.monotonic()``) and answered by the next action
+scripted for its ``messageId``, or by ``server.default`` once that script is empty::
+
+    server.script("300", drop(), reply(5))  # first attempt: no answer; second: code 5
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+__all__ = [
+    "Action",
+    "RecordedRequest",
+    "ScriptedServer",
+    "body",
+    "drop",
+    "html_502",
+    "json_body",
+    "raw",
+    "reply",
+    "server",
+    "stall",
+    "truncated",
+    "unused_port",
+]
+
+Kind = Literal["api", "body", "drop", "truncate", "raw"]
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    429: "Too Many Requests",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+_DEFAULT_MESSAGES = {200: "The email has been canceled.", 5: "The mail has already been canceled"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """One scripted answer. Build it with the helpers below rather than by hand."""
+
+    kind: Kind
+    status: int = 200
+    data: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    code: int = 200
+    message: str | None = None
+    delay: float = 0.0  # seconds to wait before acting; math.inf: until the server stops
+    declared_length: int = 0  # for "truncate": the Content-Length announced
+    close: bool = False  # answer with "Connection: close" and close
+
+
+def reply(
+    code: int = 200,
+    message: str | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    delay: float = 0.0,
+    close: bool = False,
+) -> Action:
+    """An API answer with this control code, as JSON, or as positional XML with CDATA
+    when the request asked for ``_format=xml``."""
+    return Action(
+        "api",
+        status=status,
+        code=code,
+        message=message,
+        headers=tuple((headers or {}).items()),
+        delay=delay,
+        close=close,
+    )
+
+
+def body(
+    data: bytes | str,
+    *,
+    status: int = 200,
+    content_type: str = "text/plain",
+    headers: dict[str, str] | None = None,
+    delay: float = 0.0,
+) -> Action:
+    """A well-framed answer with exactly this body."""
+    payload = data.encode() if isinstance(data, str) else data
+    extra = tuple((headers or {}).items())
+    return Action("body", status, payload, content_type, extra, delay=delay)
+
+
+def json_body(obj: object, *, status: int = 200, headers: dict[str, str] | None = None) -> Action:
+    return body(json.dumps(obj), status=status, content_type="application/json", headers=headers)
+
+
+def html_502(text: str = "Bad Gateway") -> Action:
+    page = f"<html><head><title>502 Bad Gateway</title></head><body><h1>{text}</h1></body></html>"
+    return body(page, status=502, content_type="text/html")
+
+
+def drop(*, delay: float = 0.0) -> Action:
+    """Read the request, then close the connection without answering."""
+    return Action("drop", delay=delay)
+
+
+def stall(seconds: float = math.inf, then: Action | None = None) -> Action:
+    """Wait ``seconds`` (by default until the server stops), then act as ``then``."""
+    return dataclasses.replace(then or reply(), delay=seconds)
+
+
+def truncated(data: bytes = b'{"success": true, "co', *, declared: int = 100) -> Action:
+    """Announce ``declared`` bytes of body, send ``data`` only, then close."""
+    return Action("truncate", data=data, declared_length=declared)
+
+
+def raw(data: bytes) -> Action:
+    """Send these bytes instead of an HTTP answer, then close."""
+    return Action("raw", data=data)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    target: str  # as sent on the request line, still percent-encoded
+    path: str
+    params: tuple[tuple[str, str], ...]  # decoded, in order, repeats kept
+    headers: dict[str, str]  # names lower-cased
+    arrived: float  # time.monotonic()
+    connection: int  # which TCP connection carried it (1, 2, ...)
+
+    @property
+    def message_id(self) -> str | None:
+        return next((value for name, value in self.params if name == "messageId"), None)
+
+
+class ScriptedServer:
+    """Start with ``with ScriptedServer() as server:``; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.default = reply()
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[BaseException] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.port = 0
+        self._scripts: dict[str, collections.deque[Action]] = {}
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scripted-http-server", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, message_id: str, *actions: Action) -> None:
+        """Append actions for this message id, one used per request."""
+        with self._lock:
+            self._scripts.setdefault(message_id, collections.deque()).extend(actions)
+
+    def requests_for(self, message_id: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.message_id == message_id]
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        if not self._ready.wait(10) or not self.port:
+            raise RuntimeError(f"the test server did not start: {self.errors!r}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the test server thread did not stop"
+
+    # --- the server thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by the fixture
+            self.errors.append(exc)
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        listener = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = listener.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            listener.close()
+            await listener.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._connections += 1
+        connection = self._connections
+        try:
+            while (request := await self._read_request(reader, connection)) is not None:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    keep_alive = await self._act(self._next_action(request), request, writer)
+                finally:
+                    self.in_flight -= 1
+                if not keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away: that is the client's business
+        except Exception as exc:
+            self.errors.append(exc)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, connection: int
+    ) -> RecordedRequest | None:
+        line = await reader.readline()
+        if not line.strip():
+            return None
+        method, target, _version = line.decode("latin-1").split()
+        headers: dict[str, str] = {}
+        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if length := int(headers.get("content-length", "0")):
+            await reader.readexactly(length)
+        parts = urlsplit(target)
+        params = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        request = RecordedRequest(
+            method, target, parts.path, params, headers, time.monotonic(), connection
+        )
+        self.requests.append(request)
+        return request
+
+    def _next_action(self, request: RecordedRequest) -> Action:
+        with self._lock:
+            script = self._scripts.get(request.message_id or "")
+            return script.popleft() if script else self.default
+
+    async def _act(
+        self, action: Action, request: RecordedRequest, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Carry out one action; False when the connection must close."""
+        if action.delay == math.inf:
+            await asyncio.Event().wait()  # until the server stops and cancels us
+        elif action.delay:
+            await asyncio.sleep(action.delay)
+        if action.kind == "drop":
+            return False
+        if action.kind == "raw":
+            writer.write(action.data)
+            await writer.drain()
+            return False
+        data, content_type = action.data, action.content_type
+        if action.kind == "api":
+            data, content_type = _render(action, xml=("_format", "xml") in request.params)
+        length = action.declared_length if action.kind == "truncate" else len(data)
+        close = action.close or action.kind == "truncate"
+        close = close or request.headers.get("connection", "").lower() == "close"
+        head = [
+            f"HTTP/1.1 {action.status} {_REASONS.get(action.status, 'Status')}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {length}",
+            f"Connection: {'close' if close else 'keep-alive'}",
+            *(f"{name}: {value}" for name, value in action.headers),
+        ]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        await writer.drain()
+        return not close
+
+
+def _render(action: Action, *, xml: bool) -> tuple[bytes, str]:
+    message = action.message
+    if message is None:
+        message = _DEFAULT_MESSAGES.get(action.code, f"error {action.code}")
+    success = action.code == 200
+    if not xml:
+        payload = {"success": success, "code": action.code, "message": message}
+        return json.dumps(payload).encode(), "application/json"
+    document = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<result>\n'
+        f"  <entry>{'true' if success else 'false'}</entry>\n"
+        f"  <entry>{action.code}</entry>\n"
+        f"  <entry><![CDATA[ {message} ]]></entry>\n</result>\n"
+    )
+    return document.encode(), "application/xml"
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A running :class:`ScriptedServer`; fails the test if the server itself broke."""
+    with ScriptedServer() as running:
+        yield running
+    assert not running.errors, f"the test server failed: {running.errors!r}"

@@ -1,0 +1,186 @@
+"""The error tree: its shape, what errors print, and that they survive pickling."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+from mailpartner_async import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    CancelCode,
+    CancellationTooLateError,
+    ConfigurationError,
+    InvalidRequestError,
+    MailPartnerError,
+    MessageNotFoundError,
+    RateLimitError,
+    UnexpectedResponseError,
+)
+
+
+@pytest.mark.parametrize(
+    ("error_class", "bases"),
+    [
+        (MailPartnerError, (Exception,)),
+        (ConfigurationError, (MailPartnerError, ValueError)),
+        (APIError, (MailPartnerError,)),
+        (AuthenticationError, (APIError,)),
+        (InvalidRequestError, (APIError,)),
+        (MessageNotFoundError, (APIError,)),
+        (AlreadyCancelledError, (APIError,)),
+        (CancellationTooLateError, (APIError,)),
+        (AlreadySentError, (APIError,)),
+        (RateLimitError, (APIError,)),
+        (APIConnectionError, (MailPartnerError,)),
+        (APITimeoutError, (APIConnectionError,)),
+        (UnexpectedResponseError, (MailPartnerError,)),
+    ],
+)
+def test_error_tree(error_class: type[MailPartnerError], bases: tuple[type, ...]) -> None:
+    assert error_class.__bases__ == bases
+    assert issubclass(error_class, MailPartnerError)
+
+
+@pytest.mark.parametrize(
+    "error_class",
+    [APIConnectionError, APITimeoutError, UnexpectedResponseError, ConfigurationError],
+)
+def test_errors_without_a_control_code_are_not_api_errors(
+    error_class: type[MailPartnerError],
+) -> None:
+    assert not issubclass(error_class, APIError)
+
+
+def test_timeout_is_a_connection_error_and_configuration_error_a_value_error() -> None:
+    assert issubclass(APITimeoutError, APIConnectionError)
+    assert issubclass(ConfigurationError, ValueError)
+    assert not issubclass(APIConnectionError, APITimeoutError)
+
+
+@pytest.mark.parametrize(
+    ("error", "text", "representation"),
+    [
+        (MailPartnerError("boom"), "boom", "MailPartnerError('boom', message_id=None)"),
+        (
+            MailPartnerError("boom", message_id="300"),
+            "boom (message id '300')",
+            "MailPartnerError('boom', message_id='300')",
+        ),
+        (
+            ConfigurationError("bad base_url"),
+            "bad base_url",
+            "ConfigurationError('bad base_url', message_id=None)",
+        ),
+        (
+            MessageNotFoundError(
+                "Message not found",
+                code=CancelCode.MESSAGE_NOT_FOUND,
+                message_id="300",
+                http_status=200,
+            ),
+            "[code 4] Message not found (message id '300')",
+            "MessageNotFoundError(code=4, message='Message not found', message_id='300', "
+            "http_status=200)",
+        ),
+        (
+            AuthenticationError("Clé API incorrecte", code=10, http_status=401),
+            "[code 10] Clé API incorrecte",
+            "AuthenticationError(code=10, message='Clé API incorrecte', message_id=None, "
+            "http_status=401)",
+        ),
+        (
+            APIError("Autre", code=42),
+            "[code 42] Autre",
+            "APIError(code=42, message='Autre', message_id=None, http_status=None)",
+        ),
+        (
+            RateLimitError("Too many requests", retry_after=2.0),
+            "[code 429] Too many requests",
+            "RateLimitError(code=429, message='Too many requests', message_id=None, "
+            "http_status=None)",
+        ),
+        (
+            APITimeoutError("request timed out", message_id="7", request_sent=True),
+            "request timed out (message id '7')",
+            "APITimeoutError('request timed out', message_id='7')",
+        ),
+        (
+            UnexpectedResponseError(
+                "not a valid API response: empty body",
+                message_id="300",
+                http_status=502,
+                body_excerpt="<html>",
+            ),
+            "not a valid API response: empty body (message id '300') [HTTP 502]: '<html>'",
+            "UnexpectedResponseError('not a valid API response: empty body', "
+            "message_id='300', http_status=502)",
+        ),
+        (
+            UnexpectedResponseError("not a valid API response: empty body", http_status=500),
+            "not a valid API response: empty body [HTTP 500]",
+            "UnexpectedResponseError('not a valid API response: empty body', "
+            "message_id=None, http_status=500)",
+        ),
+    ],
+)
+def test_str_and_repr(error: MailPartnerError, text: str, representation: str) -> None:
+    assert str(error) == text
+    assert repr(error) == representation
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MailPartnerError("boom", message_id="1"),
+        ConfigurationError("bad base_url"),
+        APIError("Autre", code=42, message_id="1", http_status=400),
+        MessageNotFoundError(
+            "Message introuvable",
+            code=CancelCode.MESSAGE_NOT_FOUND,
+            message_id="300",
+            http_status=200,
+            errors=[{"elementId": "messageId", "message": "introuvable"}],
+        ),
+        AuthenticationError("Incorrect API key", code=CancelCode.INVALID_API_KEY),
+        RateLimitError("Too many requests", message_id="2", http_status=429, retry_after=1.5),
+        APIConnectionError("connection reset", message_id="3", request_sent=True),
+        APITimeoutError("connect timed out", message_id="4", request_sent=False),
+        UnexpectedResponseError("bad", message_id="5", http_status=502, body_excerpt="<html>"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickling_keeps_type_and_attributes(error: MailPartnerError, protocol: int) -> None:
+    restored = pickle.loads(pickle.dumps(error, protocol=protocol))  # noqa: S301
+
+    assert type(restored) is type(error)
+    assert restored.__dict__ == error.__dict__
+    assert restored.args == error.args
+    assert str(restored) == str(error)
+    assert repr(restored) == repr(error)
+
+
+def test_pickling_keeps_the_code_enum_member() -> None:
+    error = AlreadyCancelledError("déjà", code=CancelCode.ALREADY_CANCELLED)
+
+    restored = pickle.loads(pickle.dumps(error))  # noqa: S301
+
+    assert restored.code is CancelCode.ALREADY_CANCELLED
+
+
+def test_deepcopy_keeps_attributes() -> None:
+    error = RateLimitError("Too many requests", http_status=429, retry_after=3.0)
+
+    copied = copy.deepcopy(error)
+
+    assert type(copied) is RateLimitError
+    assert copied.retry_after == 3.0
+    assert copied.http_status == 429
+    assert copied.code == 429

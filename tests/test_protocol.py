@@ -1,0 +1,950 @@
+"""The sans-I/O protocol core, table-driven: exact inputs, exact outputs, no network."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+
+import httpx
+import pytest
+
+from mailpartner_async import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    CancelCode,
+    CancellationTooLateError,
+    CancelResult,
+    InvalidRequestError,
+    MessageNotFoundError,
+    RateLimitError,
+    UnexpectedResponseError,
+)
+from mailpartner_async._config import MAX_BODY_BYTES
+from mailpartner_async._protocol import (
+    build_request,
+    error_for_code,
+    excerpt,
+    interpret_response,
+    interpret_transport_error,
+    parse_body,
+    parse_retry_after,
+    redact,
+    redacted_url,
+)
+
+BASE_URL = "https://api.mailpartner.fr/v1"
+URL = "https://api.mailpartner.fr/v1/message-cancel"
+# Characters that the query string encodes, so every spelling of the key is exercised.
+KEY = "k3y/w1th+odd&chars=and space"
+KEY_SPELLINGS = (KEY, quote(KEY, safe=""), quote_plus(KEY))
+
+JSON = {"Content-Type": "application/json"}
+XML = {"Content-Type": "application/xml"}
+
+
+def _json(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def _answer(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Any:
+    return interpret_response(
+        status, {} if headers is None else headers, body, message_id="300", **options
+    )
+
+
+# --- build_request ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message_id", "response_format", "expected_params", "expected_id"),
+    [
+        ("300", "json", (("apiKey", KEY), ("messageId", "300")), "300"),
+        (300, "json", (("apiKey", KEY), ("messageId", "300")), "300"),
+        (0, "json", (("apiKey", KEY), ("messageId", "0")), "0"),
+        ("300", "xml", (("apiKey", KEY), ("messageId", "300"), ("_format", "xml")), "300"),
+        (
+            "300&apiKey=x",
+            "json",
+            (("apiKey", KEY), ("messageId", "300&apiKey=x")),
+            "300&apiKey=x",
+        ),
+        ("é 42", "json", (("apiKey", KEY), ("messageId", "é 42")), "é 42"),
+    ],
+)
+def test_build_request_sends_key_and_id_as_separate_params(
+    message_id: object,
+    response_format: Any,
+    expected_params: tuple[tuple[str, str], ...],
+    expected_id: str,
+) -> None:
+    request = build_request(BASE_URL, KEY, message_id, response_format)
+
+    assert request.method == "GET"
+    assert request.url == URL
+    assert request.params == expected_params
+    assert request.message_id == expected_id
+
+
+@pytest.mark.parametrize(
+    "message_id", ["300&apiKey=x", "300&messageId=301", "300#frag", "300?x=1", "a+b c%20"]
+)
+def test_id_with_query_syntax_reaches_server_as_one_literal_value(message_id: str) -> None:
+    request = build_request(BASE_URL, KEY, message_id)
+
+    sent = httpx.Request(request.method, request.url, params=request.params).url
+    query = parse_qs(urlsplit(str(sent)).query, keep_blank_values=True)
+
+    assert query == {"apiKey": [KEY], "messageId": [message_id]}
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    ["", " ", "  \t\r\n", None, True, False, 3.0, 300.5, b"300", ["300"], object()],
+)
+def test_blank_or_mistyped_id_is_code_3_before_any_request(message_id: object) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        build_request(BASE_URL, KEY, message_id)
+
+    assert caught.value.code is CancelCode.MESSAGE_ID_REQUIRED
+    assert caught.value.http_status is None
+
+
+@pytest.mark.parametrize("api_key", [None, ""])
+def test_missing_key_is_code_1_before_any_request(api_key: str | None) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        build_request(BASE_URL, api_key, "300")
+
+    assert caught.value.code is CancelCode.API_KEY_REQUIRED
+    assert caught.value.http_status is None
+    assert caught.value.message_id == "300"
+
+
+# --- parse_body ------------------------------------------------------------------
+
+POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<result>
+    <entry><![CDATA[ false ]]></entry>
+    <entry>
+        <![CDATA[4]]>
+    </entry>
+    <entry><![CDATA[Message introuvable]]></entry>
+</result>
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        pytest.param(
+            b'{"success": true, "code": 200, "message": "The email has been canceled."}',
+            None,
+            {"success": True, "code": 200, "message": "The email has been canceled."},
+            id="json",
+        ),
+        pytest.param(
+            b'\xef\xbb\xbf \r\n\t{"success": false, "code": 4, "message": "Message not found"}',
+            None,
+            {"success": False, "code": 4, "message": "Message not found"},
+            id="json-bom-and-leading-whitespace",
+        ),
+        pytest.param(
+            b'{"success": false, "code": 10, "error": "Cl\\u00e9 API incorrecte"}',
+            "application/json; charset=utf-8",
+            {"success": False, "code": 10, "error": "Clé API incorrecte"},
+            id="json-error-key",
+        ),
+        pytest.param(
+            b'{"code": "4", "errors": [{"elementId": "messageId", "message": "Requis"}]}',
+            "application/problem+json",
+            {"code": "4", "errors": [{"elementId": "messageId", "message": "Requis"}]},
+            id="json-errors-list",
+        ),
+        pytest.param(
+            POSITIONAL_XML,
+            "application/xml",
+            {"success": "false", "code": "4", "message": "Message introuvable"},
+            id="xml-positional-cdata-whitespace",
+        ),
+        pytest.param(
+            b"<result><entry>true</entry><entry>200</entry>"
+            b"<entry>The email has been canceled.</entry></result>",
+            None,
+            {"success": "true", "code": "200", "message": "The email has been canceled."},
+            id="xml-positional-plain",
+        ),
+        pytest.param(
+            b"\xef\xbb\xbf\n  " + POSITIONAL_XML,
+            "text/xml; charset=utf-8",
+            {"success": "false", "code": "4", "message": "Message introuvable"},
+            id="xml-bom-and-leading-whitespace",
+        ),
+        pytest.param(
+            "<result><success>false</success><code> 10 </code>"
+            "<message><![CDATA[Clé API incorrecte]]></message></result>".encode(),
+            "application/xml",
+            {"success": "false", "code": "10", "message": "Clé API incorrecte"},
+            id="xml-named",
+        ),
+        pytest.param(
+            b"<result><success>false</success><code>3</code><errors><error>"
+            b"<elementId>messageId</elementId><message>Identifiant requis</message>"
+            b"</error></errors></result>",
+            None,
+            {
+                "success": "false",
+                "code": "3",
+                "errors": [{"elementId": "messageId", "message": "Identifiant requis"}],
+            },
+            id="xml-named-errors-list",
+        ),
+        pytest.param(
+            b'{"success": false, "code": 5, "message": "deja"}',
+            "text/plain",
+            {"success": False, "code": 5, "message": "deja"},
+            id="sniffed-json-under-text-plain",
+        ),
+        pytest.param(
+            b"<result><entry>false</entry><entry>6</entry><entry>trop tard</entry></result>",
+            "text/plain",
+            {"success": "false", "code": "6", "message": "trop tard"},
+            id="sniffed-xml-under-text-plain",
+        ),
+    ],
+)
+def test_parse_body_reads_the_api_fields(
+    body: bytes, content_type: str | None, expected: dict[str, Any]
+) -> None:
+    assert parse_body(body, content_type) == expected
+
+
+def test_body_of_exactly_the_size_cap_is_read() -> None:
+    head, tail = b'{"code": 200, "message": "', b'"}'
+    body = head + b"x" * (MAX_BODY_BYTES - len(head) - len(tail)) + tail
+    assert len(body) == MAX_BODY_BYTES
+
+    assert parse_body(body)["code"] == 200
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+  <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+  <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+  <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+  <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<result><entry>false</entry><entry>4</entry><entry>&lol9;</entry></result>
+"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE result [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<result><entry>false</entry><entry>4</entry><entry>&xxe;</entry></result>
+"""
+DOCTYPE_ONLY = b"""<?xml version="1.0"?>
+<!DOCTYPE result>
+<result><entry>true</entry><entry>200</entry><entry>ok</entry></result>
+"""
+HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+OVERSIZED = b'{"code": 200, "message": "' + b"x" * MAX_BODY_BYTES + b'"}'
+
+# (body, Content-Type, the reason the ValueError gives)
+NOT_API_BODIES: list[Any] = [
+    pytest.param(b"", None, "empty body", id="empty"),
+    pytest.param(b" \r\n\t ", "application/json", "empty body", id="blank"),
+    pytest.param(b"\xef\xbb\xbf", None, "empty body", id="bom-only"),
+    pytest.param(HTML_PAGE, "text/html", "XML <html> has no code", id="html-page"),
+    pytest.param(
+        b"<!DOCTYPE html>\n<html><body>Oops</body></html>",
+        "text/html; charset=utf-8",
+        "XML declares a DTD or entities",
+        id="html5-page",
+    ),
+    pytest.param(
+        b"Service Unavailable", "text/plain", "body is neither JSON nor XML", id="plain-text"
+    ),
+    pytest.param(b'"cancelled"', None, "body is neither JSON nor XML", id="bare-json-string"),
+    pytest.param(b'{"code": 4,', None, "invalid JSON", id="invalid-json"),
+    pytest.param(b'{"success": false, "code": 4, "mess', None, "invalid JSON", id="truncated"),
+    pytest.param(b"{\xff\xfe}", None, "invalid JSON", id="json-not-utf8"),
+    pytest.param(b'[{"code": 4}]', None, "JSON body is not an object", id="json-array"),
+    pytest.param(b"4", "application/json", "JSON body is not an object", id="json-number"),
+    pytest.param(b"null", "application/json", "JSON body is not an object", id="json-null"),
+    pytest.param(
+        b"<result><code>4</code></result>",
+        "application/json",
+        "invalid JSON",
+        id="content-type-json-decides-over-xml-body",
+    ),
+    pytest.param(
+        b'{"code": 4}', "application/xml", "invalid XML", id="content-type-xml-over-json-body"
+    ),
+    pytest.param(b"<result><entry>true</entry>", None, "invalid XML", id="truncated-xml"),
+    pytest.param(
+        b"<result><success>true</success></result>", None, "XML <result> has no code", id="no-code"
+    ),
+    pytest.param(
+        b"<result><entry>true</entry></result>", None, "XML <result> has no code", id="one-entry"
+    ),
+    pytest.param(
+        b'<?xml version="1.0" encoding="no-such-codec"?><result><code>4</code></result>',
+        "application/xml",
+        "invalid XML",
+        id="xml-unknown-encoding",
+    ),
+    pytest.param(
+        b'<?xml version="1.0" encoding="UTF-7"?><result><code>4</code></result>',
+        None,
+        "invalid XML",
+        id="xml-multi-byte-encoding",
+    ),
+    pytest.param(OVERSIZED, None, f"body larger than {MAX_BODY_BYTES} bytes", id="oversized"),
+    pytest.param(BILLION_LAUGHS, XML["Content-Type"], "XML declares a DTD", id="billion-laughs"),
+    pytest.param(EXTERNAL_ENTITY, None, "XML declares a DTD", id="external-entity"),
+    pytest.param(DOCTYPE_ONLY, None, "XML declares a DTD", id="doctype-without-entities"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), NOT_API_BODIES)
+def test_parse_body_refuses_what_is_not_an_api_response(
+    body: bytes, content_type: str | None, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(reason)}") as caught:
+        parse_body(body, content_type)
+
+    assert type(caught.value) is ValueError
+
+
+# --- interpret_response: control codes -------------------------------------------
+
+CODE_ERRORS: list[tuple[int, type[APIError]]] = [
+    (1, AuthenticationError),
+    (3, InvalidRequestError),
+    (4, MessageNotFoundError),
+    (5, AlreadyCancelledError),
+    (6, CancellationTooLateError),
+    (7, AlreadySentError),
+    (10, AuthenticationError),
+]
+
+
+@pytest.mark.parametrize(("code", "error_class"), CODE_ERRORS)
+def test_control_code_is_final_and_raises_its_own_error(
+    code: int, error_class: type[APIError]
+) -> None:
+    verdict = _answer(200, _json(success=False, code=code, message=f"text {code}"), JSON)
+
+    assert verdict.result is None
+    assert type(verdict.error) is error_class
+    assert verdict.error.code is CancelCode(code)
+    assert verdict.error.message == f"text {code}"
+    assert verdict.error.message_id == "300"
+    assert verdict.error.http_status == 200
+    assert verdict.error.errors == ()
+    assert verdict.retry is False
+    assert verdict.throttle is False
+    assert verdict.reason == f"code {code}"
+
+
+@pytest.mark.parametrize("code", [42, 0, 2, 8, 201, 999])
+def test_unknown_control_code_is_plain_api_error(code: int) -> None:
+    verdict = _answer(200, _json(success=False, code=code, message="Autre erreur"))
+
+    assert type(verdict.error) is APIError
+    assert verdict.error.code == code
+    assert type(verdict.error.code) is int
+    assert verdict.error.message == "Autre erreur"
+    assert verdict.retry is False
+
+
+@pytest.mark.parametrize("status", [200, 400, 401, 403, 404, 410, 422, 500, 502, 503])
+@pytest.mark.parametrize(
+    ("code", "error_class"), [(4, MessageNotFoundError), (10, AuthenticationError)]
+)
+def test_control_code_decides_whatever_the_http_status(
+    status: int, code: int, error_class: type[APIError]
+) -> None:
+    verdict = _answer(status, _json(success=False, code=code, message="m"))
+
+    assert type(verdict.error) is error_class
+    assert verdict.error.http_status == status
+    assert verdict.retry is False
+
+
+@pytest.mark.parametrize("status", [200, 202, 400, 500, 503])
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_code_200_is_a_cancel_result_counting_attempts(status: int, attempt: int) -> None:
+    body = _json(success=True, code=200, message="The email has been canceled.")
+
+    verdict = _answer(status, body, attempt=attempt)
+
+    assert verdict.error is None
+    assert verdict.retry is False
+    assert verdict.result == CancelResult(
+        success=True,
+        code=CancelCode.CANCELLED,
+        message="The email has been canceled.",
+        message_id="300",
+        attempts=attempt,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(_json(code="4"), JSON, id="json-string"),
+        pytest.param(_json(code=" 4 "), JSON, id="json-padded-string"),
+        pytest.param(_json(code=4.0), JSON, id="json-float"),
+        pytest.param(b"<result><entry>false</entry><entry>4</entry></result>", XML, id="xml"),
+        pytest.param(
+            b"<result><success>false</success><code>4</code></result>", {}, id="xml-named"
+        ),
+    ],
+)
+def test_code_4_in_any_spelling_is_message_not_found(
+    body: bytes, headers: Mapping[str, str]
+) -> None:
+    verdict = _answer(200, body, headers)
+
+    assert type(verdict.error) is MessageNotFoundError
+    assert verdict.error.code is CancelCode.MESSAGE_NOT_FOUND
+    assert verdict.error.message == "Message not found"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_json(success=False, code=5, message="Déjà annulé"), "Déjà annulé"),
+        (_json(success=False, code="5"), "The mail has already been canceled"),
+        (
+            b"<result><entry>false</entry><entry><![CDATA[5]]></entry>"
+            b"<entry><![CDATA[ already ]]></entry></result>",
+            "already",
+        ),
+    ],
+)
+@pytest.mark.parametrize("attempt", [2, 3])
+def test_code_5_after_lost_response_is_success(body: bytes, message: str, attempt: int) -> None:
+    verdict = _answer(200, body, attempt=attempt, earlier_attempt_reached=True)
+
+    assert verdict.error is None
+    assert verdict.result is not None
+    assert verdict.result.success is True
+    assert verdict.result == CancelResult(
+        success=True,
+        code=CancelCode.ALREADY_CANCELLED,
+        message=message,
+        message_id="300",
+        attempts=attempt,
+    )
+    assert verdict.retry is False
+
+
+def test_code_5_without_earlier_reaching_attempt_is_already_cancelled_error() -> None:
+    verdict = _answer(200, _json(code=5, message="Déjà annulé"), attempt=2)
+
+    assert verdict.result is None
+    assert type(verdict.error) is AlreadyCancelledError
+    assert verdict.error.message == "Déjà annulé"
+    assert verdict.retry is False
+
+
+@pytest.mark.parametrize("status", [200, 400, 429])
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [({}, None), ({"Retry-After": "7"}, 7.0), ({"retry-after-ms": "1500"}, 1.5)],
+)
+def test_code_429_in_body_is_retried_and_throttles(
+    status: int, headers: dict[str, str], retry_after: float | None
+) -> None:
+    verdict = _answer(status, _json(success=False, code=429, message="Trop de requêtes"), headers)
+
+    assert type(verdict.error) is RateLimitError
+    assert verdict.error.code is CancelCode.RATE_LIMITED
+    assert verdict.error.message == "Trop de requêtes"
+    assert verdict.error.http_status == status
+    assert verdict.error.retry_after == retry_after
+    assert verdict.retry is True
+    assert verdict.throttle is True
+    assert verdict.reached is False
+    assert verdict.retry_after == retry_after
+
+
+@pytest.mark.parametrize("body", [b"", HTML_PAGE, b"Too Many Requests", _json(success=False)])
+def test_http_429_without_code_is_retried_and_throttles(body: bytes) -> None:
+    verdict = _answer(429, body, {"Retry-After": "3"})
+
+    assert type(verdict.error) is RateLimitError
+    assert verdict.error.code is CancelCode.RATE_LIMITED
+    assert verdict.error.message == "Too many requests"
+    assert verdict.error.http_status == 429
+    assert verdict.error.retry_after == 3.0
+    assert verdict.retry is True
+    assert verdict.throttle is True
+    assert verdict.reached is False
+    assert verdict.retry_after == 3.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
+@pytest.mark.parametrize("body", [b"", HTML_PAGE, b'{"success": false}', b"{oops"])
+def test_5xx_without_code_is_retried_and_may_have_reached(status: int, body: bytes) -> None:
+    verdict = _answer(status, body)
+
+    assert type(verdict.error) is UnexpectedResponseError
+    assert verdict.error.http_status == status
+    assert verdict.error.message_id == "300"
+    assert verdict.retry is True
+    assert verdict.reached is True
+    assert verdict.throttle is False
+    assert verdict.retry_after is None
+
+
+def test_5xx_with_retry_after_throttles() -> None:
+    verdict = _answer(503, HTML_PAGE, {"Retry-After": "12"})
+
+    assert verdict.retry is True
+    assert verdict.throttle is True
+    assert verdict.retry_after == 12.0
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), NOT_API_BODIES)
+def test_body_that_is_not_an_api_response_is_final_unexpected_response(
+    body: bytes, content_type: str | None, reason: str
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    verdict = _answer(200, body, headers)
+
+    assert verdict.result is None
+    assert type(verdict.error) is UnexpectedResponseError
+    assert verdict.error.http_status == 200
+    assert verdict.error.message_id == "300"
+    assert verdict.error.message.startswith(f"not a valid API response: {reason}")
+    assert verdict.retry is False
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 301, 302, 400, 401, 403, 404, 418, 499])
+def test_non_5xx_status_without_code_is_final_unexpected_response(status: int) -> None:
+    verdict = _answer(status, HTML_PAGE, {"Content-Type": "text/html"})
+
+    assert type(verdict.error) is UnexpectedResponseError
+    assert verdict.error.http_status == status
+    assert verdict.error.message == "not a valid API response: XML <html> has no code"
+    assert verdict.error.body_excerpt == HTML_PAGE.decode()
+    assert verdict.retry is False
+    assert verdict.throttle is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_json(success=True), id="no-code"),
+        pytest.param(_json(code=None, message="x"), id="null"),
+        pytest.param(_json(code=True), id="bool"),
+        pytest.param(_json(code="abc"), id="letters"),
+        pytest.param(_json(code="-4"), id="negative-string"),
+        pytest.param(_json(code=4.5), id="fraction"),
+        pytest.param(_json(code=[4]), id="list"),
+        pytest.param(_json(code={"value": 4}), id="object"),
+        pytest.param(b'{"code": NaN}', id="nan"),
+        pytest.param(_json(code="²"), id="superscript-digit"),
+        pytest.param(_json(code="9" * 5000), id="over-int-digit-limit"),
+        pytest.param(b"<result><code>\xc2\xb2</code></result>", id="xml-superscript-digit"),
+    ],
+)
+def test_body_without_a_readable_code_is_unexpected_response(body: bytes) -> None:
+    verdict = _answer(200, body)
+
+    assert type(verdict.error) is UnexpectedResponseError
+    assert verdict.error.message.startswith("not a valid API response: ")
+    assert verdict.error.http_status == 200
+    assert verdict.retry is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"success": true, "co', _json(success=True, code=200, message="ok"), b""],
+)
+def test_truncated_body_is_retryable_unexpected_response(body: bytes) -> None:
+    verdict = _answer(200, body, truncated=True)
+
+    assert verdict.result is None
+    assert type(verdict.error) is UnexpectedResponseError
+    assert verdict.error.http_status == 200
+    assert verdict.retry is True
+    assert verdict.reached is True
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "errors"),
+    [
+        pytest.param(
+            _json(success=False, code=4, message="Message introuvable"),
+            "Message introuvable",
+            (),
+            id="french-message",
+        ),
+        pytest.param(
+            _json(success=False, code=10, error="Clé API incorrecte"),
+            "Clé API incorrecte",
+            (),
+            id="error-key",
+        ),
+        pytest.param(
+            _json(success=False, code=10, error={"message": "Clé invalide"}),
+            "Clé invalide",
+            (),
+            id="error-object",
+        ),
+        pytest.param(
+            _json(
+                success=False,
+                code=3,
+                errors=[{"elementId": "messageId", "message": "L'identifiant est requis"}],
+            ),
+            "L'identifiant est requis",
+            ({"elementId": "messageId", "message": "L'identifiant est requis"},),
+            id="errors-list",
+        ),
+        pytest.param(
+            _json(
+                code=3,
+                message="Erreurs",
+                errors=[{"elementId": "a", "message": "un"}, {"elementId": "b", "message": "deux"}],
+            ),
+            "Erreurs",
+            ({"elementId": "a", "message": "un"}, {"elementId": "b", "message": "deux"}),
+            id="message-and-errors",
+        ),
+        pytest.param(
+            _json(code=3, errors=[{"elementId": "a", "message": "un"}, "junk", {"x": 1}]),
+            "un",
+            ({"elementId": "a", "message": "un"}, {"x": 1}),
+            id="errors-with-junk",
+        ),
+        pytest.param(
+            _json(code=6),
+            "You cannot cancel the mail less than 5 minutes before its scheduled time",
+            (),
+            id="default-message",
+        ),
+        pytest.param(
+            _json(code=7, message="  "),
+            "You cannot cancel a mail that has already been sent",
+            (),
+            id="blank-message",
+        ),
+        pytest.param(_json(code=42), "", (), id="unknown-code-no-message"),
+        pytest.param(
+            b"<result><success>false</success><code>4</code>"
+            b"<message>Message introuvable</message></result>",
+            "Message introuvable",
+            (),
+            id="xml-french",
+        ),
+        pytest.param(
+            b"<result><success>false</success><code>3</code><errors><error>"
+            b"<elementId>messageId</elementId><message>Requis</message>"
+            b"</error></errors></result>",
+            "Requis",
+            ({"elementId": "messageId", "message": "Requis"},),
+            id="xml-errors",
+        ),
+    ],
+)
+def test_provider_message_and_errors_are_kept(
+    body: bytes, message: str, errors: tuple[dict[str, Any], ...]
+) -> None:
+    verdict = _answer(200, body)
+
+    assert isinstance(verdict.error, APIError)
+    assert verdict.error.message == message
+    assert verdict.error.errors == errors
+
+
+# --- secrets in what the protocol produces ---------------------------------------
+
+SECRET_ECHOES: list[Any] = [
+    pytest.param(
+        b"<html><a href='/v1/message-cancel?apiKey=" + quote_plus(KEY).encode() + b"'>", id="url"
+    ),
+    pytest.param(b"<html><body>Bad key " + KEY.encode() + b"</body></html>", id="raw"),
+    pytest.param(b"<html>" + quote(KEY, safe="").encode() + b"</html>", id="percent"),
+    pytest.param(b"<html>" + quote_plus(KEY).encode() + b"</html>", id="plus"),
+    pytest.param(b"[" + KEY.encode() + b"]" + b"x" * 2000, id="long-body"),
+    pytest.param(b" " * 470 + KEY.encode(), id="after-whitespace-run"),
+    pytest.param(b"\n" * 119 + KEY.encode(), id="after-newlines"),
+]
+
+
+@pytest.mark.parametrize("status", [200, 404, 502])
+@pytest.mark.parametrize("body", SECRET_ECHOES)
+def test_excerpt_never_shows_the_key_even_when_body_echoes_it(status: int, body: bytes) -> None:
+    verdict = _answer(status, body, {"content-type": "text/html"}, secret=KEY)
+
+    error = verdict.error
+    assert type(error) is UnexpectedResponseError
+    for text in (error.body_excerpt, str(error), repr(error)):
+        for spelling in KEY_SPELLINGS:
+            assert spelling not in text
+        # Not even a recognisable piece of it.
+        assert KEY[:6] not in text
+
+
+@pytest.mark.parametrize("body", SECRET_ECHOES)
+def test_truncated_body_excerpt_never_shows_the_key(body: bytes) -> None:
+    verdict = _answer(200, body, secret=KEY, truncated=True)
+
+    assert type(verdict.error) is UnexpectedResponseError
+    assert KEY[:6] not in verdict.error.body_excerpt
+    assert KEY[:6] not in str(verdict.error)
+
+
+@pytest.mark.parametrize(
+    ("fields", "secret", "expected"),
+    [
+        ({"message": f"Incorrect API key {KEY}"}, KEY, "Incorrect API key [REDACTED]"),
+        ({"message": f"Clé {quote(KEY, safe='')} inconnue"}, KEY, "Clé [REDACTED] inconnue"),
+        ({"message": f"Clé {quote_plus(KEY)} inconnue"}, KEY, "Clé [REDACTED] inconnue"),
+        (
+            {"message": "rejected ?apiKey=abc123&messageId=1"},
+            None,
+            "rejected ?apiKey=[REDACTED]&messageId=1",
+        ),
+        ({"error": f"bad key: {KEY}"}, KEY, "bad key: [REDACTED]"),
+        (
+            {"errors": [{"elementId": "apiKey", "message": f"{KEY} unknown"}]},
+            KEY,
+            "[REDACTED] unknown",
+        ),
+    ],
+)
+def test_provider_message_echoing_the_key_is_redacted(
+    fields: dict[str, Any], secret: str | None, expected: str
+) -> None:
+    verdict = _answer(200, _json(success=False, code=10, **fields), secret=secret)
+
+    assert type(verdict.error) is AuthenticationError
+    assert verdict.error.message == expected
+    assert KEY not in str(verdict.error)
+    assert KEY not in repr(verdict.error)
+
+
+# --- interpret_transport_error ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "reached", "reason"),
+    [
+        (
+            APIConnectionError("connection refused", message_id="300", request_sent=False),
+            False,
+            "APIConnectionError: connection refused",
+        ),
+        (
+            APIConnectionError("connection reset", message_id="300", request_sent=True),
+            True,
+            "APIConnectionError: connection reset",
+        ),
+        (
+            APITimeoutError("connect timed out", message_id="300", request_sent=False),
+            False,
+            "APITimeoutError: connect timed out",
+        ),
+        (
+            APITimeoutError("read timed out", message_id="300", request_sent=True),
+            True,
+            "APITimeoutError: read timed out",
+        ),
+    ],
+)
+def test_transport_error_is_retried_and_reached_when_sent(
+    error: APIConnectionError, reached: bool, reason: str
+) -> None:
+    verdict = interpret_transport_error(error)
+
+    assert verdict.result is None
+    assert verdict.error is error
+    assert verdict.retry is True
+    assert verdict.reached is reached
+    assert verdict.throttle is False
+    assert verdict.retry_after is None
+    assert verdict.reason == reason
+
+
+# --- parse_retry_after -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "now", "expected"),
+    [
+        ({}, 0.0, None),
+        ({"Retry-After": "2"}, 0.0, 2.0),
+        ({"retry-after": "0"}, 0.0, 0.0),
+        ({"RETRY-AFTER": "1.5"}, 0.0, 1.5),
+        ({"Retry-After": " 3 "}, 0.0, 3.0),
+        ({"Retry-After-Ms": "1500"}, 0.0, 1.5),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.0, 0.25),
+        ({"retry-after-ms": "soon", "Retry-After": "9"}, 0.0, 9.0),
+        ({"retry-after-ms": "-5", "Retry-After": "9"}, 0.0, 9.0),
+        ({"retry-after-ms": "nan"}, 0.0, None),
+        ({"retry-after-ms": "inf", "Retry-After": "4"}, 0.0, 4.0),
+        ({"Retry-After": "-1"}, 0.0, None),
+        ({"Retry-After": "soon"}, 0.0, None),
+        ({"Retry-After": ""}, 0.0, None),
+        ({"Retry-After": "inf"}, 0.0, None),
+        ({"Retry-After": "-inf"}, 0.0, None),
+        ({"Retry-After": "nan"}, 0.0, None),
+        ({"Retry-After": "1e400"}, 0.0, None),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"}, 0.0, 10.0),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"}, 4.0, 6.0),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"}, 100.0, 0.0),
+        ({"Retry-After": email.utils.formatdate(1_700_000_030, usegmt=True)}, 1_700_000_000, 30.0),
+        ({"Retry-After": "Mon, 32 Jan 2020 00:00:00 GMT"}, 0.0, None),
+        ({"Retry-After": "Mon, 01 Jan 99999999 00:00:00 GMT"}, 0.0, None),
+    ],
+)
+def test_parse_retry_after(headers: dict[str, str], now: float, expected: float | None) -> None:
+    assert parse_retry_after(headers, now=now) == expected
+
+
+# --- redact, redacted_url, excerpt -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        (
+            "GET /v1/message-cancel?apiKey=abc&messageId=1",
+            None,
+            "GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1",
+        ),
+        ("?APIKEY=abc", None, "?APIKEY=[REDACTED]"),
+        ("apiKey=abc def", None, "apiKey=[REDACTED] def"),
+        ("'apiKey=abc'", None, "'apiKey=[REDACTED]'"),
+        ("apiKey=", None, "apiKey=[REDACTED]"),
+        (f"the key is {KEY}.", KEY, "the key is [REDACTED]."),
+        (f"?apiKey={quote(KEY, safe='')}&x=1", KEY, "?apiKey=[REDACTED]&x=1"),
+        (f"encoded {quote(KEY, safe='')} here", KEY, "encoded [REDACTED] here"),
+        (f"plus {quote_plus(KEY)} here", KEY, "plus [REDACTED] here"),
+        (f"{KEY}{KEY}", KEY, "[REDACTED][REDACTED]"),
+        ("nothing to hide", KEY, "nothing to hide"),
+        ("nothing to hide", "", "nothing to hide"),
+        ("", KEY, ""),
+    ],
+)
+def test_redact(text: str, secret: str | None, expected: str) -> None:
+    assert redact(text, secret) == expected
+
+
+def test_url_httpx_sends_is_redacted() -> None:
+    request = build_request(BASE_URL, KEY, "300&apiKey=x", "xml")
+    url = str(httpx.Request(request.method, request.url, params=request.params).url)
+    assert KEY_SPELLINGS[2] in url  # the test would prove nothing otherwise
+
+    assert redact(url) == (
+        "https://api.mailpartner.fr/v1/message-cancel?apiKey=[REDACTED]"
+        "&messageId=300%26apiKey%3Dx&_format=xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "expected"),
+    [
+        (
+            URL,
+            (("apiKey", KEY), ("messageId", "300")),
+            f"{URL}?apiKey=[REDACTED]&messageId=300",
+        ),
+        (
+            URL,
+            (("apiKey", KEY), ("messageId", "300&apiKey=x"), ("_format", "xml")),
+            f"{URL}?apiKey=[REDACTED]&messageId=300%26apiKey%3Dx&_format=xml",
+        ),
+        (f"{URL}?apiKey={quote_plus(KEY)}", (), f"{URL}?apiKey=[REDACTED]"),
+        (f"{URL}?trace=1", (("apiKey", KEY),), f"{URL}?trace=1&apiKey=[REDACTED]"),
+        (URL, (), URL),
+    ],
+)
+def test_redacted_url(url: str, params: tuple[tuple[str, str], ...], expected: str) -> None:
+    assert redacted_url(url, params) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "expected"),
+    [
+        (b"", None, ""),
+        (
+            b"<html>\n  <body>Bad   Gateway</body>\r\n</html>\n",
+            None,
+            "<html> <body>Bad Gateway</body> </html>",
+        ),
+        (b"x" * 120, None, "x" * 120),
+        (b"x" * 121, None, "x" * 119 + "…"),
+        (b"y" * 5000, None, "y" * 119 + "…"),
+        (b"\xff\xfeok", None, "\ufffd\ufffdok"),
+        ("Clé API incorrecte".encode(), None, "Clé API incorrecte"),
+        (b"see ?apiKey=abc&x=1", None, "see ?apiKey=[REDACTED]&x=1"),
+        (f"echo {KEY} end".encode(), KEY, "echo [REDACTED] end"),
+        (b"x" * 115 + KEY.encode(), KEY, "x" * 115 + "[RED…"),
+    ],
+)
+def test_excerpt(body: bytes, secret: str | None, expected: str) -> None:
+    assert excerpt(body, secret) == expected
+
+
+# --- error_for_code --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class", "is_member"),
+    [
+        (1, AuthenticationError, True),
+        (3, InvalidRequestError, True),
+        (4, MessageNotFoundError, True),
+        (5, AlreadyCancelledError, True),
+        (6, CancellationTooLateError, True),
+        (7, AlreadySentError, True),
+        (10, AuthenticationError, True),
+        (429, RateLimitError, True),
+        (0, APIError, False),
+        (2, APIError, False),
+        (42, APIError, False),
+        (999, APIError, False),
+    ],
+)
+def test_error_for_code(code: int, error_class: type[APIError], is_member: bool) -> None:
+    errors = [{"elementId": "messageId", "message": "m"}]
+
+    error = error_for_code(code, "texte", message_id="300", http_status=400, errors=errors)
+
+    assert type(error) is error_class
+    assert error.code == code
+    assert isinstance(error.code, CancelCode) is is_member
+    assert error.message == "texte"
+    assert error.message_id == "300"
+    assert error.http_status == 400
+    assert error.errors == ({"elementId": "messageId", "message": "m"},)
+
+
+def test_error_for_code_429_keeps_retry_after() -> None:
+    error = error_for_code(429, "Too many requests", retry_after=2.5)
+
+    assert type(error) is RateLimitError
+    assert error.retry_after == 2.5
+    assert error.http_status is None

@@ -1,0 +1,198 @@
+"""The public surface: one sorted re-export, every name real, the models' guarantees."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+import pydantic
+import pytest
+
+import mailpartner_async
+from mailpartner_async import (
+    CancelCode,
+    CancelOutcome,
+    CancelResult,
+    MailPartnerError,
+    MessageNotFoundError,
+)
+
+# The contract's names for the core; ``MailPartner`` arrives with the sync facade.
+CONTRACT_NAMES = {
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AlreadyCancelledError",
+    "AlreadySentError",
+    "AsyncMailPartner",
+    "AuthenticationError",
+    "CancelCode",
+    "CancelOutcome",
+    "CancelResult",
+    "CancellationTooLateError",
+    "InvalidRequestError",
+    "MailPartnerError",
+    "MessageNotFoundError",
+    "RateLimitError",
+    "UnexpectedResponseError",
+}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def _private_modules() -> list[str]:
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(mailpartner_async.__path__, "mailpartner_async.")
+        if not info.ispkg and any(_is_private(part) for part in info.name.split(".")[1:])
+    )
+
+
+def test_root_all_is_sorted_without_duplicates() -> None:
+    names = mailpartner_async.__all__
+
+    assert names == sorted(names)
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("name", mailpartner_async.__all__)
+def test_every_exported_name_is_importable(name: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(f"from mailpartner_async import {name}", namespace)  # noqa: S102
+
+    assert namespace[name] is getattr(mailpartner_async, name)
+
+
+def test_contract_names_are_exported() -> None:
+    assert set(mailpartner_async.__all__) >= CONTRACT_NAMES
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from mailpartner_async import *", namespace)  # noqa: S102
+
+    assert set(namespace) - {"__builtins__"} == set(mailpartner_async.__all__)
+
+
+@pytest.mark.parametrize("module_name", _private_modules())
+def test_private_module_all_names_exist(module_name: str) -> None:
+    module: ModuleType = importlib.import_module(module_name)
+    names: list[str] = module.__all__
+
+    missing = [name for name in names if not hasattr(module, name)]
+    assert missing == []
+    assert len(set(names)) == len(names)
+
+
+def test_private_modules_are_found() -> None:
+    assert {"mailpartner_async._protocol", "mailpartner_async._config"} <= set(_private_modules())
+
+
+# --- models ----------------------------------------------------------------------
+
+RESULT = CancelResult(
+    success=True, code=CancelCode.CANCELLED, message="ok", message_id="300", attempts=2
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("success", False), ("code", CancelCode.ALREADY_CANCELLED), ("message", "x"), ("attempts", 3)],
+)
+def test_cancel_result_is_frozen(field: str, value: object) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        setattr(RESULT, field, value)
+
+    assert RESULT.model_dump() == {
+        "success": True,
+        "code": CancelCode.CANCELLED,
+        "message": "ok",
+        "message_id": "300",
+        "attempts": 2,
+    }
+
+
+def test_cancel_result_is_hashable_and_compares_by_value() -> None:
+    twin = CancelResult(
+        success=True, code=CancelCode.CANCELLED, message="ok", message_id="300", attempts=2
+    )
+
+    assert twin == RESULT
+    assert hash(twin) == hash(RESULT)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"code": 42},
+        {"unexpected": "field"},
+        {"message_id": None},
+    ],
+)
+def test_cancel_result_validates_its_fields(fields: dict[str, object]) -> None:
+    data: dict[str, object] = {
+        "success": True,
+        "code": 200,
+        "message": "ok",
+        "message_id": "300",
+        **fields,
+    }
+
+    with pytest.raises(pydantic.ValidationError):
+        CancelResult.model_validate(data)
+
+
+def test_cancel_result_code_is_the_enum_member() -> None:
+    result = CancelResult.model_validate(
+        {"success": True, "code": 200, "message": "ok", "message_id": "300"}
+    )
+
+    assert result.code is CancelCode.CANCELLED
+    assert result.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        (CancelCode.API_KEY_REQUIRED, 1),
+        (CancelCode.MESSAGE_ID_REQUIRED, 3),
+        (CancelCode.MESSAGE_NOT_FOUND, 4),
+        (CancelCode.ALREADY_CANCELLED, 5),
+        (CancelCode.TOO_LATE, 6),
+        (CancelCode.ALREADY_SENT, 7),
+        (CancelCode.INVALID_API_KEY, 10),
+        (CancelCode.CANCELLED, 200),
+        (CancelCode.RATE_LIMITED, 429),
+    ],
+)
+def test_cancel_code_values(code: CancelCode, value: int) -> None:
+    assert code == value
+    assert CancelCode(value) is code
+
+
+ERROR = MessageNotFoundError("Message not found", code=4, message_id="300")
+
+
+@pytest.mark.parametrize(
+    ("result", "error", "ok"),
+    [(RESULT, None, True), (None, ERROR, False)],
+)
+def test_cancel_outcome_holds_a_result_or_an_error(
+    result: CancelResult | None, error: MailPartnerError | None, ok: bool
+) -> None:
+    outcome = CancelOutcome(message_id="300", result=result, error=error)
+
+    assert outcome.ok is ok
+    assert outcome.result is result
+    assert outcome.error is error
+
+
+@pytest.mark.parametrize(("result", "error"), [(None, None), (RESULT, ERROR)])
+def test_cancel_outcome_refuses_neither_or_both(
+    result: CancelResult | None, error: MailPartnerError | None
+) -> None:
+    with pytest.raises(ValueError, match="exactly one of result or error"):
+        CancelOutcome(message_id="300", result=result, error=error)
