@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import httpx
 
@@ -95,7 +95,7 @@ def new_async_http_client(
                 "pip install 'mailpartner-async[aiohttp]'"
             ) from None
         return httpx.AsyncClient(
-            transport=AiohttpTransport(limits=_limits(max_concurrency), trust_env=True),
+            transport=AiohttpTransport(client=lambda: _aiohttp_session(max_concurrency)),
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -108,6 +108,27 @@ def new_async_http_client(
         follow_redirects=False,
         trust_env=True,
     )
+
+
+def _aiohttp_session(max_concurrency: int) -> Any:
+    """An aiohttp session that never re-sends a request on its own.
+
+    aiohttp silently retries an idempotent request (GET) once when the server drops
+    the connection. Cancelling is not idempotent in effect (a second call answers
+    code 5), and the SDK must see every attempt to count it and to read a later
+    code 5 as its own success, so that hidden retry is turned off.
+    """
+    import aiohttp
+
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=max_concurrency, keepalive_timeout=30.0, ssl=httpx.create_ssl_context()
+        ),
+        trust_env=True,
+    )
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 def new_http_client(
