@@ -5,6 +5,8 @@ generation check and the docs build. `python -m nox` runs it all; `nox -l` lists
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -86,3 +88,38 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
+
+
+NGINX_ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
+
+
+@nox.session(python=PYTHONS[0])
+def bench(session: nox.Session) -> None:
+    """Throughput, CPU, memory and import time against raw httpx/aiohttp on a local nginx.
+
+    Prints the tables and writes bench/throughput.png; never fails on speed.
+    `nox -s bench -- --quick`; `-- --rate-limit-check` adds the 5-minute pacing run.
+    """
+    has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+    if not has_nginx or not NGINX_ECHO_MODULE.exists():
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            env = {"DEBIAN_FRONTEND": "noninteractive"}
+            session.run("apt-get", "update", "-qq", external=True, env=env)
+            session.run(
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "nginx",
+                "libnginx-mod-http-echo",
+                external=True,
+                env=env,
+            )
+        else:
+            session.error(
+                "the bench needs nginx and its echo module: "
+                "sudo apt-get install nginx libnginx-mod-http-echo"
+            )
+    install(session, extras="aiohttp")
+    session.install("requests", "matplotlib")
+    session.run("python", "bench/run.py", "--plot", "bench/throughput.png", *session.posargs)

@@ -129,7 +129,12 @@ class MessageNotFoundError(APIError):
 
 
 class AlreadyCancelledError(APIError):
-    """The message was already cancelled (code 5), by an earlier call."""
+    """The message was already cancelled (code 5), by an earlier call.
+
+    Not raised when this call's own earlier attempt may have done it (its answer was
+    lost): the call then returns a ``CancelResult`` with
+    ``code=CancelCode.ALREADY_CANCELLED``.
+    """
 
 
 class CancellationTooLateError(APIError):

@@ -79,7 +79,10 @@ def _limits(max_concurrency: int) -> httpx.Limits:
 
 
 def new_async_http_client(
-    timeout: httpx.Timeout, max_concurrency: int, transport: TransportName = "httpx"
+    timeout: httpx.Timeout,
+    max_concurrency: int,
+    transport: TransportName = "httpx",
+    base_url: str = "",
 ) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` the SDK owns when the caller brings none.
 
@@ -95,7 +98,7 @@ def new_async_http_client(
                 "pip install 'mailpartner-async[aiohttp]'"
             ) from None
         return httpx.AsyncClient(
-            transport=AiohttpTransport(client=lambda: _aiohttp_session(max_concurrency)),
+            transport=AiohttpTransport(client=lambda: _aiohttp_session(max_concurrency, base_url)),
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -110,7 +113,7 @@ def new_async_http_client(
     )
 
 
-def _aiohttp_session(max_concurrency: int) -> Any:
+def _aiohttp_session(max_concurrency: int, base_url: str) -> Any:
     """An aiohttp session that never re-sends a request on its own.
 
     aiohttp silently retries an idempotent request (GET) once when the server drops
@@ -118,13 +121,23 @@ def _aiohttp_session(max_concurrency: int) -> Any:
     code 5), and the SDK must see every attempt to count it and to read a later
     code 5 as its own success, so that hidden retry is turned off.
     """
+    import urllib.parse
+    import urllib.request
+
     import aiohttp
 
+    # trust_env=True would make aiohttp look up .netrc and proxies in a thread on
+    # every request (half its CPU, measured); look the proxy up once instead.
+    parts = urllib.parse.urlsplit(base_url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        proxy = None
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=max_concurrency, keepalive_timeout=30.0, ssl=httpx.create_ssl_context()
         ),
-        trust_env=True,
+        trust_env=False,
+        proxy=proxy,
     )
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
@@ -132,7 +145,10 @@ def _aiohttp_session(max_concurrency: int) -> Any:
 
 
 def new_http_client(
-    timeout: httpx.Timeout, max_concurrency: int, transport: TransportName = "httpx"
+    timeout: httpx.Timeout,
+    max_concurrency: int,
+    transport: TransportName = "httpx",
+    base_url: str = "",
 ) -> httpx.Client:
     """The ``httpx.Client`` the sync SDK owns when the caller brings none."""
     _check_transport(transport, ("httpx",))

@@ -41,7 +41,7 @@ class CancelResult(BaseModel):
     ``attempts`` counts the HTTP attempts the call made, the first one included.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     success: bool
     code: CancelCode

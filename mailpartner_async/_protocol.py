@@ -12,13 +12,9 @@ import json
 import math
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, quote_plus
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from ._config import MAX_BODY_BYTES, ResponseFormat
 from ._exceptions import (
@@ -35,6 +31,9 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._models import CancelCode, CancelResult
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 __all__ = [
     "ENDPOINT",
@@ -247,6 +246,12 @@ _POSITIONAL_FIELDS: Final = ("success", "code", "message")
 
 
 def _parse_xml(body: bytes) -> dict[str, Any]:
+    # Imported here: JSON users never pay for the XML parser.
+    import xml.etree.ElementTree as ET
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring as defused_fromstring
+
     try:
         root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True)
     except DefusedXmlException:

@@ -60,6 +60,12 @@ PACKAGE_RULES = [
     Rule(r"\basynchronously\b", "synchronously"),
     Rule(r"any number of tasks of one event loop", "any number of threads"),
     Rule(r"Works under asyncio and trio\.", "Never starts an event loop."),
+    Rule(
+        r"``transport=\"aiohttp\"`` \(the ``aiohttp`` extra\) runs requests on aiohttp,\n"
+        r"(\s*)several times faster under load than httpx's own transport, asyncio only\.",
+        r"``transport`` accepts only ``'httpx'`` here: the aiohttp transport is for\n"
+        r"\1the async client, on asyncio.",
+    ),
     *COMMON_RULES,
 ]
 

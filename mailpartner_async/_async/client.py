@@ -12,8 +12,6 @@ import warnings
 from types import TracebackType
 from typing import Self
 
-from pydantic import SecretStr
-
 from .._batch import AsyncBatch, AsyncIds, ProgressCallback, check_concurrency
 from .._concurrency import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
 from .._config import (
@@ -25,6 +23,7 @@ from .._config import (
     UNSET,
     ResponseFormat,
     RetryPolicy,
+    Secret,
     Unset,
     resolve_api_key,
     resolve_base_url,
@@ -101,6 +100,16 @@ class AsyncMailPartner:
     ``transport="aiohttp"`` (the ``aiohttp`` extra) runs requests on aiohttp,
     several times faster under load than httpx's own transport, asyncio only.
 
+    Arguments: ``api_key`` falls back to ``$MAILPARTNER_API_KEY`` (without one, each
+    cancel fails with ``AuthenticationError``, code 1, before any request);
+    ``base_url`` to ``$MAILPARTNER_BASE_URL``, then ``https://api.mailpartner.fr/v1``
+    (plain ``http://`` only to loopback unless ``allow_insecure_http``); ``timeout``
+    is per attempt, seconds or an ``httpx.Timeout``, and time spent queued for the
+    limits does not count; ``max_retries`` counts retries after the first attempt;
+    ``max_concurrency`` bounds the requests in flight; ``rate_limit`` bounds the
+    requests started in any 60 seconds (``None``: no cap); ``http_client`` is yours
+    and never closed by the client.
+
     Example::
 
         async with AsyncMailPartner() as client:  # key from $MAILPARTNER_API_KEY
@@ -125,7 +134,7 @@ class AsyncMailPartner:
         transport: TransportName = "httpx",
     ) -> None:
         key = resolve_api_key(api_key)
-        self._api_key = SecretStr(key) if key is not None else None
+        self._api_key = Secret(key) if key is not None else None
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.timeout = to_timeout(timeout)
         self.max_retries = _check_retries(max_retries)
@@ -143,7 +152,9 @@ class AsyncMailPartner:
         if http_client is not None and transport != "httpx":
             raise ConfigurationError("pass either http_client or transport, not both")
         owns_http = http_client is None
-        http = http_client or new_async_http_client(self.timeout, max_concurrency, transport)
+        http = http_client or new_async_http_client(
+            self.timeout, max_concurrency, transport, self.base_url
+        )
         self._pool = _AsyncPool(
             http, owns_http=owns_http, max_concurrency=max_concurrency, rate_limit=rate_limit
         )
@@ -217,11 +228,17 @@ class AsyncMailPartner:
         :class:`~mailpartner_async.RateLimitError`,
         :class:`~mailpartner_async.APIConnectionError`,
         :class:`~mailpartner_async.APITimeoutError` or
-        :class:`~mailpartner_async.UnexpectedResponseError`.
+        :class:`~mailpartner_async.UnexpectedResponseError`; plain
+        :class:`~mailpartner_async.MailPartnerError` when the client is closed or was
+        first used in another event loop.
+
+        Example::
+
+            result = await client.cancel("300", timeout=2.0, max_retries=0)
         """
         request = build_request(
             self.base_url,
-            self._api_key.get_secret_value() if self._api_key is not None else None,
+            self._api_key.reveal() if self._api_key is not None else None,
             message_id,
             self.response_format,
         )
@@ -300,7 +317,7 @@ class AsyncMailPartner:
         self, request: CancelRequest, timeout: Timeout, retries: int
     ) -> CancelResult:
         pool = self._pool
-        secret = self._api_key.get_secret_value() if self._api_key is not None else None
+        secret = self._api_key.reveal() if self._api_key is not None else None
         reached = False
         attempt = 0
         while True:

@@ -11,8 +11,6 @@ import warnings
 from types import TracebackType
 from typing import Self
 
-from pydantic import SecretStr
-
 from .._batch import Batch, Ids, ProgressCallback, check_concurrency
 from .._concurrency import Limiter, LoopGuard, Pacer, sleep
 from .._config import (
@@ -24,6 +22,7 @@ from .._config import (
     UNSET,
     ResponseFormat,
     RetryPolicy,
+    Secret,
     Unset,
     resolve_api_key,
     resolve_base_url,
@@ -97,8 +96,18 @@ class MailPartner:
     ``max_concurrency`` requests are in flight, the rest queue, and no more than
     ``rate_limit`` requests start in any minute. Never starts an event loop.
 
-    ``transport="aiohttp"`` (the ``aiohttp`` extra) runs requests on aiohttp,
-    several times faster under load than httpx's own transport, asyncio only.
+    ``transport`` accepts only ``'httpx'`` here: the aiohttp transport is for
+    the async client, on asyncio.
+
+    Arguments: ``api_key`` falls back to ``$MAILPARTNER_API_KEY`` (without one, each
+    cancel fails with ``AuthenticationError``, code 1, before any request);
+    ``base_url`` to ``$MAILPARTNER_BASE_URL``, then ``https://api.mailpartner.fr/v1``
+    (plain ``http://`` only to loopback unless ``allow_insecure_http``); ``timeout``
+    is per attempt, seconds or an ``httpx.Timeout``, and time spent queued for the
+    limits does not count; ``max_retries`` counts retries after the first attempt;
+    ``max_concurrency`` bounds the requests in flight; ``rate_limit`` bounds the
+    requests started in any 60 seconds (``None``: no cap); ``http_client`` is yours
+    and never closed by the client.
 
     Example::
 
@@ -124,7 +133,7 @@ class MailPartner:
         transport: TransportName = "httpx",
     ) -> None:
         key = resolve_api_key(api_key)
-        self._api_key = SecretStr(key) if key is not None else None
+        self._api_key = Secret(key) if key is not None else None
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.timeout = to_timeout(timeout)
         self.max_retries = _check_retries(max_retries)
@@ -142,7 +151,9 @@ class MailPartner:
         if http_client is not None and transport != "httpx":
             raise ConfigurationError("pass either http_client or transport, not both")
         owns_http = http_client is None
-        http = http_client or new_http_client(self.timeout, max_concurrency, transport)
+        http = http_client or new_http_client(
+            self.timeout, max_concurrency, transport, self.base_url
+        )
         self._pool = _Pool(
             http, owns_http=owns_http, max_concurrency=max_concurrency, rate_limit=rate_limit
         )
@@ -216,11 +227,17 @@ class MailPartner:
         :class:`~mailpartner_async.RateLimitError`,
         :class:`~mailpartner_async.APIConnectionError`,
         :class:`~mailpartner_async.APITimeoutError` or
-        :class:`~mailpartner_async.UnexpectedResponseError`.
+        :class:`~mailpartner_async.UnexpectedResponseError`; plain
+        :class:`~mailpartner_async.MailPartnerError` when the client is closed or was
+        first used in another event loop.
+
+        Example::
+
+            result = client.cancel("300", timeout=2.0, max_retries=0)
         """
         request = build_request(
             self.base_url,
-            self._api_key.get_secret_value() if self._api_key is not None else None,
+            self._api_key.reveal() if self._api_key is not None else None,
             message_id,
             self.response_format,
         )
@@ -297,7 +314,7 @@ class MailPartner:
         self, request: CancelRequest, timeout: Timeout, retries: int
     ) -> CancelResult:
         pool = self._pool
-        secret = self._api_key.get_secret_value() if self._api_key is not None else None
+        secret = self._api_key.reveal() if self._api_key is not None else None
         reached = False
         attempt = 0
         while True:

@@ -1,0 +1,401 @@
+"""Every ```python block of README.md and docs/*.md, run as a test against the fake.
+
+The examples run unmodified, as a reader would paste them:
+
+- A module-scoped fixture serves :class:`FakeMailPartner` (``schedule_unknown=True``,
+  so any id is scheduled an hour ahead) over real HTTP with uvicorn on a free loopback
+  port, and each example gets ``MAILPARTNER_API_KEY=test-key`` and
+  ``MAILPARTNER_BASE_URL`` pointing at it; ``AsyncMailPartner()`` reads them. Proxy
+  variables are removed, and each page runs in a fresh working directory that holds
+  ``campaign.txt`` (:data:`CAMPAIGN_IDS`, one id a line).
+- Each page gets a fresh fake on a frozen clock, seeded as ``docs/index.md`` tells the
+  reader: id 1001 goes out in 3 minutes (code 6), id 1002 was sent an hour ago (code 7).
+- The blocks of one page run in order in one namespace (``__name__ == "__main__"``),
+  like the cells of a notebook: a later block may use what an earlier one defined. One
+  test item per block, named ``page:line``; running one item alone runs the blocks
+  before it on its page first.
+- A block with top-level ``await`` is compiled with ``PyCF_ALLOW_TOP_LEVEL_AWAIT``, as
+  ``python -m asyncio`` does, and awaited in the page's event loop, which lives for the
+  whole page in a blocking portal: trio when the page imports trio and not asyncio,
+  asyncio otherwise. Other blocks run as plain scripts in the test thread, so
+  ``asyncio.run(...)`` and ``trio.run(...)`` in them work as in a real script;
+  ``SystemExit`` with status 0 counts as success.
+- A block that defines ``test_*`` functions is a user's test file: each such function
+  is then called with a fresh ``FakeMailPartner()`` for a ``mailpartner_fake``
+  argument (what the pytest plugin's fixture gives), and async ones, which must carry
+  an ``anyio`` or ``asyncio`` mark, are awaited in the page's event loop.
+- A block whose first line is ``# not run: <reason>`` is compiled but not run, and its
+  item is skipped with that reason. Other fences that look like Python (``py``,
+  ``pycon``, ``python3``) are refused, so no example escapes by its spelling.
+- Logging configuration an example changes is restored after it, and garbage is
+  collected after each block, so a client an example forgets to close fails that
+  block's test with its ``ResourceWarning``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import gc
+import inspect
+import logging
+import re
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import CodeType, FunctionType
+from typing import Any, Final
+
+import pytest
+import uvicorn
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from mailpartner_async import APIError
+from mailpartner_async.testing import FakeClock, FakeMailPartner
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+API_KEY: Final = "test-key"
+TOO_LATE_ID: Final = "1001"  # goes out in 3 minutes: code 6
+SENT_ID: Final = "1002"  # went out an hour ago: code 7
+CAMPAIGN_IDS: Final = tuple(str(n) for n in range(5000, 5030))
+NOT_RUN: Final = re.compile(r"#\s*not run\b:?\s*(?P<reason>.*)")
+FENCE: Final = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
+PYTHONISH: Final = frozenset({"py", "py3", "python3", "pycon", "ipython"})
+IMPORTS_TRIO: Final = re.compile(r"^\s*(?:import|from)\s+trio\b", re.MULTILINE)
+IMPORTS_ASYNCIO: Final = re.compile(r"^\s*(?:import|from)\s+asyncio\b", re.MULTILINE)
+ENV_TO_CLEAR: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+LOGGERS: Final = ("", "httpx", "httpcore", "mailpartner_async")
+
+
+# --- collecting -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One ```python block: where it is, its code, and why it is not run (if so)."""
+
+    page: str
+    line: int  # of the opening fence, 1-based
+    source: str = dataclasses.field(repr=False)
+    not_run: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.page}:{self.line}"
+
+    def compile(self) -> CodeType:
+        # Pad with blank lines so tracebacks point at the Markdown file's own lines.
+        padded = "\n" * self.line + self.source
+        code: CodeType = compile(
+            padded,
+            str(ROOT / self.page),
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+            dont_inherit=True,
+        )
+        return code
+
+
+def python_blocks(path: Path, root: Path = ROOT) -> list[Block]:
+    """The ```python blocks of a Markdown file, in order; indented fences included."""
+    page = path.relative_to(root).as_posix()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    number = 0  # 1-based number of the line last read
+    while number < len(lines):
+        number += 1
+        opening = FENCE.match(lines[number - 1])
+        if opening is None:
+            continue
+        fence_line, fence, indent = number, opening["fence"], opening["indent"]
+        info = opening["info"].split()
+        language = info[0].lower() if info else ""
+        body: list[str] = []
+        while True:
+            if number == len(lines):
+                raise ValueError(f"{page}:{fence_line}: unclosed code fence")
+            number += 1
+            text = lines[number - 1].strip()
+            if text.startswith(fence) and not text.strip(fence[0]):
+                break
+            body.append(lines[number - 1])
+        if language in PYTHONISH:
+            raise ValueError(
+                f"{page}:{fence_line}: a ```{language} block is never run: write ```python"
+            )
+        if language != "python":
+            continue
+        if any(text.strip() and not text.startswith(indent) for text in body):
+            raise ValueError(f"{page}:{fence_line}: a code line is less indented than its fence")
+        source = textwrap.dedent("\n".join(body)) + "\n"
+        blocks.append(Block(page, fence_line, source, _not_run_reason(page, fence_line, source)))
+    return blocks
+
+
+def _not_run_reason(page: str, line: int, source: str) -> str | None:
+    first = next((text.strip() for text in source.splitlines() if text.strip()), "")
+    marker = NOT_RUN.fullmatch(first)
+    if marker is None:
+        return None
+    if not marker["reason"].strip():
+        raise ValueError(f"{page}:{line}: say why a block is not run: `# not run: <reason>`")
+    return marker["reason"].strip()
+
+
+BLOCKS: Final = [block for path in PAGES for block in python_blocks(path)]
+
+
+# --- the fake over HTTP -----------------------------------------------------------
+
+
+class _CurrentFake:
+    """An ASGI app answering from whichever fake the running page uses."""
+
+    def __init__(self) -> None:
+        self.fake = FakeMailPartner(API_KEY, schedule_unknown=True)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.fake.asgi_app(scope, receive, send)
+
+
+@dataclasses.dataclass
+class Served:
+    app: _CurrentFake
+    base_url: str
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    """uvicorn serving the fake on a free loopback port, in a background thread."""
+    app = _CurrentFake()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        ws="none",
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="docs-fake-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield Served(app, f"http://127.0.0.1:{port}/v1")
+    server.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def seeded_fake() -> FakeMailPartner:
+    """The fake one page runs against, seeded with the ids the docs promise."""
+    clock = FakeClock(datetime.now(UTC))
+    fake = FakeMailPartner(API_KEY, clock=clock, schedule_unknown=True)
+    fake.schedule(timedelta(minutes=3), message_id=TOO_LATE_ID)
+    fake.schedule(timedelta(hours=-1), message_id=SENT_ID)
+    return fake
+
+
+# --- running a page ---------------------------------------------------------------
+
+
+def page_backend(blocks: list[Block]) -> str:
+    """The event loop for the page's top-level ``await``: what its code imports."""
+    code = "".join(block.source for block in blocks)
+    if IMPORTS_TRIO.search(code) and not IMPORTS_ASYNCIO.search(code):
+        return "trio"
+    return "asyncio"
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Put back the levels and handlers an example changed on the loggers it uses."""
+    saved = []
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, list(logger.handlers), logger.propagate))
+    try:
+        yield
+    finally:
+        for logger, level, handlers, propagate in saved:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+
+
+class PageRun:
+    """One page's namespace, fake, working directory and event loop, block after block."""
+
+    def __init__(self, page: str, workdir: Path) -> None:
+        self.blocks = [block for block in BLOCKS if block.page == page]
+        self.backend = page_backend(self.blocks)
+        self.namespace: dict[str, Any] = {"__name__": "__main__"}
+        self.fake = seeded_fake()
+        self.workdir = workdir
+        self.ran = 0  # blocks of this page run so far
+        self._loop = contextlib.ExitStack()
+        self._portal: BlockingPortal | None = None
+        (workdir / "campaign.txt").write_text("\n".join(CAMPAIGN_IDS) + "\n", encoding="utf-8")
+
+    @property
+    def portal(self) -> BlockingPortal:
+        if self._portal is None:
+            self._portal = self._loop.enter_context(start_blocking_portal(self.backend))
+        return self._portal
+
+    def close(self) -> None:
+        self._loop.close()
+        self._portal = None
+
+    def run_through(self, block: Block, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Run the page's blocks up to and including ``block``."""
+        for name in ENV_TO_CLEAR:
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        monkeypatch.setenv("MAILPARTNER_API_KEY", API_KEY)
+        monkeypatch.setenv("MAILPARTNER_BASE_URL", served.base_url)
+        monkeypatch.chdir(self.workdir)
+        served.app.fake = self.fake
+        target = self.blocks.index(block)
+        while self.ran <= target:
+            current = self.blocks[self.ran]
+            self.ran += 1
+            if current.not_run is None:
+                try:
+                    self._run(current)
+                except BaseException as exc:
+                    if current is not block:
+                        exc.add_note(f"raised by {current.name}, which {block.name} builds on")
+                    raise
+        if self.ran == len(self.blocks):
+            self.close()
+
+    def _run(self, block: Block) -> None:
+        code = block.compile()
+        before = dict(self.namespace)
+        with logging_restored():
+            try:
+                if code.co_flags & inspect.CO_COROUTINE:
+                    self.portal.call(_await, FunctionType(code, self.namespace)())
+                else:
+                    exec(code, self.namespace)  # noqa: S102 (our own documentation)
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    raise
+            for test in self._tests_defined(before):
+                self._call_test(block, test)
+        # A client the example left unclosed warns now, in this block's test.
+        gc.collect()
+
+    def _tests_defined(self, before: MutableMapping[str, Any]) -> list[Callable[..., Any]]:
+        return [
+            value
+            for name, value in self.namespace.items()
+            if name.startswith("test")
+            and inspect.isfunction(value)
+            and before.get(name) is not value
+        ]
+
+    def _call_test(self, block: Block, test: Callable[..., Any]) -> None:
+        arguments: dict[str, Any] = {}
+        for name in inspect.signature(test).parameters:
+            if name != "mailpartner_fake":
+                raise TypeError(
+                    f"{block.name}: {test.__name__} asks for {name!r}; documentation tests "
+                    "may only use the mailpartner_fake fixture"
+                )
+            arguments[name] = FakeMailPartner()
+        if not inspect.iscoroutinefunction(test):
+            test(**arguments)
+            return
+        marks = {mark.name for mark in getattr(test, "pytestmark", [])}
+        if not marks & {"anyio", "asyncio"}:
+            raise TypeError(
+                f"{block.name}: async {test.__name__} needs @pytest.mark.anyio "
+                "(or asyncio), or pytest will not run it"
+            )
+        self.portal.call(_await, test(**arguments))
+
+
+class PageRuns:
+    """The runs of the pages met so far, each in its own temporary directory."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._runs: dict[str, PageRun] = {}
+
+    def __getitem__(self, page: str) -> PageRun:
+        if page not in self._runs:
+            workdir = self._tmp_path_factory.mktemp(Path(page).stem)
+            self._runs[page] = PageRun(page, workdir)
+        return self._runs[page]
+
+    def close(self) -> None:
+        for run in self._runs.values():
+            run.close()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageRuns]:
+    runs = PageRuns(tmp_path_factory)
+    yield runs
+    runs.close()
+
+
+# --- the tests --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
+def test_example(
+    block: Block,
+    served: Served,
+    pages: PageRuns,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if block.not_run is not None:
+        block.compile()  # at least it parses
+        pytest.skip(f"{block.name} not run: {block.not_run}")
+    pages[block.page].run_through(block, served, monkeypatch)
+
+
+def test_every_page_has_examples_and_few_are_not_run() -> None:
+    pages_with_code = {block.page for block in BLOCKS}
+    assert "README.md" in pages_with_code
+    not_run = [block.name for block in BLOCKS if block.not_run is not None]
+    assert len(not_run) <= len(BLOCKS) // 10, f"too many blocks not run: {not_run}"
+
+
+def test_the_seeded_ids_answer_as_the_docs_say() -> None:
+    fake = seeded_fake()
+    with fake.client() as client:
+        assert client.cancel("300").code == 200
+        for message_id, code in ((TOO_LATE_ID, 6), (SENT_ID, 7)):
+            with pytest.raises(APIError) as caught:
+                client.cancel(message_id)
+            assert caught.value.code == code
+
+
+def test_collector_finds_indented_fences_and_refuses_other_spellings(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("text\n\n    ```python\n    x = 1\n    ```\n\n```sh\nls\n```\n")
+    (block,) = python_blocks(page, tmp_path)
+    assert (block.line, block.source, block.not_run) == (3, "x = 1\n", None)
+    page.write_text("```py\nx = 1\n```\n")
+    with pytest.raises(ValueError, match="never run"):
+        python_blocks(page, tmp_path)
+    page.write_text("```python\n# not run:\nx = 1\n```\n")
+    with pytest.raises(ValueError, match="say why"):
+        python_blocks(page, tmp_path)
