@@ -18,7 +18,7 @@ from mailpartner_async import (
     MessageNotFoundError,
 )
 
-# The contract's names for the core; ``MailPartner`` arrives with the sync facade.
+# Every name CONTRACT.md makes importable from the package root.
 CONTRACT_NAMES = {
     "APIConnectionError",
     "APIError",
@@ -32,6 +32,7 @@ CONTRACT_NAMES = {
     "CancelResult",
     "CancellationTooLateError",
     "InvalidRequestError",
+    "MailPartner",
     "MailPartnerError",
     "MessageNotFoundError",
     "RateLimitError",
