@@ -47,7 +47,8 @@ class RawResponse:
     """An HTTP answer as the protocol module reads it.
 
     ``body`` holds at most one byte more than the protocol's size cap; ``truncated`` says the
-    connection broke while the body was being read.
+    connection broke while the body was being read; ``oversized`` that the declared
+    length was over the cap, so the body was not read at all.
     """
 
     status: int
