@@ -422,7 +422,8 @@ def interpret_response(
     reached the server is a result: that attempt cancelled the message. A body cut
     short by a broken connection (``truncated``) is retried, as the request was sent.
     """
-    retry_after = parse_retry_after(headers)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    retry_after = parse_retry_after(lowered)
     error: MailPartnerError
     if truncated:
         error = UnexpectedResponseError(
@@ -439,7 +440,7 @@ def interpret_response(
             reason=f"HTTP {status} body truncated",
             throttle=retry_after is not None,
         )
-    content_type = {k.lower(): v for k, v in headers.items()}.get("content-type")
+    content_type = lowered.get("content-type")
     try:
         if oversized:
             raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
@@ -485,19 +486,11 @@ def interpret_response(
         return Verdict(None, error, reached=True, reason=problem)
 
     message = redact(_message_of(data, code), secret)
-    if code == CancelCode.CANCELLED:
+    ours = code == CancelCode.ALREADY_CANCELLED and earlier_attempt_reached
+    if code == CancelCode.CANCELLED or ours:
         result = CancelResult(
             success=True,
-            code=CancelCode.CANCELLED,
-            message=message,
-            message_id=message_id,
-            attempts=attempt,
-        )
-        return Verdict(result, None)
-    if code == CancelCode.ALREADY_CANCELLED and earlier_attempt_reached:
-        result = CancelResult(
-            success=True,
-            code=CancelCode.ALREADY_CANCELLED,
+            code=CancelCode(code),
             message=message,
             message_id=message_id,
             attempts=attempt,
