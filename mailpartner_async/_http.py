@@ -69,14 +69,21 @@ def to_timeout(timeout: object) -> httpx.Timeout:
     return httpx.Timeout(float(timeout))
 
 
-def _limits(max_concurrency: int) -> httpx.Limits:
-    # One connection per request in flight; the SDK's own limiter queues the rest,
-    # so httpx's pool never makes a request wait (and never raises PoolTimeout).
-    return httpx.Limits(
-        max_connections=max_concurrency,
-        max_keepalive_connections=max_concurrency,
-        keepalive_expiry=30.0,
-    )
+def _client_options(timeout: httpx.Timeout, max_concurrency: int) -> dict[str, Any]:
+    """What every client the SDK owns is built with, whatever its transport."""
+    return {
+        "timeout": timeout,
+        # One connection per request in flight; the SDK's own limiter queues the
+        # rest, so httpx's pool never makes a request wait (nor raises PoolTimeout).
+        "limits": httpx.Limits(
+            max_connections=max_concurrency,
+            max_keepalive_connections=max_concurrency,
+            keepalive_expiry=30.0,
+        ),
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": False,
+        "trust_env": True,
+    }
 
 
 def new_async_http_client(
@@ -98,20 +105,16 @@ def new_async_http_client(
                 "transport='aiohttp' needs the aiohttp extra: "
                 "pip install 'mailpartner-async[aiohttp]'"
             ) from None
+        options = _client_options(timeout, max_concurrency)
+        # The aiohttp session finds the proxy itself; httpx must not mount its own
+        # proxy transports from the environment beside it.
+        options["trust_env"] = False
         return httpx.AsyncClient(
             transport=AiohttpTransport(client=lambda: _aiohttp_session(max_concurrency, base_url)),
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
+            **options,
         )
     _check_transport(transport, ("httpx", "aiohttp"))
-    return httpx.AsyncClient(
-        timeout=timeout,
-        limits=_limits(max_concurrency),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-        trust_env=True,
-    )
+    return httpx.AsyncClient(**_client_options(timeout, max_concurrency))
 
 
 def _aiohttp_session(max_concurrency: int, base_url: str) -> Any:
@@ -153,13 +156,7 @@ def new_http_client(
 ) -> httpx.Client:
     """The ``httpx.Client`` the sync SDK owns when the caller brings none."""
     _check_transport(transport, ("httpx",))
-    return httpx.Client(
-        timeout=timeout,
-        limits=_limits(max_concurrency),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-        trust_env=True,
-    )
+    return httpx.Client(**_client_options(timeout, max_concurrency))
 
 
 def _check_transport(transport: object, allowed: tuple[str, ...]) -> None:
