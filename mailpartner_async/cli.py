@@ -169,16 +169,17 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
             api_key, base_url=args.base_url, response_format=args.fmt, rate_limit=args.rate_limit
         )
 
-    progress = BatchProgress()
     with ExitStack() as stack:
         bar = _progress_bar(stack, err)
-        async with client:
-            async for outcome in client.cancel_iter(ids, concurrency=args.concurrency):
-                progress = progress.add(outcome)
+        async with (
+            client,
+            client.cancel_iter(ids, concurrency=args.concurrency) as outcomes,
+        ):
+            async for outcome in outcomes:
                 print(_outcome_line(outcome), file=out, flush=True)
                 if bar is not None:
                     bar()
-    out.flush()
+    progress = outcomes.progress  # the batch keeps the counts as outcomes arrive
     if progress.done == 0:
         raise _UsageError("no message ids given: pass IDs or --from-file")
     print(_summary(progress), file=err)
