@@ -290,13 +290,11 @@ class AsyncBatch:
             tuple[int, CancelOutcome] | _Failure
         ](max_buffer_size=concurrency)
         self._run: _AsyncRun | None = _AsyncRun(call, ids, concurrency, send)
-        self._started = False
         self._on_progress = on_progress
         self.progress = BatchProgress()
 
     def _start(self) -> None:
-        if not self._started and self._run is not None:
-            self._started = True
+        if self._run is not None and self._run.scope is None:
             self._run.start()
 
     def __aiter__(self) -> Self:
