@@ -8,8 +8,9 @@ Example::
         result = await client.cancel("300")
 """
 
+from ._async.batch import AsyncBatch
 from ._async.client import AsyncMailPartner
-from ._batch import AsyncBatch, Batch, BatchProgress
+from ._config import RetryPolicy
 from ._exceptions import (
     AlreadyCancelledError,
     AlreadySentError,
@@ -25,7 +26,8 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from ._models import CancelCode, CancelOutcome, CancelResult
+from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult
+from ._sync.batch import Batch
 from ._sync.client import MailPartner
 from ._version import __version__
 
@@ -50,6 +52,7 @@ __all__ = [
     "MailPartnerError",
     "MessageNotFoundError",
     "RateLimitError",
+    "RetryPolicy",
     "UnexpectedResponseError",
     "__version__",
 ]

@@ -1,4 +1,11 @@
-"""Defaults, the UNSET sentinel, the retry policy and the checks on user settings."""
+"""The one home of settings: defaults, UNSET, and every check on what users pass.
+
+The clients' constructors, their per-call overrides and ``with_options``, the CLI's
+flags and the fake's options all go through the functions here, once, into frozen
+values (:class:`Settings`, :class:`Timeout`, :class:`RetryPolicy`). A bad value is a
+:class:`~mailpartner_async.ConfigurationError` (also a ``ValueError``) raised where
+it was given, never later.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,11 @@ import ipaddress
 import os
 import random
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Final, Literal, Self
 from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError
+from ._secrets import Secret
 
 __all__ = [
     "API_KEY_ENV",
@@ -26,7 +34,14 @@ __all__ = [
     "ResponseFormat",
     "RetryPolicy",
     "Secret",
+    "Settings",
+    "Timeout",
+    "TransportName",
     "Unset",
+    "check_concurrency",
+    "check_count",
+    "check_retries",
+    "check_timeout",
     "resolve_api_key",
     "resolve_base_url",
 ]
@@ -44,6 +59,8 @@ DEFAULT_RATE_LIMIT: Final = 2000
 MAX_BODY_BYTES: Final = 64 * 1024
 
 ResponseFormat = Literal["json", "xml"]
+TransportName = Literal["httpx", "aiohttp"]
+_TRANSPORT_NAMES: Final = ("httpx", "aiohttp")
 
 
 class Unset(enum.Enum):
@@ -84,32 +101,6 @@ class RetryPolicy:
             return float(retry_after)
         base = min(self.initial_delay * 2.0 ** min(retry_number - 1, 1023), self.max_delay)
         return base * (1 - self.jitter * rand())
-
-
-class Secret:
-    """A string that is never rendered by accident: repr, str and format show a mask.
-
-    The value comes out only through :meth:`reveal`, at the one place that sends it.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __format__(self, format_spec: str) -> str:
-        return repr(self)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("an API key is not pickled")
 
 
 def resolve_api_key(api_key: str | None) -> str | None:
@@ -157,3 +148,145 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def check_count(name: str, value: object, *, minimum: int) -> int:
+    """``value`` when it is an ``int`` (not a ``bool``) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_retries(max_retries: object) -> int:
+    """Retries after the first attempt: an ``int >= 0``."""
+    return check_count("max_retries", max_retries, minimum=0)
+
+
+def check_concurrency(concurrency: object, default: int) -> int:
+    """A batch's ``concurrency``, or ``default`` when it is ``None``."""
+    if concurrency is None:
+        return default
+    return check_count("concurrency", concurrency, minimum=1)
+
+
+def check_rate_limit(rate_limit: object) -> int | None:
+    """Requests a minute (``int >= 1``), or ``None`` for no cap."""
+    return None if rate_limit is None else check_count("rate_limit", rate_limit, minimum=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timeout:
+    """Seconds allowed for each phase of one attempt (``None``: no limit).
+
+    ``connect`` to open a connection, ``read`` between two bytes of the answer,
+    ``write`` between two bytes of the request, ``pool`` to get a pooled
+    connection.
+    """
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+
+
+def check_timeout(timeout: object) -> Timeout:
+    """A positive number of seconds, or an ``httpx.Timeout`` (or httpx2's), checked."""
+    if isinstance(timeout, Timeout):
+        return timeout
+    if all(hasattr(timeout, phase) for phase in ("connect", "read", "write", "pool")):
+        phases = [getattr(timeout, phase) for phase in ("connect", "read", "write", "pool")]
+        if all(value is None or _is_positive(value) for value in phases):
+            return Timeout(*(None if value is None else float(value) for value in phases))
+    elif _is_positive(timeout):
+        seconds = float(timeout)  # type: ignore[arg-type]
+        return Timeout(seconds, seconds, seconds, seconds)
+    raise ConfigurationError(
+        f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
+    )
+
+
+def _is_positive(value: object) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and value > 0
+        and value != float("inf")
+    )
+
+
+# --- everything a client is built with --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """A client's settings, every one checked: what ``AsyncMailPartner(...)`` and
+    ``MailPartner(...)`` keep, and what :meth:`with_overrides` copies."""
+
+    api_key: Secret | None
+    base_url: str
+    timeout: Timeout
+    max_retries: int
+    response_format: ResponseFormat
+    max_concurrency: int
+    rate_limit: int | None
+    transport: TransportName | object
+    retry_policy: RetryPolicy
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: object,
+        max_retries: object,
+        response_format: object,
+        max_concurrency: object,
+        rate_limit: object,
+        allow_insecure_http: bool,
+        transport: object,
+        retry_policy: object,
+    ) -> Self:
+        """Check every argument a client constructor was given.
+
+        ``transport`` is a name (``"httpx"``, ``"aiohttp"``) or a transport object of
+        the HTTP library, which the transport module checks further.
+        """
+        key = resolve_api_key(api_key)
+        if response_format not in ("json", "xml"):
+            raise ConfigurationError(
+                f"response_format must be 'json' or 'xml', got {response_format!r}"
+            )
+        if isinstance(transport, str) and transport not in _TRANSPORT_NAMES:
+            raise ConfigurationError(
+                f"transport must be one of {', '.join(map(repr, _TRANSPORT_NAMES))} "
+                f"or an HTTP transport object, got {transport!r}"
+            )
+        if retry_policy is None:
+            retry_policy = RetryPolicy()
+        elif not isinstance(retry_policy, RetryPolicy):
+            raise ConfigurationError(f"retry_policy must be a RetryPolicy, got {retry_policy!r}")
+        return cls(
+            api_key=Secret(key) if key is not None else None,
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            timeout=check_timeout(timeout),
+            max_retries=check_retries(max_retries),
+            response_format=response_format,
+            max_concurrency=check_count("max_concurrency", max_concurrency, minimum=1),
+            rate_limit=check_rate_limit(rate_limit),
+            transport=transport,
+            retry_policy=retry_policy,
+        )
+
+    def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:
+        """These settings with a per-call or ``with_options`` override, checked."""
+        if timeout is UNSET and max_retries is UNSET:
+            return self
+        return dataclasses.replace(
+            self,
+            timeout=self.timeout if timeout is UNSET else check_timeout(timeout),
+            max_retries=self.max_retries if max_retries is UNSET else check_retries(max_retries),
+        )

@@ -1,17 +1,46 @@
-"""The values the SDK returns: control codes, one cancel's result, one batch outcome."""
+"""The values the SDK returns: control codes, one cancel's result, batch outcomes and counts."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from ._exceptions import MailPartnerError
+from ._exceptions import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    CancellationTooLateError,
+    MailPartnerError,
+    MessageNotFoundError,
+)
 
-__all__ = ["CancelCode", "CancelOutcome", "CancelResult"]
+__all__ = [
+    "ASYNC_ID_SOURCES",
+    "ID_SOURCES",
+    "AsyncCancelCall",
+    "AsyncIds",
+    "BatchProgress",
+    "CancelCall",
+    "CancelCode",
+    "CancelOutcome",
+    "CancelResult",
+    "Ids",
+    "MessageId",
+    "ProgressCallback",
+]
+
+MessageId: TypeAlias = str | int
+Ids: TypeAlias = Iterable[MessageId]
+AsyncIds: TypeAlias = Iterable[MessageId] | AsyncIterable[MessageId]
+# What each client accepts as ``ids``, for isinstance checks.
+ID_SOURCES: tuple[type, ...] = (Iterable,)
+ASYNC_ID_SOURCES: tuple[type, ...] = (Iterable, AsyncIterable)
+# The call a batch makes for each id: the client's ``cancel``.
+CancelCall: TypeAlias = "Callable[[MessageId], CancelResult]"
+AsyncCancelCall: TypeAlias = "Callable[[MessageId], Awaitable[CancelResult]]"
 
 
 class CancelCode(enum.IntEnum):
@@ -75,3 +104,46 @@ class CancelOutcome:
     def ok(self) -> bool:
         """True when the message is cancelled (``result`` is set)."""
         return self.result is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """Counts after each outcome of a batch, for a progress bar or a summary.
+
+    ``cancelled`` counts successes; ``already_cancelled``, ``too_late``,
+    ``already_sent`` and ``not_found`` the matching control codes; ``failed``
+    every other error (connection, rate limit, unexpected answers, bad ids).
+    """
+
+    done: int = 0
+    cancelled: int = 0
+    already_cancelled: int = 0
+    too_late: int = 0
+    already_sent: int = 0
+    not_found: int = 0
+    failed: int = 0
+
+    def add(self, outcome: CancelOutcome) -> BatchProgress:
+        """These counts with one more outcome."""
+        field = _category(outcome.error)
+        changes = {"done": self.done + 1, field: getattr(self, field) + 1}
+        return dataclasses.replace(self, **changes)
+
+
+ProgressCallback: TypeAlias = Callable[[BatchProgress], object]
+
+_CATEGORIES: tuple[tuple[type[MailPartnerError], str], ...] = (
+    (AlreadyCancelledError, "already_cancelled"),
+    (CancellationTooLateError, "too_late"),
+    (AlreadySentError, "already_sent"),
+    (MessageNotFoundError, "not_found"),
+)
+
+
+def _category(error: MailPartnerError | None) -> str:
+    if error is None:
+        return "cancelled"
+    for cls, name in _CATEGORIES:
+        if isinstance(error, cls):
+            return name
+    return "failed"

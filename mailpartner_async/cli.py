@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -19,11 +18,10 @@ from typing import IO, Any, TextIO
 import anyio
 
 from ._async.client import AsyncMailPartner
-from ._batch import BatchProgress
-from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT
-from ._exceptions import APIError, ConfigurationError, MailPartnerError
-from ._models import CancelOutcome
-from ._protocol import redact
+from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
+from ._exceptions import APIError, ConfigurationError
+from ._models import BatchProgress, CancelOutcome
+from ._secrets import redact
 
 __all__ = ["main"]
 
@@ -101,12 +99,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _positive_int(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+        return check_count("the value", int(text), minimum=1)
+    except ValueError:  # ConfigurationError is one too
+        raise argparse.ArgumentTypeError(
+            f"must be an integer of at least 1, got {text!r}"
+        ) from None
 
 
 def _rate_limit(text: str) -> int | None:
@@ -162,8 +159,8 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
         fake = FakeMailPartner(schedule_unknown=True)
         client = fake.async_client(response_format=args.fmt)
     else:
-        api_key = args.api_key or os.environ.get(API_KEY_ENV)
-        if not api_key or not api_key.strip():
+        api_key = resolve_api_key(args.api_key)
+        if api_key is None:
             raise _UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
         client = AsyncMailPartner(
             api_key, base_url=args.base_url, response_format=args.fmt, rate_limit=args.rate_limit
@@ -250,9 +247,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, ConfigurationError) as exc:
         print(f"mailpartner: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except MailPartnerError as exc:  # pragma: no cover - batches put errors on outcomes
-        print(f"mailpartner: error: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_NOT_ALL_CANCELLED
     except KeyboardInterrupt:
         print("mailpartner: interrupted", file=sys.stderr)
         return 130

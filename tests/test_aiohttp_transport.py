@@ -14,8 +14,8 @@ from mailpartner_async import (
     CancelCode,
     ConfigurationError,
     MessageNotFoundError,
+    RetryPolicy,
 )
-from mailpartner_async._config import RetryPolicy
 from tests.server import ScriptedServer, drop, reply, unused_port
 
 KEY = "aiohttp-key-31337"
@@ -23,15 +23,14 @@ FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)
 
 
 def _client(base_url: str, **options: object) -> AsyncMailPartner:
-    client = AsyncMailPartner(
+    return AsyncMailPartner(
         KEY,
         base_url=base_url,
         transport="aiohttp",
         rate_limit=None,
+        retry_policy=FAST,
         **options,  # type: ignore[arg-type]
     )
-    client.retry_policy = FAST
-    return client
 
 
 @pytest.mark.asyncio

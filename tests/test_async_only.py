@@ -13,8 +13,13 @@ import anyio
 import httpx
 import pytest
 
-from mailpartner_async import AsyncMailPartner, CancelCode, CancelResult, MailPartnerError
-from mailpartner_async._config import RetryPolicy
+from mailpartner_async import (
+    AsyncMailPartner,
+    CancelCode,
+    CancelResult,
+    MailPartnerError,
+    RetryPolicy,
+)
 from tests.server import ScriptedServer, body, reply, stall
 
 KEY = "test-key-123"
@@ -23,9 +28,8 @@ KEY = "test-key-123"
 def make_client(server: ScriptedServer, **options: Any) -> AsyncMailPartner:
     options.setdefault("rate_limit", None)
     options.setdefault("timeout", 5.0)
-    client = AsyncMailPartner(KEY, base_url=server.base_url, **options)
-    client.retry_policy = RetryPolicy(initial_delay=0.01, max_delay=0.02)
-    return client
+    options.setdefault("retry_policy", RetryPolicy(initial_delay=0.01, max_delay=0.02))
+    return AsyncMailPartner(KEY, base_url=server.base_url, **options)
 
 
 async def cancel_all(clients: list[AsyncMailPartner], ids: list[str]) -> list[CancelResult]:

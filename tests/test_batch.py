@@ -23,9 +23,9 @@ from mailpartner_async import (
     InvalidRequestError,
     MailPartner,
     MessageNotFoundError,
+    RetryPolicy,
     UnexpectedResponseError,
 )
-from mailpartner_async._config import RetryPolicy
 from tests.server import ScriptedServer, body, drop, reply, stall, unused_port
 
 KEY = "batch-key-4242"
@@ -34,9 +34,8 @@ FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)
 
 def _client(server: ScriptedServer, **options: object) -> AsyncMailPartner:
     options.setdefault("rate_limit", None)
-    client = AsyncMailPartner(KEY, base_url=server.base_url, **options)  # type: ignore[arg-type]
-    client.retry_policy = FAST
-    return client
+    options.setdefault("retry_policy", FAST)
+    return AsyncMailPartner(KEY, base_url=server.base_url, **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.asyncio
@@ -220,9 +219,12 @@ async def test_rate_limit_is_shared_by_with_options_copies(server: ScriptedServe
 @pytest.mark.anyio
 async def test_an_id_that_cannot_connect_still_gets_its_outcome() -> None:
     client = AsyncMailPartner(
-        KEY, base_url=f"http://127.0.0.1:{unused_port()}/v1", rate_limit=None, max_retries=1
+        KEY,
+        base_url=f"http://127.0.0.1:{unused_port()}/v1",
+        rate_limit=None,
+        max_retries=1,
+        retry_policy=FAST,
     )
-    client.retry_policy = FAST
     async with client:
         outcomes = await client.cancel_many(["x", "y"])
     assert [o.message_id for o in outcomes] == ["x", "y"]

@@ -32,9 +32,9 @@ from mailpartner_async import (
     MailPartnerError,
     MessageNotFoundError,
     RateLimitError,
+    RetryPolicy,
     UnexpectedResponseError,
 )
-from mailpartner_async._config import RetryPolicy
 from tests.server import (
     Action,
     ScriptedServer,
@@ -210,8 +210,8 @@ async def test_key_never_shown_on_error_path(
     options.update(path.options)
     if options["base_url"] == "closed-port":
         options["base_url"] = f"http://127.0.0.1:{unused_port()}/v1"
+    options["retry_policy"] = RetryPolicy(initial_delay=0.01, max_delay=0.02)
     client = AsyncMailPartner(options.pop("api_key", key), **options)
-    client.retry_policy = RetryPolicy(initial_delay=0.01, max_delay=0.02)
     async with client:
         with pytest.raises(path.error) as caught:
             await client.cancel(path.message_id)

@@ -1,7 +1,7 @@
-"""AsyncMailPartner: the async client, and the only hand-written I/O of the SDK.
+"""AsyncMailPartner: one cancel with retries, limits and pacing, and the batch methods.
 
-The sync client in ``_sync/client.py`` is generated from this file by
-``scripts/generate_sync.py``: edit here, then regenerate.
+``_sync/client.py`` is generated from ``_async/client.py`` by
+``scripts/generate_sync.py``: edit the async one.
 """
 
 from __future__ import annotations
@@ -12,43 +12,35 @@ import warnings
 from types import TracebackType
 from typing import Self
 
-from .._batch import AsyncBatch, AsyncIds, ProgressCallback, check_concurrency
-from .._concurrency import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
+import httpx
+
+from .._compat import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
 from .._config import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
-    MAX_BODY_BYTES,
     UNSET,
     ResponseFormat,
     RetryPolicy,
-    Secret,
-    Unset,
-    resolve_api_key,
-    resolve_base_url,
-)
-from .._exceptions import APIConnectionError, ConfigurationError, MailPartnerError
-from .._http import (
-    TRANSPORT_ERRORS,
-    USER_AGENT,
-    AsyncHTTPClient,
-    RawResponse,
+    Settings,
     Timeout,
-    TimeoutTypes,
     TransportName,
-    connection_error,
-    new_async_http_client,
-    to_timeout,
+    Unset,
+    check_concurrency,
 )
-from .._models import CancelOutcome, CancelResult
+from .._exceptions import APIConnectionError, MailPartnerError
+from .._models import AsyncIds, CancelOutcome, CancelResult, ProgressCallback
 from .._protocol import (
     CancelRequest,
+    Verdict,
     build_request,
     interpret_response,
     interpret_transport_error,
-    redacted_url,
 )
+from .._secrets import redacted_url
+from .batch import AsyncBatch
+from .http_httpx import AsyncHttpxTransport
 
 __all__ = ["AsyncMailPartner"]
 
@@ -56,33 +48,25 @@ logger = logging.getLogger("mailpartner_async")
 
 
 class _AsyncPool:
-    """What a client and its ``with_options`` copies share: HTTP pool and limiters."""
+    """What a client and its ``with_options`` copies share: transport and limits."""
 
-    def __init__(
-        self,
-        http: AsyncHTTPClient,
-        *,
-        owns_http: bool,
-        max_concurrency: int,
-        rate_limit: int | None,
-    ) -> None:
-        self.http = http
-        self.owns_http = owns_http
-        self.limiter = AsyncLimiter(max_concurrency)
-        self.pacer = AsyncPacer(rate_limit)
-        self.loop_guard = AsyncLoopGuard()
+    def __init__(self, settings: Settings, http_client: httpx.AsyncClient | None) -> None:
+        self.transport = AsyncHttpxTransport.open(settings, http_client)
+        self.limiter = AsyncLimiter(settings.max_concurrency)
+        self.pacer = AsyncPacer(settings.rate_limit)
+        self.loop_guard = AsyncLoopGuard(asyncio_only=settings.transport == "aiohttp")
         self.closed = False
 
     async def aclose(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self.owns_http:
-            await self.http.aclose()
+        await self.transport.aclose()
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.
-        if getattr(self, "owns_http", False) and not getattr(self, "closed", True):
+        transport = getattr(self, "transport", None)
+        if transport is not None and transport.owned and not getattr(self, "closed", True):
             warnings.warn(
                 "AsyncMailPartner was never closed: use `async with` or `await client.aclose()`",
                 ResourceWarning,
@@ -91,14 +75,11 @@ class _AsyncPool:
 
 
 class AsyncMailPartner:
-    """Cancels scheduled emails on the Mail Partner API, asynchronously.
+    """Cancels scheduled emails on the Mail Partner API.
 
-    Safe to share between any number of tasks of one event loop: at most
-    ``max_concurrency`` requests are in flight, the rest queue, and no more than
-    ``rate_limit`` requests start in any minute. Works under asyncio and trio.
-
-    ``transport="aiohttp"`` (the ``aiohttp`` extra) runs requests on aiohttp,
-    several times faster under load than httpx's own transport, asyncio only.
+    Safe to share between every caller of one event loop (or thread, for
+    :class:`MailPartner`): at most ``max_concurrency`` requests are in flight, the
+    rest queue, and no more than ``rate_limit`` requests start in any minute.
 
     Arguments: ``api_key`` falls back to ``$MAILPARTNER_API_KEY`` (without one, each
     cancel fails with ``AuthenticationError``, code 1, before any request);
@@ -108,7 +89,11 @@ class AsyncMailPartner:
     limits does not count; ``max_retries`` counts retries after the first attempt;
     ``max_concurrency`` bounds the requests in flight; ``rate_limit`` bounds the
     requests started in any 60 seconds (``None``: no cap); ``http_client`` is yours
-    and never closed by the client.
+    and never closed by the client. ``transport`` names the HTTP library
+    (``"httpx"``; ``"aiohttp"`` for the async client on asyncio, with the
+    ``aiohttp`` extra) or is an httpx transport object to build the client's own
+    pool on (as ``httpx.AsyncClient(transport=...)`` takes one, for mocks and
+    fakes). ``retry_policy`` sets the backoff (:class:`RetryPolicy`).
 
     Example::
 
@@ -124,45 +109,68 @@ class AsyncMailPartner:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout | Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         response_format: ResponseFormat = "json",
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         rate_limit: int | None = DEFAULT_RATE_LIMIT,
         allow_insecure_http: bool = False,
-        http_client: AsyncHTTPClient | None = None,
-        transport: TransportName = "httpx",
+        http_client: httpx.AsyncClient | None = None,
+        transport: TransportName | httpx.AsyncBaseTransport = "httpx",
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
-        key = resolve_api_key(api_key)
-        self._api_key = Secret(key) if key is not None else None
-        self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self.timeout = to_timeout(timeout)
-        self.max_retries = _check_retries(max_retries)
-        if response_format not in ("json", "xml"):
-            raise ConfigurationError(
-                f"response_format must be 'json' or 'xml', got {response_format!r}"
-            )
-        self.response_format: ResponseFormat = response_format
-        _check_count("max_concurrency", max_concurrency, minimum=1)
-        if rate_limit is not None:
-            _check_count("rate_limit", rate_limit, minimum=1)
-        self.max_concurrency = max_concurrency
-        self.rate_limit = rate_limit
-        self.retry_policy = RetryPolicy()
-        if http_client is not None and transport != "httpx":
-            raise ConfigurationError("pass either http_client or transport, not both")
-        owns_http = http_client is None
-        http = http_client or new_async_http_client(
-            self.timeout, max_concurrency, transport, self.base_url
+        self._settings = Settings.create(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            response_format=response_format,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            allow_insecure_http=allow_insecure_http,
+            transport=transport,
+            retry_policy=retry_policy,
         )
-        self._pool = _AsyncPool(
-            http, owns_http=owns_http, max_concurrency=max_concurrency, rate_limit=rate_limit
-        )
-        self._pool.loop_guard.asyncio_only = transport == "aiohttp"
+        self._pool = _AsyncPool(self._settings, http_client)
 
     def __repr__(self) -> str:
-        key = "set" if self._api_key is not None else "missing"
+        key = "set" if self._settings.api_key is not None else "missing"
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<{key}>)"
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._settings.base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        """The time-out of each attempt, phase by phase."""
+        return self._settings.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt."""
+        return self._settings.max_retries
+
+    @property
+    def response_format(self) -> ResponseFormat:
+        """The format asked of the API (the answer is read as what it is)."""
+        return self._settings.response_format
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at once, at most."""
+        return self._settings.max_concurrency
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Requests started in any 60 seconds, at most (``None``: no cap)."""
+        return self._settings.rate_limit
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The backoff between attempts."""
+        return self._settings.retry_policy
 
     @property
     def is_closed(self) -> bool:
@@ -172,7 +180,7 @@ class AsyncMailPartner:
     def with_options(
         self,
         *,
-        timeout: TimeoutTypes | Unset = UNSET,
+        timeout: float | httpx.Timeout | Timeout | Unset = UNSET,
         max_retries: int | Unset = UNSET,
     ) -> Self:
         """A client with other defaults, sharing this one's pool and limits.
@@ -181,11 +189,8 @@ class AsyncMailPartner:
         and the ``rate_limit`` pacing; closing either closes both.
         """
         copy = object.__new__(type(self))
-        copy.__dict__.update(self.__dict__)
-        if not isinstance(timeout, Unset):
-            copy.timeout = to_timeout(timeout)
-        if not isinstance(max_retries, Unset):
-            copy.max_retries = _check_retries(max_retries)
+        copy._settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
+        copy._pool = self._pool
         return copy
 
     async def __aenter__(self) -> Self:
@@ -207,7 +212,7 @@ class AsyncMailPartner:
         self,
         message_id: str | int,
         *,
-        timeout: TimeoutTypes | Unset = UNSET,
+        timeout: float | httpx.Timeout | Timeout | Unset = UNSET,
         max_retries: int | Unset = UNSET,
     ) -> CancelResult:
         """Cancel one scheduled email and return the API's confirmation.
@@ -236,20 +241,18 @@ class AsyncMailPartner:
 
             result = await client.cancel("300", timeout=2.0, max_retries=0)
         """
+        settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
+        api_key = settings.api_key
         request = build_request(
-            self.base_url,
-            self._api_key.reveal() if self._api_key is not None else None,
+            settings.base_url,
+            api_key.reveal() if api_key is not None else None,
             message_id,
-            self.response_format,
+            settings.response_format,
         )
         if self._pool.closed:
             raise MailPartnerError("the client is closed", message_id=request.message_id)
         self._pool.loop_guard.check()
-        attempt_timeout = self.timeout if isinstance(timeout, Unset) else to_timeout(timeout)
-        retries = (
-            self.max_retries if isinstance(max_retries, Unset) else _check_retries(max_retries)
-        )
-        return await self._cancel_with_retries(request, attempt_timeout, retries)
+        return await self._cancel_with_retries(request, settings)
 
     def cancel_iter(
         self,
@@ -260,9 +263,9 @@ class AsyncMailPartner:
     ) -> AsyncBatch:
         """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
 
-        Outcomes come in completion order. ``ids`` may be any iterable of ids (or
-        an async iterable), pulled lazily, ``concurrency`` ids ahead of what you
-        consumed, so memory stays flat for millions of ids. ``concurrency``
+        Outcomes come in completion order. ``ids`` is any iterable of ids this
+        client takes (``AsyncIds``), pulled lazily, ``concurrency`` ids ahead of
+        what you consumed, so memory stays flat for millions of ids. ``concurrency``
         (default: the client's ``max_concurrency``) bounds the calls in progress;
         the client's own limits and rate limit still apply. ``on_progress`` is
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
@@ -273,14 +276,14 @@ class AsyncMailPartner:
             async for outcome in client.cancel_iter(ids):
                 print(outcome.message_id, outcome.ok)
 
-        Leaving the loop early (``break``, an exception, cancellation) stops the
-        work; ``async with client.cancel_iter(ids) as outcomes:`` makes that
-        deterministic.
+        Leaving the loop early (``break``, an exception, a cancel, Ctrl+C) stops
+        the work; ``async with client.cancel_iter(ids) as outcomes:`` also waits
+        until no call is left in flight (see :mod:`mailpartner_async._async.batch`).
         """
         return AsyncBatch(
             self.cancel,
             ids,
-            concurrency=check_concurrency(concurrency, self.max_concurrency),
+            concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
         )
 
@@ -314,101 +317,71 @@ class AsyncMailPartner:
         return [by_index[index] for index in range(len(by_index))]
 
     async def _cancel_with_retries(
-        self, request: CancelRequest, timeout: Timeout, retries: int
+        self, request: CancelRequest, settings: Settings
     ) -> CancelResult:
-        pool = self._pool
-        secret = self._api_key.reveal() if self._api_key is not None else None
+        secret = settings.api_key.reveal() if settings.api_key is not None else None
         reached = False
         attempt = 0
         while True:
             attempt += 1
-            async with pool.limiter:
-                await pool.pacer.wait()
-                started = time.perf_counter()
-                try:
-                    raw = await self._send(request, timeout)
-                except APIConnectionError as exc:
-                    verdict = interpret_transport_error(exc)
-                    status = "no answer"
-                else:
-                    verdict = interpret_response(
-                        raw.status,
-                        raw.headers,
-                        raw.body,
-                        message_id=request.message_id,
-                        attempt=attempt,
-                        earlier_attempt_reached=reached,
-                        secret=secret,
-                        truncated=raw.truncated,
-                        oversized=raw.oversized,
-                    )
-                    status = str(raw.status)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %s in %.1f ms",
-                    request.method,
-                    redacted_url(request.url, request.params),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
+            verdict = await self._attempt(request, settings.timeout, attempt, reached, secret)
             if verdict.result is not None:
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
-            if not verdict.retry or attempt > retries:
+            if not verdict.retry or attempt > settings.max_retries:
                 raise verdict.error
-            delay = self.retry_policy.delay(attempt, verdict.retry_after)
+            delay = settings.retry_policy.delay(attempt, verdict.retry_after)
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
-                pool.pacer.pause(delay)
+                self._pool.pacer.pause(delay)
             logger.warning(
                 "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
                 request.message_id,
                 delay,
                 attempt + 1,
-                retries + 1,
+                settings.max_retries + 1,
                 verdict.reason,
             )
             await async_sleep(delay)
 
-    async def _send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        response_started = False
-        try:
-            async with self._pool.http.stream(
+    async def _attempt(
+        self,
+        request: CancelRequest,
+        timeout: Timeout,
+        attempt: int,
+        reached: bool,
+        secret: str | None,
+    ) -> Verdict:
+        """One attempt, once the limits let it start, and what its answer means."""
+        pool = self._pool
+        async with pool.limiter:
+            await pool.pacer.wait()
+            started = time.perf_counter()
+            try:
+                raw = await pool.transport.send(request, timeout)
+            except APIConnectionError as exc:
+                verdict = interpret_transport_error(exc)
+                status = "no answer"
+            else:
+                verdict = interpret_response(
+                    raw.status,
+                    raw.headers,
+                    raw.body,
+                    message_id=request.message_id,
+                    attempt=attempt,
+                    earlier_attempt_reached=reached,
+                    secret=secret,
+                    truncated=raw.truncated,
+                    oversized=raw.oversized,
+                )
+                status = str(raw.status)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.1f ms",
                 request.method,
-                request.url,
-                params=request.params,
-                headers={"User-Agent": USER_AGENT},
-                timeout=timeout,
-            ) as response:
-                response_started = True
-                status, headers = response.status_code, dict(response.headers)
-                declared = headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                    # Refuse without reading: leaving httpx's byte stream half-read
-                    # abandons its nested async generators, which trio reports as
-                    # ResourceWarnings (encode/httpx#3686).
-                    return RawResponse(status, headers, b"", oversized=True)
-                body = bytearray()
-                try:
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_BODY_BYTES:
-                            break
-                except TRANSPORT_ERRORS:
-                    return RawResponse(status, headers, bytes(body), truncated=True)
-                return RawResponse(status, headers, bytes(body))
-        except TRANSPORT_ERRORS as exc:
-            raise connection_error(
-                exc, message_id=request.message_id, response_started=response_started
-            ) from exc
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_retries(max_retries: object) -> int:
-    return _check_count("max_retries", max_retries, minimum=0)
+                redacted_url(request.url, request.params),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+        return verdict

@@ -17,19 +17,14 @@ import time
 import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .._async.client import AsyncMailPartner
-from .._config import RetryPolicy
+from .._config import RetryPolicy, check_count
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
 from ._clock import check_aware
-from ._transports import (
-    FakeAsyncTransport,
-    FakeTransport,
-    new_async_http_client,
-    new_http_client,
-)
+from ._transports import FakeAsyncTransport, FakeTransport
 
 if TYPE_CHECKING:
     from .. import MailPartner
@@ -62,7 +57,6 @@ FAST_RETRY_POLICY: Final = RetryPolicy(initial_delay=0.001, max_delay=0.01, max_
 """The fake clients' retry policy: the SDK's backoff in milliseconds; a ``Retry-After``
 above 50 ms is not waited (backoff instead), so retry paths take no real time."""
 _REDACTED: Final = "[REDACTED]"
-_Client = TypeVar("_Client", "AsyncMailPartner", "MailPartner")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -163,7 +157,7 @@ class FakeMailPartner:
         if not _is_text(api_key):
             raise ValueError("api_key must be a non-blank string")
         if rate_limit_per_minute is not None:
-            _check_int("rate_limit_per_minute", rate_limit_per_minute, minimum=1)
+            check_count("rate_limit_per_minute", rate_limit_per_minute, minimum=1)
         self._api_key = api_key
         self._clock = clock or _utc_now
         self._schedule_unknown = schedule_unknown
@@ -287,7 +281,7 @@ class FakeMailPartner:
         """
         if kind not in get_args(FaultKind):
             raise ValueError(f"kind must be one of {get_args(FaultKind)}, got {kind!r}")
-        _check_int("count", count, minimum=0)
+        check_count("count", count, minimum=0)
         if count:
             with self._lock:
                 self._faults.append([kind, count])
@@ -435,9 +429,8 @@ class FakeMailPartner:
             async with fake.async_client(max_retries=0) as client:
                 result = await client.cancel(message_id)
         """
-        http = new_async_http_client(self.async_transport())
-        client = AsyncMailPartner(http_client=http, **self._client_options(options))
-        return _adopt(client, fast_retries)
+        options = self._client_options(options, fast_retries)
+        return AsyncMailPartner(transport=self.async_transport(), **options)
 
     def client(self, *, fast_retries: bool = True, **options: Any) -> MailPartner:
         """A real sync :class:`~mailpartner_async.MailPartner` wired to this fake.
@@ -451,38 +444,25 @@ class FakeMailPartner:
         """
         from .. import MailPartner  # generated module; imported late so ours loads alone
 
-        http = new_http_client(self.transport())
-        client = MailPartner(http_client=http, **self._client_options(options))
-        return _adopt(client, fast_retries)
+        options = self._client_options(options, fast_retries)
+        return MailPartner(transport=self.transport(), **options)
 
-    def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        if "http_client" in options:
+    def _client_options(self, options: dict[str, Any], fast_retries: bool) -> dict[str, Any]:
+        if "http_client" in options or "transport" in options:
             raise TypeError(
-                "the fake wires its own http_client; to bring yours, build it on "
-                "fake.async_transport() or fake.transport()"
+                "the fake wires its own transport; to bring your http_client, build it "
+                "on fake.async_transport() or fake.transport()"
             )
+        if fast_retries:
+            options.setdefault("retry_policy", FAST_RETRY_POLICY)
         options.setdefault("api_key", self._api_key)
         options.setdefault("base_url", FAKE_BASE_URL)
         options.setdefault("rate_limit", None)
         return options
 
 
-def _adopt(client: _Client, fast_retries: bool) -> _Client:
-    # The client must close the httpx client we made for it (and warn when left
-    # unclosed) exactly as one it made itself; nothing public says so yet.
-    client._pool.owns_http = True
-    if fast_retries:
-        client.retry_policy = FAST_RETRY_POLICY
-    return client
-
-
 def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _message_key(message_id: object) -> str:

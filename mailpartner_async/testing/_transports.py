@@ -12,7 +12,7 @@ from ._answers import FakeResponse
 if TYPE_CHECKING:
     from ._fake import FakeMailPartner
 
-__all__ = ["FakeAsyncTransport", "FakeTransport", "new_async_http_client", "new_http_client"]
+__all__ = ["FakeAsyncTransport", "FakeTransport"]
 
 
 def _respond(answer: FakeResponse, request: httpx.Request) -> httpx.Response:
@@ -74,17 +74,3 @@ class FakeTransport(httpx.BaseTransport):
             request.method, request.url.path, request.url.params.multi_items()
         )
         return _respond(answer, request)
-
-
-def new_async_http_client(transport: FakeAsyncTransport) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` on ``transport`` alone, ignoring the environment.
-
-    Nothing from the environment (``.netrc`` credentials, proxy or SSL variables)
-    has any business with an in-process fake.
-    """
-    return httpx.AsyncClient(transport=transport, trust_env=False)
-
-
-def new_http_client(transport: FakeTransport) -> httpx.Client:
-    """The sync twin of :func:`new_async_http_client`."""
-    return httpx.Client(transport=transport, trust_env=False)

@@ -31,10 +31,10 @@ from mailpartner_async import (
     MailPartnerError,
     MessageNotFoundError,
     RateLimitError,
+    RetryPolicy,
     UnexpectedResponseError,
     __version__,
 )
-from mailpartner_async._config import RetryPolicy
 from tests.server import (
     Action,
     ScriptedServer,
@@ -60,15 +60,13 @@ def make_client(server: ScriptedServer, **options: Any) -> AsyncMailPartner:
     options.setdefault("base_url", server.base_url)
     options.setdefault("timeout", 2.0)
     options.setdefault("rate_limit", None)
-    client = AsyncMailPartner(options.pop("api_key", KEY), **options)
-    client.retry_policy = FAST_RETRIES
-    return client
+    options.setdefault("retry_policy", FAST_RETRIES)
+    return AsyncMailPartner(options.pop("api_key", KEY), **options)
 
 
 def make_mock_client(**options: Any) -> AsyncMailPartner:
-    client = AsyncMailPartner(KEY, base_url=MOCK_BASE_URL, rate_limit=None, **options)
-    client.retry_policy = FAST_RETRIES
-    return client
+    options.setdefault("retry_policy", FAST_RETRIES)
+    return AsyncMailPartner(KEY, base_url=MOCK_BASE_URL, rate_limit=None, **options)
 
 
 def mock_route(router: respx.MockRouter, *side_effects: Any) -> respx.Route:
@@ -591,8 +589,8 @@ async def test_with_options_shares_the_pool_and_keeps_the_original(
         with pytest.raises(APITimeoutError):
             await copy.cancel("3")
 
-        assert (client.timeout, client.max_retries) == (httpx.Timeout(2.0), 2)
-        assert (copy.timeout, copy.max_retries) == (httpx.Timeout(0.2), 0)
+        assert (client.timeout.read, client.max_retries) == (2.0, 2)
+        assert (copy.timeout.read, copy.max_retries) == (0.2, 0)
         first, second, third = server.requests
         assert first.connection == second.connection  # the copy reused the original's
         assert third.message_id == "3"  # a single attempt: max_retries=0

@@ -171,9 +171,8 @@ async def test_lost_answer_over_real_http_is_reported_as_ours(
     message_id = fake.schedule(timedelta(hours=1))
     fake.fail_next(1, "timeout")
     async with AsyncMailPartner(
-        "test-key", base_url=base_url, rate_limit=None, timeout=0.3
+        "test-key", base_url=base_url, rate_limit=None, timeout=0.3, retry_policy=FAST_RETRY_POLICY
     ) as client:
-        client.retry_policy = FAST_RETRY_POLICY
         result = await client.cancel(message_id)
     assert (result.code, result.attempts) == (CancelCode.ALREADY_CANCELLED, 2)
 
@@ -183,8 +182,9 @@ async def test_503_over_real_http_is_retried(served: tuple[FakeMailPartner, str]
     fake, base_url = served
     message_id = fake.schedule(timedelta(hours=1))
     fake.fail_next(1, "http_503")
-    async with AsyncMailPartner("test-key", base_url=base_url, rate_limit=None) as client:
-        client.retry_policy = FAST_RETRY_POLICY
+    async with AsyncMailPartner(
+        "test-key", base_url=base_url, rate_limit=None, retry_policy=FAST_RETRY_POLICY
+    ) as client:
         result = await client.cancel(message_id)
     assert (result.code, result.attempts) == (CancelCode.CANCELLED, 2)
 

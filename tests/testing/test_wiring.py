@@ -48,7 +48,7 @@ async def test_async_client_options_reach_the_constructor() -> None:
     fake = FakeMailPartner("other-key")
     async with fake.async_client(rate_limit=100, max_retries=0, timeout=2.0) as client:
         assert (client.rate_limit, client.max_retries) == (100, 0)
-        assert client.timeout == httpx.Timeout(2.0)
+        assert client.timeout.read == 2.0
         await client.cancel(fake.schedule(timedelta(hours=1)))
     assert fake.requests[0].api_key == "other-key"
 
@@ -71,12 +71,12 @@ async def test_closing_the_client_closes_the_http_client_made_for_it(
     fake: FakeMailPartner,
 ) -> None:
     client = fake.async_client()
-    http = client._pool.http
+    http = client._pool.transport.http
     await client.aclose()
     assert client.is_closed
     assert http.is_closed
     with fake.client() as sync_client:
-        sync_http = sync_client._pool.http
+        sync_http = sync_client._pool.transport.http
     assert sync_http.is_closed
 
 
