@@ -109,15 +109,8 @@ def end_sync(client: MailPartner, ending: str) -> list[CancelOutcome]:
                 break
         return got
     if ending == "interrupt":
-        with (
-            pytest.raises(KeyboardInterrupt),
-            client.cancel_iter(ids(), concurrency=CONCURRENCY) as batch,
-        ):
-            for outcome in batch:
-                got.append(outcome)
-                if len(got) == 3:
-                    # A real SIGINT, while the consumer waits for the next outcome.
-                    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            consume_until_sigint(client, got)
         return got
     with client.cancel_iter(ids(), concurrency=CONCURRENCY) as batch:
         for outcome in batch:
@@ -128,6 +121,15 @@ def end_sync(client: MailPartner, ending: str) -> list[CancelOutcome]:
                 batch.close()
         assert list(batch) == []
     return got
+
+
+def consume_until_sigint(client: MailPartner, got: list[CancelOutcome]) -> None:
+    with client.cancel_iter(ids(), concurrency=CONCURRENCY) as batch:
+        for outcome in batch:
+            got.append(outcome)
+            if len(got) == 3:
+                # A real SIGINT, while the consumer waits for the next outcome.
+                threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 def run_ending(kind: str, backend: str, server: ScriptedServer, ending: str) -> list[CancelOutcome]:
@@ -183,12 +185,15 @@ def test_a_failing_ids_source_raises_after_every_taken_id_got_its_outcome(
             async for outcome in client.cancel_iter(failing_ids(), concurrency=CONCURRENCY):
                 got.append(outcome.message_id)
 
+    def consume_sync() -> None:
+        with MailPartner(KEY, **options(server)) as client:
+            got.extend(o.message_id for o in client.cancel_iter(failing_ids()))
+
+    consume = (
+        consume_sync if kind == "sync" else lambda: anyio.run(consume_async, backend=anyio_backend)
+    )
     with pytest.raises(ValueError, match="the id source broke"):
-        if kind == "sync":
-            with MailPartner(KEY, **options(server)) as client:
-                got.extend(o.message_id for o in client.cancel_iter(failing_ids()))
-        else:
-            anyio.run(consume_async, backend=anyio_backend)
+        consume()
     assert sorted(got) == ["fast-0", "fast-1", "fast-2"]
     assert len(server.requests) == 3
 
