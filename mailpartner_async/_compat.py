@@ -15,7 +15,6 @@ import collections
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -170,9 +169,7 @@ class AsyncLimiter:
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         assert self._semaphore is not None
         self._semaphore.release()
@@ -191,9 +188,7 @@ class Limiter:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         self._semaphore.release()
 

@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Cancel scheduled emails on the Mail Partner API.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_cancel(commands)
+    _add_serve_fake(commands)
+    return parser
 
+
+def _add_cancel(commands: Any) -> None:
     cancel = commands.add_parser(
         "cancel",
         help="cancel scheduled emails by message id",
@@ -81,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run against an in-process fake API where every id is scheduled an hour ahead",
     )
 
+
+def _add_serve_fake(commands: Any) -> None:
     serve = commands.add_parser(
         "serve-fake",
         help="serve the fake API over HTTP at /v1/message-cancel",
@@ -94,7 +101,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take any id not seen before as scheduled an hour ahead",
     )
-    return parser
 
 
 def _positive_int(text: str) -> int:

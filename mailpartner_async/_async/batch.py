@@ -27,7 +27,6 @@ follows.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_iterate
@@ -104,9 +103,7 @@ class AsyncBatch:
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         await self.aclose()
 

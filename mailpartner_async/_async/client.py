@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from types import TracebackType
 from typing import Self
 
 import httpx
@@ -198,9 +197,7 @@ class AsyncMailPartner:
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         await self.aclose()
 

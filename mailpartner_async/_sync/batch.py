@@ -30,7 +30,6 @@ follows.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 from .._compat import Channel, Lock, Workers, iterate
@@ -107,9 +106,7 @@ class Batch:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         self.close()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from types import TracebackType
 from typing import Self
 
 import httpx
@@ -201,9 +200,7 @@ class MailPartner:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        *exc_info: object,
     ) -> None:
         self.close()
 
