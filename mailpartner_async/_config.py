@@ -25,7 +25,6 @@ __all__ = [
     "UNSET",
     "ResponseFormat",
     "RetryPolicy",
-    "Secret",
     "Unset",
     "resolve_api_key",
     "resolve_base_url",
@@ -84,32 +83,6 @@ class RetryPolicy:
             return float(retry_after)
         base = min(self.initial_delay * 2.0 ** min(retry_number - 1, 1023), self.max_delay)
         return base * (1 - self.jitter * rand())
-
-
-class Secret:
-    """A string that is never rendered by accident: repr, str and format show a mask.
-
-    The value comes out only through :meth:`reveal`, at the one place that sends it.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __format__(self, format_spec: str) -> str:
-        return repr(self)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("an API key is not pickled")
 
 
 def resolve_api_key(api_key: str | None) -> str | None:

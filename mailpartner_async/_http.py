@@ -7,14 +7,13 @@ client modules import from it, nothing more.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from typing import Any, Literal, TypeAlias
 
 import httpx
 
 from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
-from ._protocol import redact
+from ._protocol import RawResponse
+from ._secrets import install_log_redaction, redact
 from ._version import __version__
 
 __all__ = [
@@ -40,22 +39,6 @@ TimeoutTypes: TypeAlias = float | httpx.Timeout
 TransportName: TypeAlias = Literal["httpx", "aiohttp"]
 TRANSPORT_ERRORS = (httpx.TransportError,)
 USER_AGENT = f"mailpartner-async/{__version__} httpx/{httpx.__version__}"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RawResponse:
-    """An HTTP answer as the protocol module reads it.
-
-    ``body`` holds at most one byte more than the protocol's size cap; ``truncated`` says the
-    connection broke while the body was being read; ``oversized`` that the declared
-    length was over the cap, so the body was not read at all.
-    """
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    truncated: bool = False
-    oversized: bool = False
 
 
 def to_timeout(timeout: object) -> httpx.Timeout:
@@ -207,42 +190,3 @@ _AIOHTTP_NOT_SENT = frozenset(
         "UnixClientConnectorError",
     }
 )
-
-
-class _RedactAPIKey(logging.Filter):
-    """Masks ``apiKey=`` values in records of httpx's loggers (its INFO request line)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "apikey=" in message.lower():
-            record.msg = redact(message)
-            record.args = None
-        return True
-
-
-_FILTER = _RedactAPIKey()
-# A filter acts on its own logger's records only, not on those its children propagate.
-_REDACTED_LOGGERS = (
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-)
-
-
-def install_log_redaction() -> None:
-    """Attach the redacting filter to httpx's and httpcore's loggers, once.
-
-    httpx logs every request at INFO with its full URL, query string included;
-    httpcore's DEBUG records show response headers, where a redirect's Location
-    may echo the query string back.
-    """
-    for name in _REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-install_log_redaction()

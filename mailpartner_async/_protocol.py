@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote, quote_plus
 
 from ._config import MAX_BODY_BYTES, ResponseFormat
 from ._exceptions import (
@@ -31,6 +30,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._models import CancelCode, CancelResult
+from ._secrets import excerpt, redact
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -38,24 +38,18 @@ if TYPE_CHECKING:
 __all__ = [
     "ENDPOINT",
     "CancelRequest",
+    "RawResponse",
     "Verdict",
     "build_request",
     "error_for_code",
-    "excerpt",
     "interpret_response",
     "interpret_transport_error",
     "normalize_message_id",
     "parse_body",
     "parse_retry_after",
-    "redact",
-    "redacted_url",
 ]
 
 ENDPOINT: Final = "/message-cancel"
-_EXCERPT_CHARS: Final = 120
-_REDACTED: Final = "[REDACTED]"
-_MIN_SECRET_CHARS: Final = 6
-_API_KEY_PARAM = re.compile(r"(apiKey=)[^&\s'\"<>]*", re.IGNORECASE)
 
 _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
     CancelCode.API_KEY_REQUIRED: AuthenticationError,
@@ -141,48 +135,25 @@ def build_request(
     return CancelRequest(url=base_url + ENDPOINT, params=tuple(params), message_id=normalized)
 
 
-# --- secrets ---------------------------------------------------------------------
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with every ``apiKey=`` value and every spelling of ``secret`` masked.
-
-    ``secret`` is masked when it has at least six characters.
-
-    >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
-    'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
-    """
-    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + _REDACTED, text)
-    # A secret shorter than this would mask ordinary words ("ok" for a key "k");
-    # real keys are far longer.
-    if secret and len(secret) >= _MIN_SECRET_CHARS:
-        for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(spelling, _REDACTED)
-    return text
-
-
-def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
-    """The URL as it is safe to log: the key's value is never shown."""
-    shown = "&".join(
-        f"{name}={_REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
-    )
-    url = redact(url)
-    if not shown:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}{shown}"
-
-
-def excerpt(body: bytes, secret: str | None = None) -> str:
-    """A short, printable, secret-free start of a body, for error messages."""
-    # Redact before cutting: a cut through the key would leave an unmasked piece.
-    text = redact(body.decode("utf-8", errors="replace"), secret)
-    text = " ".join(text.split())
-    if len(text) > _EXCERPT_CHARS:
-        text = text[: _EXCERPT_CHARS - 1] + "…"
-    return text
-
-
 # --- the answer ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    """An HTTP answer as the protocol module reads it, built by the transport.
+
+    ``headers`` names are lowercase: whoever builds a ``RawResponse`` lowercases
+    them (httpx's headers already are), so the protocol looks names up as given.
+    ``body`` holds at most one byte more than :data:`MAX_BODY_BYTES`; ``truncated``
+    says the connection broke while the body was being read; ``oversized`` that the
+    declared length was over the cap, so the body was not read at all.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool = False
+    oversized: bool = False
 
 
 class _NotAnAPIResponse(Exception):

@@ -23,7 +23,7 @@ from ._batch import BatchProgress
 from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT
 from ._exceptions import APIError, ConfigurationError, MailPartnerError
 from ._models import CancelOutcome
-from ._protocol import redact
+from ._secrets import redact
 
 __all__ = ["main"]
 

@@ -31,13 +31,10 @@ from mailpartner_async._config import MAX_BODY_BYTES
 from mailpartner_async._protocol import (
     build_request,
     error_for_code,
-    excerpt,
     interpret_response,
     interpret_transport_error,
     parse_body,
     parse_retry_after,
-    redact,
-    redacted_url,
 )
 
 BASE_URL = "https://api.mailpartner.fr/v1"
@@ -821,91 +818,6 @@ def test_transport_error_is_retried_and_reached_when_sent(
 )
 def test_parse_retry_after(headers: dict[str, str], now: float, expected: float | None) -> None:
     assert parse_retry_after(headers, now=now) == expected
-
-
-# --- redact, redacted_url, excerpt -----------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "secret", "expected"),
-    [
-        (
-            "GET /v1/message-cancel?apiKey=abc&messageId=1",
-            None,
-            "GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1",
-        ),
-        ("?APIKEY=abc", None, "?APIKEY=[REDACTED]"),
-        ("apiKey=abc def", None, "apiKey=[REDACTED] def"),
-        ("'apiKey=abc'", None, "'apiKey=[REDACTED]'"),
-        ("apiKey=", None, "apiKey=[REDACTED]"),
-        (f"the key is {KEY}.", KEY, "the key is [REDACTED]."),
-        (f"?apiKey={quote(KEY, safe='')}&x=1", KEY, "?apiKey=[REDACTED]&x=1"),
-        (f"encoded {quote(KEY, safe='')} here", KEY, "encoded [REDACTED] here"),
-        (f"plus {quote_plus(KEY)} here", KEY, "plus [REDACTED] here"),
-        (f"{KEY}{KEY}", KEY, "[REDACTED][REDACTED]"),
-        ("nothing to hide", KEY, "nothing to hide"),
-        ("nothing to hide", "", "nothing to hide"),
-        ("", KEY, ""),
-    ],
-)
-def test_redact(text: str, secret: str | None, expected: str) -> None:
-    assert redact(text, secret) == expected
-
-
-def test_url_httpx_sends_is_redacted() -> None:
-    request = build_request(BASE_URL, KEY, "300&apiKey=x", "xml")
-    url = str(httpx.Request(request.method, request.url, params=request.params).url)
-    assert KEY_SPELLINGS[2] in url  # the test would prove nothing otherwise
-
-    assert redact(url) == (
-        "https://api.mailpartner.fr/v1/message-cancel?apiKey=[REDACTED]"
-        "&messageId=300%26apiKey%3Dx&_format=xml"
-    )
-
-
-@pytest.mark.parametrize(
-    ("url", "params", "expected"),
-    [
-        (
-            URL,
-            (("apiKey", KEY), ("messageId", "300")),
-            f"{URL}?apiKey=[REDACTED]&messageId=300",
-        ),
-        (
-            URL,
-            (("apiKey", KEY), ("messageId", "300&apiKey=x"), ("_format", "xml")),
-            f"{URL}?apiKey=[REDACTED]&messageId=300%26apiKey%3Dx&_format=xml",
-        ),
-        (f"{URL}?apiKey={quote_plus(KEY)}", (), f"{URL}?apiKey=[REDACTED]"),
-        (f"{URL}?trace=1", (("apiKey", KEY),), f"{URL}?trace=1&apiKey=[REDACTED]"),
-        (URL, (), URL),
-    ],
-)
-def test_redacted_url(url: str, params: tuple[tuple[str, str], ...], expected: str) -> None:
-    assert redacted_url(url, params) == expected
-
-
-@pytest.mark.parametrize(
-    ("body", "secret", "expected"),
-    [
-        (b"", None, ""),
-        (
-            b"<html>\n  <body>Bad   Gateway</body>\r\n</html>\n",
-            None,
-            "<html> <body>Bad Gateway</body> </html>",
-        ),
-        (b"x" * 120, None, "x" * 120),
-        (b"x" * 121, None, "x" * 119 + "…"),
-        (b"y" * 5000, None, "y" * 119 + "…"),
-        (b"\xff\xfeok", None, "\ufffd\ufffdok"),
-        ("Clé API incorrecte".encode(), None, "Clé API incorrecte"),
-        (b"see ?apiKey=abc&x=1", None, "see ?apiKey=[REDACTED]&x=1"),
-        (f"echo {KEY} end".encode(), KEY, "echo [REDACTED] end"),
-        (b"x" * 115 + KEY.encode(), KEY, "x" * 115 + "[RED…"),
-    ],
-)
-def test_excerpt(body: bytes, secret: str | None, expected: str) -> None:
-    assert excerpt(body, secret) == expected
 
 
 # --- error_for_code --------------------------------------------------------------

@@ -22,7 +22,6 @@ from .._config import (
     UNSET,
     ResponseFormat,
     RetryPolicy,
-    Secret,
     Unset,
     resolve_api_key,
     resolve_base_url,
@@ -46,8 +45,8 @@ from .._protocol import (
     build_request,
     interpret_response,
     interpret_transport_error,
-    redacted_url,
 )
+from .._secrets import Secret, redacted_url
 
 __all__ = ["MailPartner"]
 

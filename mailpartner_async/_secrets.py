@@ -1,0 +1,145 @@
+"""The one home for secrets: the key holder, text redaction and the log filter.
+
+The API key travels in the query string, so any URL, body excerpt or log record
+may carry it. Everything that masks it lives here, so one change of the rule (a new
+spelling to hide, another logger to filter) is made once. Importing this module
+attaches the log filter to httpx's and httpcore's loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Final
+from urllib.parse import quote, quote_plus
+
+__all__ = [
+    "REDACTED",
+    "Secret",
+    "excerpt",
+    "install_log_redaction",
+    "redact",
+    "redact_params",
+    "redacted_url",
+]
+
+REDACTED: Final = "[REDACTED]"
+_KEY_PARAM: Final = "apikey"
+_EXCERPT_CHARS: Final = 120
+_MIN_SECRET_CHARS: Final = 6
+_API_KEY_PARAM = re.compile(r"(apiKey=)[^&\s'\"<>]*", re.IGNORECASE)
+
+
+class Secret:
+    """A string that is never rendered by accident: repr, str and format show a mask.
+
+    The value comes out only through :meth:`reveal`, at the one place that sends it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("an API key is not pickled")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with every ``apiKey=`` value and every spelling of ``secret`` masked.
+
+    ``secret`` is masked when it has at least six characters.
+
+    >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
+    'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
+    """
+    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+    # A secret shorter than this would mask ordinary words ("ok" for a key "k");
+    # real keys are far longer.
+    if secret and len(secret) >= _MIN_SECRET_CHARS:
+        for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(spelling, REDACTED)
+    return text
+
+
+def redact_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The query parameters as they are safe to show: the key's value, whatever its case, masked.
+
+    >>> redact_params({"apiKey": "s3cr3t", "messageId": "1"})
+    {'apiKey': '[REDACTED]', 'messageId': '1'}
+    """
+    return {
+        name: REDACTED if name.lower() == _KEY_PARAM else value for name, value in params.items()
+    }
+
+
+def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
+    """The URL as it is safe to log: the key's value is never shown."""
+    shown = "&".join(
+        f"{name}={REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
+    )
+    url = redact(url)
+    if not shown:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{shown}"
+
+
+def excerpt(body: bytes, secret: str | None = None) -> str:
+    """A short, printable, secret-free start of a body, for error messages."""
+    # Redact before cutting: a cut through the key would leave an unmasked piece.
+    text = redact(body.decode("utf-8", errors="replace"), secret)
+    text = " ".join(text.split())
+    if len(text) > _EXCERPT_CHARS:
+        text = text[: _EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+class _RedactAPIKey(logging.Filter):
+    """Masks ``apiKey=`` values in records of httpx's loggers (its INFO request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "apikey=" in message.lower():
+            record.msg = redact(message)
+            record.args = None
+        return True
+
+
+_FILTER = _RedactAPIKey()
+# A filter acts on its own logger's records only, not on those its children propagate.
+_REDACTED_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to httpx's and httpcore's loggers, once.
+
+    httpx logs every request at INFO with its full URL, query string included;
+    httpcore's DEBUG records show response headers, where a redirect's Location
+    may echo the query string back.
+    """
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+install_log_redaction()
