@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from ._exceptions import MailPartnerError
 
-__all__ = ["CancelCode", "CancelOutcome", "CancelResult"]
+__all__ = ["PROVIDER_MESSAGES", "CancelCode", "CancelOutcome", "CancelResult"]
 
 
 class CancelCode(enum.IntEnum):
@@ -30,6 +31,25 @@ class CancelCode(enum.IntEnum):
     INVALID_API_KEY = 10
     CANCELLED = 200
     RATE_LIMITED = 429
+
+
+PROVIDER_MESSAGES: Final[Mapping[int, str]] = {
+    CancelCode.API_KEY_REQUIRED: "API key is required",
+    CancelCode.MESSAGE_ID_REQUIRED: "Message ID is required",
+    CancelCode.MESSAGE_NOT_FOUND: "Message not found",
+    CancelCode.ALREADY_CANCELLED: "The mail has already been canceled",
+    CancelCode.TOO_LATE: "You cannot cancel the mail less than 5 minutes before its scheduled time",
+    CancelCode.ALREADY_SENT: "You cannot cancel a mail that has already been sent",
+    CancelCode.INVALID_API_KEY: "Incorrect API key",
+    CancelCode.CANCELLED: "The email has been canceled.",
+    CancelCode.RATE_LIMITED: "Too many requests",
+}
+"""The provider's message for each control code, worded as its ``message-cancel`` page.
+
+The page words 200 in its "Response" example, and 429 as the mail API's rate-limit
+answer. The SDK shows one of these when an answer carries a code but no message;
+the testing fake answers with them. Keyed by :class:`CancelCode` (an ``int``).
+"""
 
 
 class CancelResult(BaseModel):

@@ -29,7 +29,7 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from ._models import CancelCode, CancelResult
+from ._models import PROVIDER_MESSAGES, CancelCode, CancelResult
 from ._secrets import excerpt, redact
 
 if TYPE_CHECKING:
@@ -61,21 +61,6 @@ _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
     CancelCode.INVALID_API_KEY: AuthenticationError,
     CancelCode.RATE_LIMITED: RateLimitError,
 }
-
-_DEFAULT_MESSAGES: Final[Mapping[int, str]] = {
-    CancelCode.API_KEY_REQUIRED: "API key is required",
-    CancelCode.MESSAGE_ID_REQUIRED: "Message ID is required",
-    CancelCode.MESSAGE_NOT_FOUND: "Message not found",
-    CancelCode.ALREADY_CANCELLED: "The mail has already been canceled",
-    CancelCode.TOO_LATE: (
-        "You cannot cancel the mail less than 5 minutes before its scheduled time"
-    ),
-    CancelCode.ALREADY_SENT: "You cannot cancel a mail that has already been sent",
-    CancelCode.INVALID_API_KEY: "Incorrect API key",
-    CancelCode.CANCELLED: "The email has been canceled.",
-    CancelCode.RATE_LIMITED: "Too many requests",
-}
-
 
 # --- the request -----------------------------------------------------------------
 
@@ -281,7 +266,7 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     texts = [str(e["message"]) for e in errors if e.get("message")]
     if texts:
         return "; ".join(texts)
-    return _DEFAULT_MESSAGES.get(code, "") if code is not None else ""
+    return PROVIDER_MESSAGES.get(code, "") if code is not None else ""
 
 
 def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
@@ -425,7 +410,7 @@ def interpret_response(
         if status == 429:
             error = error_for_code(
                 CancelCode.RATE_LIMITED,
-                _DEFAULT_MESSAGES[CancelCode.RATE_LIMITED],
+                PROVIDER_MESSAGES[CancelCode.RATE_LIMITED],
                 message_id=message_id,
                 http_status=status,
                 retry_after=retry_after,
