@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
@@ -29,12 +28,15 @@ from mailpartner_async import (
 )
 from mailpartner_async._config import MAX_BODY_BYTES
 from mailpartner_async._protocol import (
+    Answer,
+    RawResponse,
     build_request,
+    cancelled_by_this_call,
     error_for_code,
     interpret_response,
     interpret_transport_error,
-    parse_body,
     parse_retry_after,
+    read_answer,
 )
 
 BASE_URL = "https://api.mailpartner.fr/v1"
@@ -43,8 +45,9 @@ URL = "https://api.mailpartner.fr/v1/message-cancel"
 KEY = "k3y/w1th+odd&chars=and space"
 KEY_SPELLINGS = (KEY, quote(KEY, safe=""), quote_plus(KEY))
 
-JSON = {"Content-Type": "application/json"}
-XML = {"Content-Type": "application/xml"}
+# Header names as a RawResponse holds them: lowercase.
+JSON = {"content-type": "application/json"}
+XML = {"content-type": "application/xml"}
 
 
 def _json(**fields: Any) -> bytes:
@@ -55,11 +58,17 @@ def _answer(
     status: int,
     body: bytes,
     headers: Mapping[str, str] | None = None,
+    *,
+    truncated: bool = False,
     **options: Any,
 ) -> Any:
-    return interpret_response(
-        status, {} if headers is None else headers, body, message_id="300", **options
-    )
+    raw = RawResponse(status, {} if headers is None else headers, body, truncated=truncated)
+    return interpret_response(raw, message_id="300", **options)
+
+
+def _read(body: bytes, content_type: str | None = None, *, oversized: bool = False) -> Answer:
+    headers = {} if content_type is None else {"content-type": content_type}
+    return read_answer(RawResponse(200, headers, body, oversized=oversized))
 
 
 # --- build_request ---------------------------------------------------------------
@@ -129,7 +138,7 @@ def test_missing_key_is_code_1_before_any_request(api_key: str | None) -> None:
     assert caught.value.message_id == "300"
 
 
-# --- parse_body ------------------------------------------------------------------
+# --- read_answer -----------------------------------------------------------------
 
 POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <result>
@@ -143,36 +152,41 @@ POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "expected"),
+    ("body", "content_type", "fields", "code"),
     [
         pytest.param(
             b'{"success": true, "code": 200, "message": "The email has been canceled."}',
             None,
             {"success": True, "code": 200, "message": "The email has been canceled."},
+            200,
             id="json",
         ),
         pytest.param(
             b'\xef\xbb\xbf \r\n\t{"success": false, "code": 4, "message": "Message not found"}',
             None,
             {"success": False, "code": 4, "message": "Message not found"},
+            4,
             id="json-bom-and-leading-whitespace",
         ),
         pytest.param(
             b'{"success": false, "code": 10, "error": "Cl\\u00e9 API incorrecte"}',
             "application/json; charset=utf-8",
             {"success": False, "code": 10, "error": "Clé API incorrecte"},
+            10,
             id="json-error-key",
         ),
         pytest.param(
             b'{"code": "4", "errors": [{"elementId": "messageId", "message": "Requis"}]}',
             "application/problem+json",
             {"code": "4", "errors": [{"elementId": "messageId", "message": "Requis"}]},
+            4,
             id="json-errors-list",
         ),
         pytest.param(
             POSITIONAL_XML,
             "application/xml",
             {"success": "false", "code": "4", "message": "Message introuvable"},
+            4,
             id="xml-positional-cdata-whitespace",
         ),
         pytest.param(
@@ -180,12 +194,14 @@ POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
             b"<entry>The email has been canceled.</entry></result>",
             None,
             {"success": "true", "code": "200", "message": "The email has been canceled."},
+            200,
             id="xml-positional-plain",
         ),
         pytest.param(
             b"\xef\xbb\xbf\n  " + POSITIONAL_XML,
             "text/xml; charset=utf-8",
             {"success": "false", "code": "4", "message": "Message introuvable"},
+            4,
             id="xml-bom-and-leading-whitespace",
         ),
         pytest.param(
@@ -193,6 +209,7 @@ POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
             "<message><![CDATA[Clé API incorrecte]]></message></result>".encode(),
             "application/xml",
             {"success": "false", "code": "10", "message": "Clé API incorrecte"},
+            10,
             id="xml-named",
         ),
         pytest.param(
@@ -205,26 +222,29 @@ POSITIONAL_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
                 "code": "3",
                 "errors": [{"elementId": "messageId", "message": "Identifiant requis"}],
             },
+            3,
             id="xml-named-errors-list",
         ),
         pytest.param(
             b'{"success": false, "code": 5, "message": "deja"}',
             "text/plain",
             {"success": False, "code": 5, "message": "deja"},
+            5,
             id="sniffed-json-under-text-plain",
         ),
         pytest.param(
             b"<result><entry>false</entry><entry>6</entry><entry>trop tard</entry></result>",
             "text/plain",
             {"success": "false", "code": "6", "message": "trop tard"},
+            6,
             id="sniffed-xml-under-text-plain",
         ),
     ],
 )
-def test_parse_body_reads_the_api_fields(
-    body: bytes, content_type: str | None, expected: dict[str, Any]
+def test_read_answer_gives_the_api_fields_and_the_code(
+    body: bytes, content_type: str | None, fields: dict[str, Any], code: int
 ) -> None:
-    assert parse_body(body, content_type) == expected
+    assert _read(body, content_type) == Answer(fields, code)
 
 
 def test_body_of_exactly_the_size_cap_is_read() -> None:
@@ -232,7 +252,15 @@ def test_body_of_exactly_the_size_cap_is_read() -> None:
     body = head + b"x" * (MAX_BODY_BYTES - len(head) - len(tail)) + tail
     assert len(body) == MAX_BODY_BYTES
 
-    assert parse_body(body)["code"] == 200
+    assert _read(body).code == 200
+
+
+def test_body_declared_over_the_size_cap_is_not_read() -> None:
+    body = _json(success=True, code=200, message="ok")
+
+    assert _read(body, "application/json", oversized=True) == Answer(
+        {}, None, f"body larger than {MAX_BODY_BYTES} bytes"
+    )
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -260,7 +288,7 @@ DOCTYPE_ONLY = b"""<?xml version="1.0"?>
 HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 OVERSIZED = b'{"code": 200, "message": "' + b"x" * MAX_BODY_BYTES + b'"}'
 
-# (body, Content-Type, the reason the ValueError gives)
+# (body, Content-Type, how the reason read_answer gives starts)
 NOT_API_BODIES: list[Any] = [
     pytest.param(b"", None, "empty body", id="empty"),
     pytest.param(b" \r\n\t ", "application/json", "empty body", id="blank"),
@@ -311,20 +339,20 @@ NOT_API_BODIES: list[Any] = [
         id="xml-multi-byte-encoding",
     ),
     pytest.param(OVERSIZED, None, f"body larger than {MAX_BODY_BYTES} bytes", id="oversized"),
-    pytest.param(BILLION_LAUGHS, XML["Content-Type"], "XML declares a DTD", id="billion-laughs"),
+    pytest.param(BILLION_LAUGHS, XML["content-type"], "XML declares a DTD", id="billion-laughs"),
     pytest.param(EXTERNAL_ENTITY, None, "XML declares a DTD", id="external-entity"),
     pytest.param(DOCTYPE_ONLY, None, "XML declares a DTD", id="doctype-without-entities"),
 ]
 
 
 @pytest.mark.parametrize(("body", "content_type", "reason"), NOT_API_BODIES)
-def test_parse_body_refuses_what_is_not_an_api_response(
+def test_read_answer_gives_no_code_and_the_reason_for_what_is_not_an_api_response(
     body: bytes, content_type: str | None, reason: str
 ) -> None:
-    with pytest.raises(ValueError, match=f"^{re.escape(reason)}") as caught:
-        parse_body(body, content_type)
+    answer = _read(body, content_type)
 
-    assert type(caught.value) is ValueError
+    assert (answer.fields, answer.code) == ({}, None)
+    assert answer.problem.startswith(reason)
 
 
 # --- interpret_response: control codes -------------------------------------------
@@ -461,10 +489,29 @@ def test_code_5_without_earlier_reaching_attempt_is_already_cancelled_error() ->
     assert verdict.retry is False
 
 
+@pytest.mark.parametrize(
+    ("code", "earlier_attempt_reached", "cancelled"),
+    [
+        (200, False, True),
+        (200, True, True),
+        (5, True, True),
+        (5, False, False),
+        (4, True, False),
+        (7, True, False),
+        (429, True, False),
+        (42, True, False),
+    ],
+)
+def test_cancelled_by_this_call(code: int, earlier_attempt_reached: bool, cancelled: bool) -> None:
+    assert (
+        cancelled_by_this_call(code, earlier_attempt_reached=earlier_attempt_reached) is cancelled
+    )
+
+
 @pytest.mark.parametrize("status", [200, 400, 429])
 @pytest.mark.parametrize(
     ("headers", "retry_after"),
-    [({}, None), ({"Retry-After": "7"}, 7.0), ({"retry-after-ms": "1500"}, 1.5)],
+    [({}, None), ({"retry-after": "7"}, 7.0), ({"retry-after-ms": "1500"}, 1.5)],
 )
 def test_code_429_in_body_is_retried_and_throttles(
     status: int, headers: dict[str, str], retry_after: float | None
@@ -484,7 +531,7 @@ def test_code_429_in_body_is_retried_and_throttles(
 
 @pytest.mark.parametrize("body", [b"", HTML_PAGE, b"Too Many Requests", _json(success=False)])
 def test_http_429_without_code_is_retried_and_throttles(body: bytes) -> None:
-    verdict = _answer(429, body, {"Retry-After": "3"})
+    verdict = _answer(429, body, {"retry-after": "3"})
 
     assert type(verdict.error) is RateLimitError
     assert verdict.error.code is CancelCode.RATE_LIMITED
@@ -512,7 +559,7 @@ def test_5xx_without_code_is_retried_and_may_have_reached(status: int, body: byt
 
 
 def test_5xx_with_retry_after_throttles() -> None:
-    verdict = _answer(503, HTML_PAGE, {"Retry-After": "12"})
+    verdict = _answer(503, HTML_PAGE, {"retry-after": "12"})
 
     assert verdict.retry is True
     assert verdict.throttle is True
@@ -537,7 +584,7 @@ def test_body_that_is_not_an_api_response_is_final_unexpected_response(
 
 @pytest.mark.parametrize("status", [200, 201, 204, 301, 302, 400, 401, 403, 404, 418, 499])
 def test_non_5xx_status_without_code_is_final_unexpected_response(status: int) -> None:
-    verdict = _answer(status, HTML_PAGE, {"Content-Type": "text/html"})
+    verdict = _answer(status, HTML_PAGE, {"content-type": "text/html"})
 
     assert type(verdict.error) is UnexpectedResponseError
     assert verdict.error.http_status == status

@@ -16,7 +16,7 @@ from mailpartner_async import (
     MessageNotFoundError,
 )
 from mailpartner_async._models import PROVIDER_MESSAGES
-from mailpartner_async._protocol import parse_body
+from mailpartner_async._protocol import Answer, RawResponse, read_answer
 from mailpartner_async.testing import CANCEL_CUTOFF, FakeClock, FakeMailPartner
 
 from .conftest import NOW
@@ -95,11 +95,10 @@ def test_xml_answer_is_the_positional_form(fake: FakeMailPartner) -> None:
         b"<result><entry>false</entry><entry>4</entry>"
         b"<entry><![CDATA[Message not found]]></entry></result>\n"
     )
-    assert parse_body(answer.body, "application/xml") == {
-        "success": "false",
-        "code": "4",
-        "message": "Message not found",
-    }
+    raw = RawResponse(answer.status, dict(answer.headers), answer.body)
+    assert read_answer(raw) == Answer(
+        {"success": "false", "code": "4", "message": "Message not found"}, 4
+    )
 
 
 def test_format_names_other_than_xml_answer_json(fake: FakeMailPartner) -> None:
