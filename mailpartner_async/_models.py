@@ -59,6 +59,7 @@ class CancelResult(BaseModel):
     when an earlier attempt of the same call reached the server, its answer was lost,
     and the retry found the message already cancelled (the cancel was ours).
     ``attempts`` counts the HTTP attempts the call made, the first one included.
+    Results are frozen: they compare by value and can be dict keys or set members.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)

@@ -357,26 +357,27 @@ def test_read_answer_gives_no_code_and_the_reason_for_what_is_not_an_api_respons
 
 # --- interpret_response: control codes -------------------------------------------
 
-CODE_ERRORS: list[tuple[int, type[APIError]]] = [
-    (1, AuthenticationError),
-    (3, InvalidRequestError),
-    (4, MessageNotFoundError),
-    (5, AlreadyCancelledError),
-    (6, CancellationTooLateError),
-    (7, AlreadySentError),
-    (10, AuthenticationError),
+# The number in the body as the provider's page lists it, the error and the named member.
+CODE_ERRORS: list[tuple[int, type[APIError], CancelCode]] = [
+    (1, AuthenticationError, CancelCode.API_KEY_REQUIRED),
+    (3, InvalidRequestError, CancelCode.MESSAGE_ID_REQUIRED),
+    (4, MessageNotFoundError, CancelCode.MESSAGE_NOT_FOUND),
+    (5, AlreadyCancelledError, CancelCode.ALREADY_CANCELLED),
+    (6, CancellationTooLateError, CancelCode.TOO_LATE),
+    (7, AlreadySentError, CancelCode.ALREADY_SENT),
+    (10, AuthenticationError, CancelCode.INVALID_API_KEY),
 ]
 
 
-@pytest.mark.parametrize(("code", "error_class"), CODE_ERRORS)
+@pytest.mark.parametrize(("code", "error_class", "member"), CODE_ERRORS)
 def test_control_code_is_final_and_raises_its_own_error(
-    code: int, error_class: type[APIError]
+    code: int, error_class: type[APIError], member: CancelCode
 ) -> None:
     verdict = _answer(200, _json(success=False, code=code, message=f"text {code}"), JSON)
 
     assert verdict.result is None
     assert type(verdict.error) is error_class
-    assert verdict.error.code is CancelCode(code)
+    assert verdict.error.code is member
     assert verdict.error.message == f"text {code}"
     assert verdict.error.message_id == "300"
     assert verdict.error.http_status == 200
