@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailpartner_async.testing._answers import code_answer
+
 __all__ = [
     "ANSWER",
     "CountingServer",
@@ -31,7 +33,9 @@ __all__ = [
     "start_nginx",
 ]
 
-ANSWER = '{"success":true,"code":200,"message":"The email has been canceled."}'
+# The provider's answers as the testing fake spells them: one wording for every server.
+ANSWER = code_answer(200, xml=False).body.decode()
+_RATE_LIMITED = code_answer(429, xml=False).body
 ECHO_MODULE_DIRS = (
     "/usr/lib/nginx/modules",
     "/usr/lib64/nginx/modules",
@@ -258,7 +262,7 @@ class CountingServer:
                     status, body = b"200 OK", ANSWER.encode()
                 else:
                     status = b"429 Too Many Requests"
-                    body = b'{"success":false,"code":429,"message":"Too many requests"}'
+                    body = _RATE_LIMITED
                 writer.write(
                     b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body

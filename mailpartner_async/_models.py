@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TypeAlias
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from typing import Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +20,7 @@ from ._exceptions import (
 __all__ = [
     "ASYNC_ID_SOURCES",
     "ID_SOURCES",
+    "PROVIDER_MESSAGES",
     "AsyncCancelCall",
     "AsyncIds",
     "BatchProgress",
@@ -61,6 +62,25 @@ class CancelCode(enum.IntEnum):
     RATE_LIMITED = 429
 
 
+PROVIDER_MESSAGES: Final[Mapping[int, str]] = {
+    CancelCode.API_KEY_REQUIRED: "API key is required",
+    CancelCode.MESSAGE_ID_REQUIRED: "Message ID is required",
+    CancelCode.MESSAGE_NOT_FOUND: "Message not found",
+    CancelCode.ALREADY_CANCELLED: "The mail has already been canceled",
+    CancelCode.TOO_LATE: "You cannot cancel the mail less than 5 minutes before its scheduled time",
+    CancelCode.ALREADY_SENT: "You cannot cancel a mail that has already been sent",
+    CancelCode.INVALID_API_KEY: "Incorrect API key",
+    CancelCode.CANCELLED: "The email has been canceled.",
+    CancelCode.RATE_LIMITED: "Too many requests",
+}
+"""The provider's message for each control code, worded as its ``message-cancel`` page.
+
+The page words 200 in its "Response" example, and 429 as the mail API's rate-limit
+answer. The SDK shows one of these when an answer carries a code but no message;
+the testing fake answers with them. Keyed by :class:`CancelCode` (an ``int``).
+"""
+
+
 class CancelResult(BaseModel):
     """What a successful cancel returned.
 
@@ -68,6 +88,7 @@ class CancelResult(BaseModel):
     when an earlier attempt of the same call reached the server, its answer was lost,
     and the retry found the message already cancelled (the cancel was ours).
     ``attempts`` counts the HTTP attempts the call made, the first one included.
+    Results are frozen: they compare by value and can be dict keys or set members.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)

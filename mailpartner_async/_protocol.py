@@ -29,7 +29,7 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from ._models import CancelCode, CancelResult
+from ._models import PROVIDER_MESSAGES, CancelCode, CancelResult
 from ._secrets import excerpt, redact
 
 if TYPE_CHECKING:
@@ -37,16 +37,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENDPOINT",
+    "Answer",
     "CancelRequest",
     "RawResponse",
     "Verdict",
     "build_request",
+    "cancelled_by_this_call",
     "error_for_code",
     "interpret_response",
     "interpret_transport_error",
     "normalize_message_id",
-    "parse_body",
     "parse_retry_after",
+    "read_answer",
 ]
 
 ENDPOINT: Final = "/message-cancel"
@@ -62,21 +64,6 @@ _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
     CancelCode.RATE_LIMITED: RateLimitError,
 }
 
-_DEFAULT_MESSAGES: Final[Mapping[int, str]] = {
-    CancelCode.API_KEY_REQUIRED: "API key is required",
-    CancelCode.MESSAGE_ID_REQUIRED: "Message ID is required",
-    CancelCode.MESSAGE_NOT_FOUND: "Message not found",
-    CancelCode.ALREADY_CANCELLED: "The mail has already been canceled",
-    CancelCode.TOO_LATE: (
-        "You cannot cancel the mail less than 5 minutes before its scheduled time"
-    ),
-    CancelCode.ALREADY_SENT: "You cannot cancel a mail that has already been sent",
-    CancelCode.INVALID_API_KEY: "Incorrect API key",
-    CancelCode.CANCELLED: "The email has been canceled.",
-    CancelCode.RATE_LIMITED: "Too many requests",
-}
-
-
 # --- the request -----------------------------------------------------------------
 
 
@@ -88,23 +75,6 @@ class CancelRequest:
     params: tuple[tuple[str, str], ...]
     message_id: str
     method: str = "GET"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RawResponse:
-    """An HTTP answer as the protocol module reads it.
-
-    ``headers`` have lowercased names. ``body`` holds at most one byte more than
-    the size cap; ``truncated`` says the connection broke while the body was being
-    read; ``oversized`` that the declared length was over the cap, so the body was
-    not read at all.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    truncated: bool = False
-    oversized: bool = False
 
 
 def normalize_message_id(message_id: object) -> str:
@@ -155,24 +125,58 @@ def build_request(
 # --- the answer ------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    """An HTTP answer as the protocol module reads it, built by the transport.
+
+    ``headers`` names are lowercase: whoever builds a ``RawResponse`` lowercases
+    them (httpx's headers already are), so the protocol looks names up as given.
+    ``body`` holds at most one byte more than :data:`MAX_BODY_BYTES`; ``truncated``
+    says the connection broke while the body was being read; ``oversized`` that the
+    declared length was over the cap, so the body was not read at all.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool = False
+    oversized: bool = False
+
+
 class _NotAnAPIResponse(Exception):
     """The body could not be read as an API response; the text says why."""
 
 
-def parse_body(body: bytes, content_type: str | None = None) -> dict[str, Any]:
-    """The API's fields from a JSON or XML body, chosen by what the body is.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """What a body says: the API's ``fields`` and control ``code``, or why it has none.
+
+    ``problem`` is empty when ``code`` is set, else a short reason for the logs.
+    """
+
+    fields: Mapping[str, Any]
+    code: int | None
+    problem: str = ""
+
+
+def read_answer(raw: RawResponse) -> Answer:
+    """The fields and control code of ``raw``'s body, chosen by what the body is.
 
     The Content-Type decides when it names JSON or XML; otherwise the first
     non-blank character does. XML may be the provider's positional form
     (``<result><entry>…</entry>…</result>``, in the order success, code, message,
     CDATA and whitespace allowed) or named ``<success>``/``<code>``/``<message>``
-    children. A DTD or entity declaration is refused. Raises ``ValueError`` with
-    the reason for anything else.
+    children. A DTD or entity declaration is refused. A code is an int, a whole
+    float or a string of digits; anything else leaves ``code`` ``None``.
     """
     try:
-        return _parse_body(body, content_type)
+        if raw.oversized:
+            raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
+        fields = _parse_body(raw.body, raw.headers.get("content-type"))
     except _NotAnAPIResponse as exc:
-        raise ValueError(str(exc)) from None
+        return Answer({}, None, str(exc))
+    code = _as_code(fields.get("code"))
+    return Answer(fields, code, "no control code" if code is None else "")
 
 
 def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -280,7 +284,7 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     texts = [str(e["message"]) for e in errors if e.get("message")]
     if texts:
         return "; ".join(texts)
-    return _DEFAULT_MESSAGES.get(code, "") if code is not None else ""
+    return PROVIDER_MESSAGES.get(code, "") if code is not None else ""
 
 
 def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
@@ -359,7 +363,8 @@ class Verdict:
     attempt may help, ``retry_after`` the delay the server asked for, ``reached``
     whether this attempt may have reached the server (so a later code 5 is ours),
     ``throttle`` whether the server asked every caller to slow down (a 429, or a
-    ``Retry-After``), and ``reason`` a short, secret-free text for the logs.
+    ``Retry-After``), and ``reason`` a short, secret-free text for the logs. Build
+    one with :meth:`success`, :meth:`final` or :meth:`retryable`.
     """
 
     result: CancelResult | None
@@ -370,18 +375,45 @@ class Verdict:
     reason: str = ""
     throttle: bool = False
 
+    @classmethod
+    def success(cls, result: CancelResult) -> Verdict:
+        """The message is cancelled: the call returns ``result``."""
+        return cls(result, None)
+
+    @classmethod
+    def final(cls, error: MailPartnerError, *, reason: str) -> Verdict:
+        """The call fails with ``error``; another attempt would get the same answer."""
+        return cls(None, error, reason=reason)
+
+    @classmethod
+    def retryable(
+        cls,
+        error: MailPartnerError,
+        *,
+        reason: str,
+        retry_after: float | None = None,
+        reached: bool = True,
+        throttle: bool = False,
+    ) -> Verdict:
+        """Another attempt may help; ``error`` is raised once the retries run out."""
+        return cls(
+            None,
+            error,
+            retry=True,
+            retry_after=retry_after,
+            reached=reached,
+            reason=reason,
+            throttle=throttle,
+        )
+
 
 def interpret_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
+    raw: RawResponse,
     *,
     message_id: str,
     attempt: int = 1,
     earlier_attempt_reached: bool = False,
     secret: str | None = None,
-    truncated: bool = False,
-    oversized: bool = False,
 ) -> Verdict:
     """The meaning of an HTTP answer to a cancel request.
 
@@ -390,109 +422,120 @@ def interpret_response(
     status is retried, a 5xx is retried, and anything else is an
     :class:`UnexpectedResponseError`. Code 5 after an earlier attempt that may have
     reached the server is a result: that attempt cancelled the message. A body cut
-    short by a broken connection (``truncated``) is retried, as the request was sent.
+    short by a broken connection (``raw.truncated``) is retried, as the request was
+    sent. ``secret`` is masked in every text taken from the answer.
     """
-    lowered = {name.lower(): value for name, value in headers.items()}
-    retry_after = parse_retry_after(lowered)
-    error: MailPartnerError
-    if truncated:
-        error = UnexpectedResponseError(
-            "the connection closed before the whole body arrived",
-            message_id=message_id,
-            http_status=status,
-            body_excerpt=excerpt(body, secret),
+    retry_after = parse_retry_after(raw.headers)
+    if raw.truncated:
+        return _truncated(raw, message_id=message_id, retry_after=retry_after, secret=secret)
+    answer = read_answer(raw)
+    if answer.code is None:
+        return _without_code(
+            raw, answer.problem, message_id=message_id, retry_after=retry_after, secret=secret
         )
-        return Verdict(
-            None,
-            error,
-            retry=True,
-            retry_after=retry_after,
-            reason=f"HTTP {status} body truncated",
-            throttle=retry_after is not None,
-        )
-    content_type = lowered.get("content-type")
-    try:
-        if oversized:
-            raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
-        data = _parse_body(body, content_type)
-        code = _as_code(data.get("code"))
-        problem = "no control code" if code is None else ""
-    except _NotAnAPIResponse as exc:
-        data, code, problem = {}, None, str(exc)
-
-    if code is None:
-        if status == 429:
-            error = error_for_code(
-                CancelCode.RATE_LIMITED,
-                _DEFAULT_MESSAGES[CancelCode.RATE_LIMITED],
-                message_id=message_id,
-                http_status=status,
-                retry_after=retry_after,
-            )
-            return Verdict(
-                None,
-                error,
-                retry=True,
-                retry_after=retry_after,
-                reached=False,
-                reason="HTTP 429",
-                throttle=True,
-            )
-        error = UnexpectedResponseError(
-            f"not a valid API response: {problem}",
-            message_id=message_id,
-            http_status=status,
-            body_excerpt=excerpt(body, secret),
-        )
-        if status >= 500:
-            return Verdict(
-                None,
-                error,
-                retry=True,
-                retry_after=retry_after,
-                reason=f"HTTP {status} without a control code",
-                throttle=retry_after is not None,
-            )
-        return Verdict(None, error, reached=True, reason=problem)
-
-    message = redact(_message_of(data, code), secret)
-    ours = code == CancelCode.ALREADY_CANCELLED and earlier_attempt_reached
-    if code == CancelCode.CANCELLED or ours:
+    message = redact(_message_of(answer.fields, answer.code), secret)
+    if cancelled_by_this_call(answer.code, earlier_attempt_reached=earlier_attempt_reached):
         result = CancelResult(
             success=True,
-            code=CancelCode(code),
+            code=CancelCode(answer.code),
             message=message,
             message_id=message_id,
             attempts=attempt,
         )
-        return Verdict(result, None)
+        return Verdict.success(result)
     error = error_for_code(
-        code,
+        answer.code,
         message,
         message_id=message_id,
-        http_status=status,
-        errors=_errors_of(data, secret),
+        http_status=raw.status,
+        errors=_errors_of(answer.fields, secret),
         retry_after=retry_after,
     )
-    if code == CancelCode.RATE_LIMITED:
-        return Verdict(
-            None,
+    return _for_error_code(error)
+
+
+def cancelled_by_this_call(code: int, *, earlier_attempt_reached: bool) -> bool:
+    """Whether ``code`` means the call cancelled the message.
+
+    Code 200 does. So does code 5 (already cancelled) once an earlier attempt of
+    the same call may have reached the server: its answer was lost, the cancel was
+    ours.
+    """
+    if code == CancelCode.CANCELLED:
+        return True
+    return code == CancelCode.ALREADY_CANCELLED and earlier_attempt_reached
+
+
+def _for_error_code(error: APIError) -> Verdict:
+    if isinstance(error, RateLimitError):
+        # The provider refused before doing anything: a later code 5 is not ours.
+        return Verdict.retryable(
             error,
-            retry=True,
-            retry_after=retry_after,
-            reached=False,
             reason="code 429",
+            retry_after=error.retry_after,
+            reached=False,
             throttle=True,
         )
-    return Verdict(None, error, reason=f"code {code}")
+    return Verdict.final(error, reason=f"code {int(error.code)}")
+
+
+def _truncated(
+    raw: RawResponse, *, message_id: str, retry_after: float | None, secret: str | None
+) -> Verdict:
+    error = UnexpectedResponseError(
+        "the connection closed before the whole body arrived",
+        message_id=message_id,
+        http_status=raw.status,
+        body_excerpt=excerpt(raw.body, secret),
+    )
+    return Verdict.retryable(
+        error,
+        reason=f"HTTP {raw.status} body truncated",
+        retry_after=retry_after,
+        throttle=retry_after is not None,
+    )
+
+
+def _without_code(
+    raw: RawResponse,
+    problem: str,
+    *,
+    message_id: str,
+    retry_after: float | None,
+    secret: str | None,
+) -> Verdict:
+    """A 429 status is retried and throttles, a 5xx is retried, anything else is final."""
+    if raw.status == 429:
+        error: MailPartnerError = error_for_code(
+            CancelCode.RATE_LIMITED,
+            PROVIDER_MESSAGES[CancelCode.RATE_LIMITED],
+            message_id=message_id,
+            http_status=raw.status,
+            retry_after=retry_after,
+        )
+        return Verdict.retryable(
+            error, reason="HTTP 429", retry_after=retry_after, reached=False, throttle=True
+        )
+    error = UnexpectedResponseError(
+        f"not a valid API response: {problem}",
+        message_id=message_id,
+        http_status=raw.status,
+        body_excerpt=excerpt(raw.body, secret),
+    )
+    if raw.status >= 500:
+        return Verdict.retryable(
+            error,
+            reason=f"HTTP {raw.status} without a control code",
+            retry_after=retry_after,
+            throttle=retry_after is not None,
+        )
+    return Verdict.final(error, reason=problem)
 
 
 def interpret_transport_error(error: APIConnectionError) -> Verdict:
     """A failed attempt (no answer) is always worth another attempt."""
-    return Verdict(
-        None,
+    return Verdict.retryable(
         error,
-        retry=True,
-        reached=error.request_sent,
         reason=f"{type(error).__name__}: {error.message}",
+        reached=error.request_sent,
     )

@@ -1,28 +1,32 @@
-"""The one home of secrets: the key holder, text redaction and the log filter.
+"""The one home for secrets: the key holder, text redaction and the log filter.
 
-The API key lives in a :class:`Secret` from the constructor to the one place that
-sends it; every text the SDK makes from what a server sent goes through
-:func:`redact`; and httpx's and httpcore's loggers carry :class:`_RedactAPIKey`.
+The API key travels in the query string, so any URL, body excerpt or log record
+may carry it. Everything that masks it lives here, so one change of the rule (a new
+spelling to hide, another logger to filter) is made once. Importing this module
+attaches the log filter to httpx's and httpcore's loggers.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 from urllib.parse import quote, quote_plus
 
 __all__ = [
+    "REDACTED",
     "Secret",
     "excerpt",
     "install_log_redaction",
     "redact",
+    "redact_params",
     "redacted_url",
 ]
 
+REDACTED: Final = "[REDACTED]"
+_KEY_PARAM: Final = "apikey"
 _EXCERPT_CHARS: Final = 120
-_REDACTED: Final = "[REDACTED]"
 _MIN_SECRET_CHARS: Final = 6
 _API_KEY_PARAM = re.compile(r"(apiKey=)[^&\s'\"<>]*", re.IGNORECASE)
 
@@ -61,19 +65,30 @@ def redact(text: str, secret: str | None = None) -> str:
     >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
     'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
     """
-    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + _REDACTED, text)
+    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
     # A secret shorter than this would mask ordinary words ("ok" for a key "k");
     # real keys are far longer.
     if secret and len(secret) >= _MIN_SECRET_CHARS:
         for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(spelling, _REDACTED)
+            text = text.replace(spelling, REDACTED)
     return text
+
+
+def redact_params(params: Mapping[str, str]) -> dict[str, str]:
+    """The query parameters as they are safe to show: the key's value, whatever its case, masked.
+
+    >>> redact_params({"apiKey": "s3cr3t", "messageId": "1"})
+    {'apiKey': '[REDACTED]', 'messageId': '1'}
+    """
+    return {
+        name: REDACTED if name.lower() == _KEY_PARAM else value for name, value in params.items()
+    }
 
 
 def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
     """The URL as it is safe to log: the key's value is never shown."""
     shown = "&".join(
-        f"{name}={_REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
+        f"{name}={REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
     )
     url = redact(url)
     if not shown:
@@ -104,7 +119,7 @@ class _RedactAPIKey(logging.Filter):
 
 _FILTER = _RedactAPIKey()
 # A filter acts on its own logger's records only, not on those its children propagate.
-_REDACTED_LOGGERS = (
+_REDACTED_LOGGERS: Final = (
     "httpx",
     "httpcore.connection",
     "httpcore.http11",

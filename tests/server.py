@@ -25,6 +25,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from mailpartner_async._models import PROVIDER_MESSAGES
+from mailpartner_async.testing._answers import code_answer
+
 __all__ = [
     "Action",
     "RecordedRequest",
@@ -50,7 +53,6 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
-_DEFAULT_MESSAGES = {200: "The email has been canceled.", 5: "The mail has already been canceled"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,13 +304,15 @@ class ScriptedServer:
 
 
 def _render(action: Action, *, xml: bool) -> tuple[bytes, str]:
+    if not xml:
+        answer = code_answer(action.code, xml=False, message=action.message)
+        return answer.body, "application/json"
     message = action.message
     if message is None:
-        message = _DEFAULT_MESSAGES.get(action.code, f"error {action.code}")
+        message = PROVIDER_MESSAGES.get(action.code, "")
     success = action.code == 200
-    if not xml:
-        payload = {"success": success, "code": action.code, "message": message}
-        return json.dumps(payload).encode(), "application/json"
+    # Looser than the fake's XML on purpose: indented, and the CDATA padded with
+    # spaces, so the real client is seen to strip what a sloppier server adds.
     document = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<result>\n'
         f"  <entry>{'true' if success else 'false'}</entry>\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from types import ModuleType
 
 import pydantic
@@ -88,8 +89,17 @@ def test_private_module_all_names_exist(module_name: str) -> None:
     assert len(set(names)) == len(names)
 
 
-def test_private_modules_are_found() -> None:
-    assert {"mailpartner_async._protocol", "mailpartner_async._config"} <= set(_private_modules())
+def test_every_private_module_the_package_loads_has_its_all_checked() -> None:
+    loaded = {
+        name
+        for name, module in sys.modules.items()
+        if name.startswith("mailpartner_async.")
+        and not hasattr(module, "__path__")
+        and any(_is_private(part) for part in name.split(".")[1:])
+    }
+
+    assert "mailpartner_async._secrets" in loaded
+    assert loaded <= set(_private_modules())
 
 
 # --- models ----------------------------------------------------------------------
@@ -99,30 +109,15 @@ RESULT = CancelResult(
 )
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [("success", False), ("code", CancelCode.ALREADY_CANCELLED), ("message", "x"), ("attempts", 3)],
-)
-def test_cancel_result_is_frozen(field: str, value: object) -> None:
-    with pytest.raises(pydantic.ValidationError):
-        setattr(RESULT, field, value)
-
-    assert RESULT.model_dump() == {
-        "success": True,
-        "code": CancelCode.CANCELLED,
-        "message": "ok",
-        "message_id": "300",
-        "attempts": 2,
-    }
-
-
-def test_cancel_result_is_hashable_and_compares_by_value() -> None:
+def test_cancel_results_compare_by_value_and_serve_as_keys() -> None:
     twin = CancelResult(
         success=True, code=CancelCode.CANCELLED, message="ok", message_id="300", attempts=2
     )
+    retried = RESULT.model_copy(update={"attempts": 3})
 
     assert twin == RESULT
-    assert hash(twin) == hash(RESULT)
+    assert {RESULT: "first", twin: "second"} == {RESULT: "second"}
+    assert len({RESULT, twin, retried}) == 2
 
 
 @pytest.mark.parametrize(
@@ -153,25 +148,6 @@ def test_cancel_result_code_is_the_enum_member() -> None:
 
     assert result.code is CancelCode.CANCELLED
     assert result.attempts == 1
-
-
-@pytest.mark.parametrize(
-    ("code", "value"),
-    [
-        (CancelCode.API_KEY_REQUIRED, 1),
-        (CancelCode.MESSAGE_ID_REQUIRED, 3),
-        (CancelCode.MESSAGE_NOT_FOUND, 4),
-        (CancelCode.ALREADY_CANCELLED, 5),
-        (CancelCode.TOO_LATE, 6),
-        (CancelCode.ALREADY_SENT, 7),
-        (CancelCode.INVALID_API_KEY, 10),
-        (CancelCode.CANCELLED, 200),
-        (CancelCode.RATE_LIMITED, 429),
-    ],
-)
-def test_cancel_code_values(code: CancelCode, value: int) -> None:
-    assert code == value
-    assert CancelCode(value) is code
 
 
 ERROR = MessageNotFoundError("Message not found", code=4, message_id="300")

@@ -361,15 +361,11 @@ class MailPartner:
                 status = "no answer"
             else:
                 verdict = interpret_response(
-                    raw.status,
-                    raw.headers,
-                    raw.body,
+                    raw,
                     message_id=request.message_id,
                     attempt=attempt,
                     earlier_attempt_reached=reached,
                     secret=secret,
-                    truncated=raw.truncated,
-                    oversized=raw.oversized,
                 )
                 status = str(raw.status)
         if logger.isEnabledFor(logging.DEBUG):

@@ -1,18 +1,18 @@
 """The provider's answers as bytes: control-code bodies in JSON or positional XML.
 
 Pure functions, no state: the fake decides *which* answer to give, this module only
-spells it the way the provider does (messages taken from its ``message-cancel`` page).
+spells it the way the provider does, with its messages (``PROVIDER_MESSAGES``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
 from typing import Final, Literal
 
+from .._models import PROVIDER_MESSAGES
+
 __all__ = [
-    "MESSAGES",
     "Failure",
     "FakeResponse",
     "code_answer",
@@ -21,19 +21,6 @@ __all__ = [
 ]
 
 Failure = Literal["connect_error", "timeout"]
-
-# The provider's texts, as its page words them (200: the "Response" example).
-MESSAGES: Final[Mapping[int, str]] = {
-    1: "API key is required",
-    3: "Message ID is required",
-    4: "Message not found",
-    5: "The mail has already been canceled",
-    6: "You cannot cancel the mail less than 5 minutes before its scheduled time",
-    7: "You cannot cancel a mail that has already been sent",
-    10: "Incorrect API key",
-    200: "The email has been canceled.",
-    429: "Too many requests",
-}
 
 _JSON: Final = "application/json"
 _XML: Final = "application/xml; charset=utf-8"
@@ -67,19 +54,22 @@ def code_answer(
     *,
     xml: bool,
     status: int | None = None,
+    message: str | None = None,
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> FakeResponse:
     """The provider's answer carrying control ``code``, in JSON or positional XML.
 
     The HTTP status is 200 for code 200, 429 for code 429 and 400 for any other
     code unless ``status`` says otherwise (the provider does not document it; the
-    SDK decides by the body's code whatever the status).
+    SDK decides by the body's code whatever the status). The message is the
+    provider's wording for ``code`` unless ``message`` gives another text.
 
     >>> code_answer(4, xml=False).body
     b'{"success": false, "code": 4, "message": "Message not found"}'
     """
     success = code == 200
-    message = MESSAGES.get(code, "")
+    if message is None:
+        message = PROVIDER_MESSAGES.get(code, "")
     if status is None:
         status = 200 if success else 429 if code == 429 else 400
     if xml:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .._async.client import AsyncMailPartner
 from .._config import RetryPolicy, check_count
+from .._secrets import redact_params
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
 from ._clock import check_aware
@@ -56,7 +57,6 @@ _UNKNOWN_LEAD: Final = timedelta(hours=1)
 FAST_RETRY_POLICY: Final = RetryPolicy(initial_delay=0.001, max_delay=0.01, max_retry_after=0.05)
 """The fake clients' retry policy: the SDK's backoff in milliseconds; a ``Retry-After``
 above 50 ms is not waited (backoff instead), so retry paths take no real time."""
-_REDACTED: Final = "[REDACTED]"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
@@ -95,7 +95,7 @@ class RecordedRequest:
         return self.params.get("apiKey")
 
     def __repr__(self) -> str:
-        shown = {k: _REDACTED if k.lower() == "apikey" else v for k, v in self.params.items()}
+        shown = redact_params(self.params)
         return (
             f"RecordedRequest(method={self.method!r}, path={self.path!r}, params={shown!r}, "
             f"status={self.status!r}, code={self.code!r}, fault={self.fault!r})"

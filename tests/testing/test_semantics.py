@@ -15,23 +15,14 @@ from mailpartner_async import (
     CancellationTooLateError,
     MessageNotFoundError,
 )
-from mailpartner_async._protocol import parse_body
+from mailpartner_async._models import PROVIDER_MESSAGES
+from mailpartner_async._protocol import Answer, RawResponse, read_answer
 from mailpartner_async.testing import CANCEL_CUTOFF, FakeClock, FakeMailPartner
 
 from .conftest import NOW
 
 ENDPOINT = "/v1/message-cancel"
 KEY = "test-key"
-MESSAGES = {
-    1: "API key is required",
-    3: "Message ID is required",
-    4: "Message not found",
-    5: "The mail has already been canceled",
-    6: "You cannot cancel the mail less than 5 minutes before its scheduled time",
-    7: "You cannot cancel a mail that has already been sent",
-    10: "Incorrect API key",
-    200: "The email has been canceled.",
-}
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_handle_answers_the_providers_code(
     assert json.loads(answer.body) == {
         "success": code == 200,
         "code": code,
-        "message": MESSAGES[code],
+        "message": PROVIDER_MESSAGES[code],
     }
     if status_after is not None:
         assert stocked.status(params["messageId"]) == status_after
@@ -104,11 +95,10 @@ def test_xml_answer_is_the_positional_form(fake: FakeMailPartner) -> None:
         b"<result><entry>false</entry><entry>4</entry>"
         b"<entry><![CDATA[Message not found]]></entry></result>\n"
     )
-    assert parse_body(answer.body, "application/xml") == {
-        "success": "false",
-        "code": "4",
-        "message": "Message not found",
-    }
+    raw = RawResponse(answer.status, dict(answer.headers), answer.body)
+    assert read_answer(raw) == Answer(
+        {"success": "false", "code": "4", "message": "Message not found"}, 4
+    )
 
 
 def test_format_names_other_than_xml_answer_json(fake: FakeMailPartner) -> None:
@@ -169,7 +159,7 @@ async def test_cancel_4m59s_before_send_time_is_too_late(
         with pytest.raises(CancellationTooLateError) as caught:
             await client.cancel(message_id)
     assert caught.value.code == 6
-    assert caught.value.message == MESSAGES[6]
+    assert caught.value.message == PROVIDER_MESSAGES[6]
     assert fake.status(message_id) == "scheduled"
 
 
@@ -225,8 +215,8 @@ async def test_xml_answers_are_read_back_by_the_sdk(fake: FakeMailPartner) -> No
         result = await client.cancel(message_id)
         with pytest.raises(MessageNotFoundError) as caught:
             await client.cancel("missing")
-    assert (result.code, result.message) == (CancelCode.CANCELLED, MESSAGES[200])
-    assert caught.value.message == MESSAGES[4]
+    assert (result.code, result.message) == (CancelCode.CANCELLED, PROVIDER_MESSAGES[200])
+    assert caught.value.message == PROVIDER_MESSAGES[4]
     assert [r.params.get("_format") for r in fake.requests] == ["xml", "xml"]
 
 

@@ -1,0 +1,175 @@
+"""The one home for secrets, table-driven: the key holder, text redaction, the log filter."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+import httpx
+import pytest
+
+from mailpartner_async._protocol import build_request
+from mailpartner_async._secrets import (
+    Secret,
+    excerpt,
+    redact,
+    redact_params,
+    redacted_url,
+)
+
+BASE_URL = "https://api.mailpartner.fr/v1"
+URL = "https://api.mailpartner.fr/v1/message-cancel"
+# Characters that the query string encodes, so every spelling of the key is exercised.
+KEY = "k3y/w1th+odd&chars=and space"
+KEY_SPELLINGS = (KEY, quote(KEY, safe=""), quote_plus(KEY))
+
+
+# --- redact, redacted_url, excerpt -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        (
+            "GET /v1/message-cancel?apiKey=abc&messageId=1",
+            None,
+            "GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1",
+        ),
+        ("?APIKEY=abc", None, "?APIKEY=[REDACTED]"),
+        ("apiKey=abc def", None, "apiKey=[REDACTED] def"),
+        ("'apiKey=abc'", None, "'apiKey=[REDACTED]'"),
+        ("apiKey=", None, "apiKey=[REDACTED]"),
+        (f"the key is {KEY}.", KEY, "the key is [REDACTED]."),
+        (f"?apiKey={quote(KEY, safe='')}&x=1", KEY, "?apiKey=[REDACTED]&x=1"),
+        (f"encoded {quote(KEY, safe='')} here", KEY, "encoded [REDACTED] here"),
+        (f"plus {quote_plus(KEY)} here", KEY, "plus [REDACTED] here"),
+        (f"{KEY}{KEY}", KEY, "[REDACTED][REDACTED]"),
+        ("nothing to hide", KEY, "nothing to hide"),
+        ("nothing to hide", "", "nothing to hide"),
+        ("", KEY, ""),
+    ],
+)
+def test_redact(text: str, secret: str | None, expected: str) -> None:
+    assert redact(text, secret) == expected
+
+
+def test_url_httpx_sends_is_redacted() -> None:
+    request = build_request(BASE_URL, KEY, "300&apiKey=x", "xml")
+    url = str(httpx.Request(request.method, request.url, params=request.params).url)
+    assert KEY_SPELLINGS[2] in url  # the test would prove nothing otherwise
+
+    assert redact(url) == (
+        "https://api.mailpartner.fr/v1/message-cancel?apiKey=[REDACTED]"
+        "&messageId=300%26apiKey%3Dx&_format=xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "expected"),
+    [
+        (
+            URL,
+            (("apiKey", KEY), ("messageId", "300")),
+            f"{URL}?apiKey=[REDACTED]&messageId=300",
+        ),
+        (
+            URL,
+            (("apiKey", KEY), ("messageId", "300&apiKey=x"), ("_format", "xml")),
+            f"{URL}?apiKey=[REDACTED]&messageId=300%26apiKey%3Dx&_format=xml",
+        ),
+        (f"{URL}?apiKey={quote_plus(KEY)}", (), f"{URL}?apiKey=[REDACTED]"),
+        (f"{URL}?trace=1", (("apiKey", KEY),), f"{URL}?trace=1&apiKey=[REDACTED]"),
+        (URL, (), URL),
+    ],
+)
+def test_redacted_url(url: str, params: tuple[tuple[str, str], ...], expected: str) -> None:
+    assert redacted_url(url, params) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "expected"),
+    [
+        (b"", None, ""),
+        (
+            b"<html>\n  <body>Bad   Gateway</body>\r\n</html>\n",
+            None,
+            "<html> <body>Bad Gateway</body> </html>",
+        ),
+        (b"x" * 120, None, "x" * 120),
+        (b"x" * 121, None, "x" * 119 + "…"),
+        (b"y" * 5000, None, "y" * 119 + "…"),
+        (b"\xff\xfeok", None, "\ufffd\ufffdok"),
+        ("Clé API incorrecte".encode(), None, "Clé API incorrecte"),
+        (b"see ?apiKey=abc&x=1", None, "see ?apiKey=[REDACTED]&x=1"),
+        (f"echo {KEY} end".encode(), KEY, "echo [REDACTED] end"),
+        (b"x" * 115 + KEY.encode(), KEY, "x" * 115 + "[RED…"),
+    ],
+)
+def test_excerpt(body: bytes, secret: str | None, expected: str) -> None:
+    assert excerpt(body, secret) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"apiKey": KEY, "messageId": "300"}, {"apiKey": "[REDACTED]", "messageId": "300"}),
+        ({"APIKEY": KEY, "apikey": "x"}, {"APIKEY": "[REDACTED]", "apikey": "[REDACTED]"}),
+        ({"apiKeys": "shown", "key": "shown"}, {"apiKeys": "shown", "key": "shown"}),
+        ({"messageId": KEY}, {"messageId": KEY}),
+        ({}, {}),
+    ],
+)
+def test_redact_params_masks_the_key_parameter_in_any_case(
+    params: dict[str, str], expected: dict[str, str]
+) -> None:
+    assert redact_params(params) == expected
+
+
+# --- Secret ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "render", [repr, str, "{}".format, "{!s:>40}".format, lambda s: f"{s}", lambda s: f"{s!r}"]
+)
+def test_secret_never_renders_its_value(render: Callable[[Secret], str]) -> None:
+    text = render(Secret(KEY))
+
+    assert KEY not in text
+    assert "**********" in text
+
+
+def test_secret_reveals_its_value_only_when_asked() -> None:
+    assert Secret(KEY).reveal() == KEY
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_secret_refuses_to_be_pickled(protocol: int) -> None:
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(Secret(KEY), protocol=protocol)
+
+
+# --- the log filter --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "logger_name",
+    [
+        "httpx",
+        "httpcore.connection",
+        "httpcore.http11",
+        "httpcore.http2",
+        "httpcore.proxy",
+        "httpcore.socks",
+    ],
+)
+def test_httpx_and_httpcore_records_are_redacted_from_import_on(
+    logger_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=logger_name)
+
+    logging.getLogger(logger_name).debug("Location: %s?apiKey=%s&messageId=1", URL, quote_plus(KEY))
+
+    [record] = caplog.records
+    assert record.getMessage() == f"Location: {URL}?apiKey=[REDACTED]&messageId=1"
