@@ -89,6 +89,11 @@ class Target:
 
 TARGETS = [
     Target(
+        "mailpartner_async/_async/__init__.py",
+        "mailpartner_async/_sync/__init__.py",
+        tuple(PACKAGE_RULES),
+    ),
+    Target(
         "mailpartner_async/_async/client.py",
         "mailpartner_async/_sync/client.py",
         tuple(PACKAGE_RULES),

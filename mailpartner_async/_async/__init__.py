@@ -1,1 +1,1 @@
-"""The async client; the sync twin in ``_sync`` is generated from it."""
+"""Every line of the SDK that waits, written once; ``_sync/`` is generated from here."""
