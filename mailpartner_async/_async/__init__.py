@@ -1,1 +1,1 @@
-"""Every line of the SDK that waits, written once; ``_sync/`` is generated from here."""
+"""Every line of the SDK that waits: ``_async/`` is the source, ``_sync/`` its generated twin."""
