@@ -115,8 +115,14 @@ def end_sync(client: MailPartner, ending: str) -> list[CancelOutcome]:
                 break
         return got
     if ending == "interrupt":
-        with pytest.raises(KeyboardInterrupt):
-            consume_until_sigint(client, got)
+        # A shell may start us with SIGINT ignored (a background job): make it
+        # raise KeyboardInterrupt, as at a terminal, for this test.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                consume_until_sigint(client, got)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return got
     with client.cancel_iter(ids(), concurrency=CONCURRENCY) as batch:
         for outcome in batch:
