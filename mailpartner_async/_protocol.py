@@ -194,7 +194,7 @@ def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 
 def _body_kind(body: bytes, content_type: str | None) -> str | None:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+    media = (content_type or "").partition(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return "json"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
