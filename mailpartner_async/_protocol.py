@@ -271,7 +271,7 @@ def _as_code_member(code: int) -> int:
         return code
 
 
-def _message_of(data: Mapping[str, Any], code: int | None) -> str:
+def _message_of(data: Mapping[str, Any], code: int) -> str:
     for key in ("message", "error"):
         value = data.get(key)
         if isinstance(value, str) and value.strip():
@@ -284,7 +284,7 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     texts = [str(e["message"]) for e in errors if e.get("message")]
     if texts:
         return "; ".join(texts)
-    return PROVIDER_MESSAGES.get(code, "") if code is not None else ""
+    return PROVIDER_MESSAGES.get(code, "")
 
 
 def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
