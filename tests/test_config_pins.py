@@ -91,23 +91,23 @@ def test_count_settings_name_themselves_and_their_minimum_when_refused(
 
 
 @pytest.mark.parametrize(
-    ("got", "expected"),
+    ("call", "expected"),
     [
-        (check_retries(0), 0),
-        (check_retries(5), 5),
-        (check_concurrency(None, 10), 10),
-        (check_concurrency(None, 3), 3),
-        (check_concurrency(1, 10), 1),
-        (check_concurrency(25, 10), 25),
-        (check_rate_limit(None), None),
-        (check_rate_limit(1), 1),
-        (check_rate_limit(2000), 2000),
+        (lambda: check_retries(0), 0),
+        (lambda: check_retries(5), 5),
+        (lambda: check_concurrency(None, 10), 10),
+        (lambda: check_concurrency(None, 3), 3),
+        (lambda: check_concurrency(1, 10), 1),
+        (lambda: check_concurrency(25, 10), 25),
+        (lambda: check_rate_limit(None), None),
+        (lambda: check_rate_limit(1), 1),
+        (lambda: check_rate_limit(2000), 2000),
     ],
 )
 def test_retries_zero_up_concurrency_none_is_default_rate_limit_none_is_no_cap(
-    got: int | None, expected: int | None
+    call: Callable[[], int | None], expected: int | None
 ) -> None:
-    assert got == expected
+    assert call() == expected
 
 
 # --- timeouts ----------------------------------------------------------------------------
