@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import math
 import os
 import random
 from collections.abc import Callable
@@ -227,7 +228,7 @@ def _is_positive(value: object) -> bool:
         not isinstance(value, bool)
         and isinstance(value, int | float)
         and value > 0
-        and value != float("inf")
+        and math.isfinite(value)
     )
 
 

@@ -74,7 +74,7 @@ class MailPartnerError(Exception):
 
 def _rebuild(cls: type[MailPartnerError], state: dict[str, Any]) -> MailPartnerError:
     error = cls.__new__(cls)
-    Exception.__init__(error, state.get("message", ""))
+    Exception.__init__(error, state["message"])
     error.__dict__.update(state)
     return error
 

@@ -214,7 +214,7 @@ def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 
 def _body_kind(body: bytes, content_type: str | None) -> str | None:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+    media = (content_type or "").partition(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return "json"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
@@ -307,7 +307,7 @@ def _as_code_member(code: int) -> int:
         return code
 
 
-def _message_of(data: Mapping[str, Any], code: int | None) -> str:
+def _message_of(data: Mapping[str, Any], code: int) -> str:
     for key in ("message", "error"):
         value = data.get(key)
         if isinstance(value, str) and value.strip():
@@ -320,7 +320,7 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     texts = [str(e["message"]) for e in errors if e.get("message")]
     if texts:
         return "; ".join(texts)
-    return PROVIDER_MESSAGES.get(code, "") if code is not None else ""
+    return PROVIDER_MESSAGES.get(code, "")
 
 
 def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:

@@ -135,7 +135,7 @@ def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
 def excerpt(body: bytes, secret: str | None = None) -> str:
     """A short, printable, secret-free start of a body, for error messages."""
     # Redact before cutting: a cut through the key would leave an unmasked piece.
-    text = redact(body.decode("utf-8", errors="replace"), secret)
+    text = redact(body.decode(errors="replace"), secret)
     text = " ".join(text.split())
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 1] + "…"
