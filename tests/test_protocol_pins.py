@@ -33,6 +33,7 @@ from mailpartner_async._protocol import (
     parse_retry_after,
     read_answer,
 )
+from mailpartner_async._secrets import Secret
 
 ID = "msg-42"
 SECRET = "s3cr3t-key"
@@ -432,7 +433,7 @@ def test_missing_key_error_says_where_a_key_comes_from() -> None:
 
 
 def test_request_format_defaults_to_json_without_a_format_param() -> None:
-    request = build_request("https://h.test", "key", 7)
+    request = build_request("https://h.test", Secret("key"), 7)
     assert request.params == (("apiKey", "key"), ("messageId", "7"))
 
 
