@@ -9,6 +9,7 @@ sync side).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ._config import Settings
@@ -24,12 +25,14 @@ if TYPE_CHECKING:
 __all__ = ["open_async_transport", "open_transport"]
 
 
-def _family(http_client: object | None) -> str | None:
-    """``"httpx"`` or ``"httpx2"`` for a client of that library, else ``None``."""
-    if http_client is None:
-        return None
-    module = type(http_client).__module__.split(".", 1)[0]
-    return module if module in ("httpx", "httpx2") else None
+def _is_httpx2(value: object, *kinds: str) -> bool:
+    """Whether ``value`` is one of httpx2's ``kinds`` (classes), subclasses included.
+
+    Only an object of httpx2's own classes can be one, and then httpx2 is imported
+    already: it is looked up, never imported here.
+    """
+    httpx2 = sys.modules.get("httpx2")
+    return httpx2 is not None and isinstance(value, tuple(getattr(httpx2, k) for k in kinds))
 
 
 def _httpx2_wanted(settings: Settings, http_client: object | None) -> bool:
@@ -37,14 +40,10 @@ def _httpx2_wanted(settings: Settings, http_client: object | None) -> bool:
         # The default name goes with any client; another name or object does not.
         if settings.transport != "httpx":
             raise ConfigurationError("pass either http_client or transport, not both")
-        return _family(http_client) == "httpx2"
+        return _is_httpx2(http_client, "AsyncClient", "Client")
     if settings.transport == "httpx2":
         return True
-    return _is_httpx2_transport_object(settings.transport)
-
-
-def _is_httpx2_transport_object(transport: object) -> bool:
-    return not isinstance(transport, str) and type(transport).__module__.startswith("httpx2")
+    return _is_httpx2(settings.transport, "AsyncBaseTransport", "BaseTransport")
 
 
 def open_async_transport(

@@ -134,6 +134,11 @@ TARGETS = [
         (*HTTPX2_RULES, Rule(r"\bAsyncHttpx2Transport\b", "Httpx2Transport"), *PACKAGE_RULES),
     ),
     Target(
+        "mailpartner_async/testing/_transports.py",
+        "mailpartner_async/testing/_transports_httpx2.py",
+        tuple(HTTPX2_RULES),
+    ),
+    Target(
         "tests/_async/test_client.py",
         "tests/_sync/test_client.py",
         tuple(TEST_RULES),

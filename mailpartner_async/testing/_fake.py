@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .._async.client import AsyncMailPartner
 from .._config import RetryPolicy, check_count
+from .._exceptions import ConfigurationError
 from .._secrets import redact_params
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 FaultKind = Literal["connect_error", "timeout", "http_503", "rate_limit"]
+HTTPLibrary = Literal["httpx", "httpx2"]
 """What :meth:`FakeMailPartner.fail_next` can inject."""
 MessageStatus = Literal["scheduled", "cancelled", "sent"]
 """What :meth:`FakeMailPartner.status` reports."""
@@ -385,24 +387,36 @@ class FakeMailPartner:
 
     # --- wiring ---------------------------------------------------------------------
 
-    def async_transport(self) -> FakeAsyncTransport:
-        """An ``httpx.AsyncBaseTransport`` answering from this fake, in process.
+    def async_transport(self, library: HTTPLibrary = "httpx") -> FakeAsyncTransport:
+        """An ``httpx.AsyncBaseTransport`` answering from this fake, in process
+        (``httpx2.AsyncBaseTransport`` with ``library="httpx2"``).
 
         Example::
 
             async with httpx.AsyncClient(transport=fake.async_transport()) as http:
                 response = await http.get(FAKE_BASE_URL + "/message-cancel")
         """
+        if library == "httpx2":
+            from ._transports_httpx2 import FakeAsyncTransport as FakeAsyncHttpx2Transport
+
+            return FakeAsyncHttpx2Transport(self)  # type: ignore[return-value]
+        _check_library(library)
         return FakeAsyncTransport(self)
 
-    def transport(self) -> FakeTransport:
-        """An ``httpx.BaseTransport`` answering from this fake, in process.
+    def transport(self, library: HTTPLibrary = "httpx") -> FakeTransport:
+        """An ``httpx.BaseTransport`` answering from this fake, in process
+        (``httpx2.BaseTransport`` with ``library="httpx2"``).
 
         Example::
 
             with httpx.Client(transport=fake.transport()) as http:
                 response = http.get(FAKE_BASE_URL + "/message-cancel")
         """
+        if library == "httpx2":
+            from ._transports_httpx2 import FakeTransport as FakeHttpx2Transport
+
+            return FakeHttpx2Transport(self)  # type: ignore[return-value]
+        _check_library(library)
         return FakeTransport(self)
 
     @property
@@ -422,15 +436,17 @@ class FakeMailPartner:
         ``base_url`` :data:`FAKE_BASE_URL` and no ``rate_limit`` (pass one to test
         pacing). No socket is opened. With ``fast_retries`` (the default) retries wait
         milliseconds (:data:`FAST_RETRY_POLICY`); pass ``False`` for the SDK's real
-        backoff and ``Retry-After`` handling. Close it like any client.
+        backoff and ``Retry-After`` handling. ``transport="httpx2"`` wires it through
+        the httpx2 fork instead of httpx. Close it like any client.
 
         Example::
 
             async with fake.async_client(max_retries=0) as client:
                 result = await client.cancel(message_id)
         """
+        library = options.pop("transport", "httpx")
         options = self._client_options(options, fast_retries)
-        return AsyncMailPartner(transport=self.async_transport(), **options)
+        return AsyncMailPartner(transport=self.async_transport(library), **options)
 
     def client(self, *, fast_retries: bool = True, **options: Any) -> MailPartner:
         """A real sync :class:`~mailpartner_async.MailPartner` wired to this fake.
@@ -444,11 +460,12 @@ class FakeMailPartner:
         """
         from .. import MailPartner  # generated module; imported late so ours loads alone
 
+        library = options.pop("transport", "httpx")
         options = self._client_options(options, fast_retries)
-        return MailPartner(transport=self.transport(), **options)
+        return MailPartner(transport=self.transport(library), **options)
 
     def _client_options(self, options: dict[str, Any], fast_retries: bool) -> dict[str, Any]:
-        if "http_client" in options or "transport" in options:
+        if "http_client" in options:
             raise TypeError(
                 "the fake wires its own transport; to bring your http_client, build it "
                 "on fake.async_transport() or fake.transport()"
@@ -459,6 +476,11 @@ class FakeMailPartner:
         options.setdefault("base_url", FAKE_BASE_URL)
         options.setdefault("rate_limit", None)
         return options
+
+
+def _check_library(library: object) -> None:
+    if library != "httpx":
+        raise ConfigurationError(f"the fake's clients run on 'httpx' or 'httpx2', got {library!r}")
 
 
 def _is_text(value: object) -> bool:

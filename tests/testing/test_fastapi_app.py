@@ -105,3 +105,23 @@ async def test_route_survives_provider_outage_with_retries() -> None:
     assert response.status_code == 200
     assert len(fake.requests) == 3
     assert fake.status(scheduled) == "cancelled"
+
+
+def test_starlette_testclient_with_httpx2_runs_the_app_warning_free() -> None:
+    # Warnings are errors in this suite: Starlette's TestClient warns when it finds
+    # only httpx, and the SDK's client on httpx2 must add none of its own.
+    from starlette.testclient import TestClient
+
+    fake = FakeMailPartner()
+    scheduled = fake.schedule(timedelta(hours=2))
+    app = create_app(lambda: fake.async_client(transport="httpx2"))
+
+    with TestClient(app) as http:
+        ok = http.post(f"/emails/{scheduled}/cancel")
+        unknown = http.post("/emails/nope/cancel")
+        transport = app.state.mailpartner._pool.transport
+
+    assert (ok.status_code, ok.json()) == (200, {"message_id": scheduled, "code": 200})
+    assert unknown.status_code == 404
+    assert type(transport).__name__ == "AsyncHttpx2Transport"
+    assert fake.status(scheduled) == "cancelled"
