@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import math
 import os
 import random
 from collections.abc import Callable
@@ -42,6 +43,7 @@ __all__ = [
     "check_count",
     "check_retries",
     "check_timeout",
+    "is_loopback",
     "resolve_api_key",
     "resolve_base_url",
 ]
@@ -133,7 +135,11 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
         )
     if "?" in base_url or "#" in base_url or "@" in parts.netloc:
         raise ConfigurationError("base_url must not carry a query, fragment or credentials")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    try:
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError:
+        raise ConfigurationError("base_url has an invalid port") from None
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"refusing plain http:// to {parts.hostname!r}: the API key would travel "
             "unencrypted; use https:// or pass allow_insecure_http=True"
@@ -141,8 +147,10 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
     return base_url
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address. Other ``*.localhost`` names are not:
+    they may be resolved through DNS, and so leave the machine."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -191,6 +199,13 @@ class Timeout:
     write: float | None
     pool: float | None
 
+    @property
+    def deadline(self) -> float | None:
+        """The most one attempt may take in all, whatever the server does: the
+        longest phase (``None`` when no phase has a limit)."""
+        phases = [p for p in (self.connect, self.read, self.write, self.pool) if p is not None]
+        return max(phases) if phases else None
+
 
 def check_timeout(timeout: object) -> Timeout:
     """A positive number of seconds, or an ``httpx.Timeout`` (or httpx2's), checked."""
@@ -213,7 +228,7 @@ def _is_positive(value: object) -> bool:
         not isinstance(value, bool)
         and isinstance(value, int | float)
         and value > 0
-        and value != float("inf")
+        and math.isfinite(value)
     )
 
 

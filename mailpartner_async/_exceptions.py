@@ -14,7 +14,8 @@ The tree::
     │   └── RateLimitError              code 429, in the body or as the HTTP status
     ├── APIConnectionError              no answer: connect, read, write or protocol error
     │   └── APITimeoutError             the attempt timed out
-    └── UnexpectedResponseError         an answer that is not an API response
+    ├── UnexpectedResponseError         an answer that is not an API response
+    └── IdsSourceError                  a batch's ids iterable raised; carries the outcomes
 
 Messages never contain the API key: errors are built from the control code, the
 provider's message, the message id and the HTTP status, never from a URL.
@@ -23,7 +24,10 @@ provider's message, the message id and the HTTP status, never from a URL.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import CancelOutcome
 
 __all__ = [
     "APIConnectionError",
@@ -34,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "CancellationTooLateError",
     "ConfigurationError",
+    "IdsSourceError",
     "InvalidRequestError",
     "MailPartnerError",
     "MessageNotFoundError",
@@ -69,7 +74,7 @@ class MailPartnerError(Exception):
 
 def _rebuild(cls: type[MailPartnerError], state: dict[str, Any]) -> MailPartnerError:
     error = cls.__new__(cls)
-    Exception.__init__(error, state.get("message", ""))
+    Exception.__init__(error, state["message"])
     error.__dict__.update(state)
     return error
 
@@ -225,3 +230,18 @@ class UnexpectedResponseError(MailPartnerError):
             f"{type(self).__name__}({self.message!r}, message_id={self.message_id!r}, "
             f"http_status={self.http_status!r})"
         )
+
+
+class IdsSourceError(MailPartnerError):
+    """The ids iterable of a batch raised while the batch was taking ids from it.
+
+    The batch started no other id, and every id it had taken got its outcome first:
+    ``cancel_iter`` delivered them before raising, and ``cancel_many`` puts them in
+    ``outcomes``, in input order. ``__cause__`` is the iterable's exception.
+    """
+
+    outcomes: list[CancelOutcome]
+
+    def __init__(self, message: str, *, outcomes: Sequence[CancelOutcome] = ()) -> None:
+        super().__init__(message)
+        self.outcomes = list(outcomes)

@@ -8,25 +8,30 @@ httpx's, and maps httpx's exceptions to ours with whether the request was sent.
 from __future__ import annotations
 
 import functools
+import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
-from ._config import Settings, Timeout
+from ._body import ACCEPT_ENCODING
+from ._compat import deadline_remaining
+from ._config import Settings, Timeout, is_loopback
 from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
 from ._secrets import redact
 from ._version import __version__
 
 __all__ = [
-    "TRANSPORT_ERRORS",
     "USER_AGENT",
     "connection_error",
     "new_async_client",
     "new_client",
+    "proxy_for",
+    "ssl_context",
     "to_httpx_timeout",
 ]
 
-TRANSPORT_ERRORS = (httpx.TransportError,)
 USER_AGENT = f"mailpartner-async/{__version__} httpx/{httpx.__version__}"
 
 
@@ -39,52 +44,100 @@ def to_httpx_timeout(timeout: Timeout) -> httpx.Timeout:
 
 
 def _client_options(settings: Settings) -> dict[str, Any]:
-    """What every client the SDK owns is built with, whatever its transport."""
+    """What every client the SDK owns is built with, whatever its transport.
+
+    Nothing is taken from the environment behind the SDK's back (``trust_env``
+    off: no ``.netrc`` credentials): the proxy and the TLS settings are read once,
+    by :func:`proxy_for` and :func:`ssl_context`, under the SDK's own rules.
+    """
     return {
         "timeout": to_httpx_timeout(settings.timeout),
-        # One connection per request in flight; the SDK's own limiter queues the
-        # rest, so httpx's pool never makes a request wait (nor raises PoolTimeout).
-        "limits": httpx.Limits(
-            max_connections=settings.max_concurrency,
-            max_keepalive_connections=settings.max_concurrency,
-            keepalive_expiry=30.0,
-        ),
-        "headers": {"User-Agent": USER_AGENT},
+        "headers": {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         "follow_redirects": False,
-        "trust_env": True,
+        "trust_env": False,
     }
+
+
+def _limits(settings: Settings) -> httpx.Limits:
+    # One connection per request in flight; the SDK's own limiter queues the rest,
+    # so httpx's pool never makes a request wait (nor raises PoolTimeout).
+    return httpx.Limits(
+        max_connections=settings.max_concurrency,
+        max_keepalive_connections=settings.max_concurrency,
+        keepalive_expiry=30.0,
+    )
+
+
+def ssl_context(base_url: str) -> ssl.SSLContext | bool:
+    """The TLS settings for ``base_url``: certifi's roots, or ``$SSL_CERT_FILE`` /
+    ``$SSL_CERT_DIR`` when set. A plain ``http://`` URL needs none."""
+    if not base_url.startswith("https://"):
+        return False
+    try:
+        return httpx.create_ssl_context(trust_env=True)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot load the TLS certificates ({type(exc).__name__}): check "
+            "$SSL_CERT_FILE and $SSL_CERT_DIR"
+        ) from None
+
+
+def proxy_for(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url``, as httpx reads it
+    (``HTTP(S)_PROXY``, then ``ALL_PROXY``; ``NO_PROXY`` honoured), never for a
+    loopback host: a local fake or tunnel must not be sent, key and all, elsewhere."""
+    import urllib.request
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if is_loopback(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxy or bypass(host, proxies):
+        return None
+    return proxy
 
 
 def new_async_client(settings: Settings) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` the SDK owns: on httpx's own transport, on aiohttp
     (``transport="aiohttp"``, the ``aiohttp`` extra), or on the
     ``httpx.AsyncBaseTransport`` given as ``transport``."""
-    options = _client_options(settings)
     transport = settings.transport
     if isinstance(transport, httpx.AsyncBaseTransport):
-        return httpx.AsyncClient(transport=transport, **options)
+        return httpx.AsyncClient(transport=transport, **_client_options(settings))
     if transport == "aiohttp":
-        # The aiohttp session finds the proxy itself; httpx must not mount its own
-        # proxy transports from the environment beside it.
-        options["trust_env"] = False
-        return httpx.AsyncClient(transport=_aiohttp_transport(settings), **options)
+        return httpx.AsyncClient(
+            transport=_aiohttp_transport(settings), **_client_options(settings)
+        )
     _check_name(transport)
-    return httpx.AsyncClient(**options)
+    http_transport = httpx.AsyncHTTPTransport(
+        verify=ssl_context(settings.base_url),
+        limits=_limits(settings),
+        proxy=proxy_for(settings.base_url),
+    )
+    return httpx.AsyncClient(transport=http_transport, **_client_options(settings))
 
 
 def new_client(settings: Settings) -> httpx.Client:
     """The ``httpx.Client`` the sync SDK owns (on the ``httpx.BaseTransport`` given as
-    ``transport``, if one was)."""
-    options = _client_options(settings)
+    ``transport``, if one was). Its sockets honour the attempt's deadline."""
     transport = settings.transport
     if isinstance(transport, httpx.BaseTransport):
-        return httpx.Client(transport=transport, **options)
+        return httpx.Client(transport=transport, **_client_options(settings))
     if transport == "aiohttp":
         raise ConfigurationError(
             "transport='aiohttp' is for AsyncMailPartner on asyncio; MailPartner uses httpx"
         )
     _check_name(transport)
-    return httpx.Client(**options)
+    http_transport = httpx.HTTPTransport(
+        verify=ssl_context(settings.base_url),
+        limits=_limits(settings),
+        proxy=proxy_for(settings.base_url),
+    )
+    _clip_to_deadline(http_transport)
+    return httpx.Client(transport=http_transport, **_client_options(settings))
 
 
 def _check_name(transport: object) -> None:
@@ -102,11 +155,12 @@ def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
         raise ConfigurationError(
             "transport='aiohttp' needs the aiohttp extra: pip install 'mailpartner-async[aiohttp]'"
         ) from None
-    limit, base_url = settings.max_concurrency, settings.base_url
-    return AiohttpTransport(client=lambda: _aiohttp_session(limit, base_url))
+    verify = ssl_context(settings.base_url)
+    limit, proxy = settings.max_concurrency, proxy_for(settings.base_url)
+    return AiohttpTransport(client=lambda: _aiohttp_session(limit, proxy, verify))
 
 
-def _aiohttp_session(max_concurrency: int, base_url: str) -> Any:
+def _aiohttp_session(max_concurrency: int, proxy: str | None, verify: ssl.SSLContext | bool) -> Any:
     """An aiohttp session that never re-sends a request on its own.
 
     aiohttp silently retries an idempotent request (GET) once when the server drops
@@ -114,21 +168,12 @@ def _aiohttp_session(max_concurrency: int, base_url: str) -> Any:
     code 5), and the SDK must see every attempt to count it and to read a later
     code 5 as its own success, so that hidden retry is turned off.
     """
-    import urllib.parse
-    import urllib.request
-
     import aiohttp
 
-    # trust_env=True would make aiohttp look up .netrc and proxies in a thread on
-    # every request (half its CPU, measured); look the proxy up once instead.
-    parts = urllib.parse.urlsplit(base_url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and parts.hostname and urllib.request.proxy_bypass(parts.hostname):
-        proxy = None
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=max_concurrency, keepalive_timeout=30.0, ssl=httpx.create_ssl_context()
-        ),
+        connector=aiohttp.TCPConnector(limit=max_concurrency, keepalive_timeout=30.0, ssl=verify),
+        # The proxy was found once by proxy_for (ALL_PROXY included, never for
+        # loopback); trust_env would look it up again, in a thread, on every request.
         trust_env=False,
         proxy=proxy,
     )
@@ -137,44 +182,147 @@ def _aiohttp_session(max_concurrency: int, base_url: str) -> Any:
     return session
 
 
+# --- deadlines for the sync client's blocking sockets ------------------------------------
+
+
+def _clip(timeout: float | None) -> float | None:
+    remaining = deadline_remaining()
+    if remaining is None:
+        return timeout
+    remaining = max(remaining, 0.001)  # a wait of 0 would mean "block" to a socket
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write waits no longer than the deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clip(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clip(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _clip(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _clip(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _clip(timeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _clip_to_deadline(transport: httpx.HTTPTransport) -> None:
+    # httpx builds its httpcore pool itself: swap the pool's network backend for one
+    # that honours the thread's deadline. Private on both sides, so checked: without
+    # it the deadline still holds between the body's chunks.
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
 def connection_error(
-    exc: httpx.TransportError, *, message_id: str, response_started: bool = False
-) -> APIConnectionError:
-    """Our error for an httpx transport failure, with whether the request was sent.
+    exc: BaseException, *, message_id: str, response_started: bool = False
+) -> APIConnectionError | None:
+    """Our error for a transport failure (httpx's, or aiohttp's under httpx-aiohttp),
+    with whether the request was sent; ``None`` when ``exc`` is no transport failure.
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
-    reached the server.
+    reached the server. The text is redacted, and the original is not chained: its
+    request and its frames' locals hold the URL with the key.
     """
-    not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     cause = exc.__cause__
-    if not_sent and cause is not None and type(cause).__module__.startswith("aiohttp"):
-        # httpx-aiohttp maps every aiohttp connection error, "server disconnected"
-        # after the request was written included, to ConnectTimeout: trust the cause.
-        not_sent = type(cause).__name__ in _AIOHTTP_NOT_SENT
-    sent = response_started or not not_sent
-    detail = redact(str(exc)) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(
-            f"request timed out ({type(exc).__name__}: {detail})",
-            message_id=message_id,
-            request_sent=sent,
+    origin = cause if cause is not None and _from_aiohttp(cause) else exc
+    if _from_aiohttp(origin):
+        sent, timed_out = _aiohttp_facts(origin)
+    elif isinstance(exc, httpx.TransportError):
+        sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        timed_out = isinstance(exc, httpx.TimeoutException)
+    else:
+        return None
+    sent = sent or response_started
+    name = type(origin).__name__
+    detail = redact(str(origin)) or name
+    error = (
+        APITimeoutError(
+            f"request timed out ({name}: {detail})", message_id=message_id, request_sent=sent
         )
-    return APIConnectionError(
-        f"request failed ({type(exc).__name__}: {detail})",
-        message_id=message_id,
-        request_sent=sent,
+        if timed_out
+        else APIConnectionError(
+            f"request failed ({name}: {detail})", message_id=message_id, request_sent=sent
+        )
     )
+    error.__cause__ = _clean_copy(exc, detail)
+    return error
+
+
+def _clean_copy(exc: BaseException, detail: str) -> BaseException | None:
+    """The httpx exception again, of the same class, with the redacted text only: no
+    request (its URL holds the key), no traceback (its frames' locals do)."""
+    if not isinstance(exc, httpx.TransportError):
+        return None
+    try:
+        return type(exc)(detail)
+    except TypeError:
+        return None
+
+
+def _from_aiohttp(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("aiohttp")
+
+
+def _aiohttp_facts(exc: BaseException) -> tuple[bool, bool]:
+    """(may have been sent, timed out) for an aiohttp exception, by its class."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    timed_out = bool(names & _AIOHTTP_TIMEOUTS)
+    return not (names & _AIOHTTP_NOT_SENT), timed_out
 
 
 _AIOHTTP_NOT_SENT = frozenset(
     {
         "ClientConnectorError",
-        "ClientConnectorCertificateError",
-        "ClientConnectorDNSError",
-        "ClientConnectorSSLError",
         "ClientProxyConnectionError",
         "ConnectionTimeoutError",
-        "UnixClientConnectorError",
+        "InvalidURL",
     }
+)
+_AIOHTTP_TIMEOUTS = frozenset(
+    {"ConnectionTimeoutError", "ServerTimeoutError", "SocketTimeoutError"}
 )

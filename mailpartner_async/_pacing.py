@@ -61,6 +61,19 @@ class RateSchedule:
             recent.append(start)
         return start
 
+    def confirm(self, reserved: float, now: float) -> float:
+        """The start for a caller who reserved ``reserved`` and woke at ``now``.
+
+        Unchanged, unless a pause set after the reservation covers it: then the
+        caller takes a new place in the queue, after the pause. Reusing the old
+        times would start every such caller at the pause's end at once, and the
+        window log, which holds the times handed out, would not see that burst; the
+        abandoned time stays in the log, which only makes the bound stricter.
+        """
+        if self.paused_until > reserved:
+            return self.reserve(now)
+        return reserved
+
     def pause_until(self, when: float) -> None:
         """Hold back every start until ``when`` (a later pause wins)."""
         self.paused_until = max(self.paused_until, when)

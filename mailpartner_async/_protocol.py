@@ -6,6 +6,7 @@ or imports httpx. Every function is tested table-driven with exact inputs and ou
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import email.utils
 import json
@@ -30,7 +31,7 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._models import PROVIDER_MESSAGES, CancelCode, CancelResult
-from ._secrets import excerpt, redact
+from ._secrets import Secret, excerpt, redact, redact_json
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -69,12 +70,23 @@ _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CancelRequest:
-    """A GET to send: ``params`` are encoded by the HTTP layer, never concatenated."""
+    """A GET to send. The key stays in its :class:`Secret` until :attr:`params` is
+    read, at the moment of sending: no frame of the SDK holds it as a plain string,
+    so a traceback rendered with local variables cannot show it."""
 
     url: str
-    params: tuple[tuple[str, str], ...]
     message_id: str
+    api_key: Secret
+    response_format: ResponseFormat = "json"
     method: str = "GET"
+
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]:
+        """The query, key included, for the HTTP layer to encode (never concatenated)."""
+        params = (("apiKey", self.api_key.reveal()), ("messageId", self.message_id))
+        if self.response_format == "xml":
+            return (*params, ("_format", "xml"))
+        return params
 
 
 def normalize_message_id(message_id: object) -> str:
@@ -88,7 +100,13 @@ def normalize_message_id(message_id: object) -> str:
             f"message id must be a str or an int, got {type(message_id).__name__}",
             code=CancelCode.MESSAGE_ID_REQUIRED,
         )
-    text = str(message_id).strip()
+    try:
+        text = str(message_id).strip()
+    except ValueError:  # an int too long to print (sys.get_int_max_str_digits)
+        raise InvalidRequestError(
+            "message id is an int too large to be a message id",
+            code=CancelCode.MESSAGE_ID_REQUIRED,
+        ) from None
     if not text:
         raise InvalidRequestError(
             "message id is required and must not be blank",
@@ -100,7 +118,7 @@ def normalize_message_id(message_id: object) -> str:
 
 def build_request(
     base_url: str,
-    api_key: str | None,
+    api_key: Secret | None,
     message_id: object,
     response_format: ResponseFormat = "json",
 ) -> CancelRequest:
@@ -110,16 +128,13 @@ def build_request(
     :class:`InvalidRequestError` (code 3) for a blank or mistyped message id.
     """
     normalized = normalize_message_id(message_id)
-    if not api_key:
+    if api_key is None or not api_key.reveal():
         raise AuthenticationError(
             "an API key is required: pass api_key= or set $MAILPARTNER_API_KEY",
             code=CancelCode.API_KEY_REQUIRED,
             message_id=normalized,
         )
-    params: list[tuple[str, str]] = [("apiKey", api_key), ("messageId", normalized)]
-    if response_format == "xml":
-        params.append(("_format", "xml"))
-    return CancelRequest(url=base_url + ENDPOINT, params=tuple(params), message_id=normalized)
+    return CancelRequest(base_url + ENDPOINT, normalized, api_key, response_format)
 
 
 # --- the answer ------------------------------------------------------------------
@@ -133,7 +148,9 @@ class RawResponse:
     them (httpx's headers already are), so the protocol looks names up as given.
     ``body`` holds at most one byte more than :data:`MAX_BODY_BYTES`; ``truncated``
     says the connection broke while the body was being read; ``oversized`` that the
-    declared length was over the cap, so the body was not read at all.
+    declared length was over the cap, so the body was not read at all (or that it
+    inflated past the cap); ``undecodable`` says why a ``Content-Encoding`` could not
+    be undone.
     """
 
     status: int
@@ -141,6 +158,7 @@ class RawResponse:
     body: bytes
     truncated: bool = False
     oversized: bool = False
+    undecodable: str = ""
 
 
 class _NotAnAPIResponse(Exception):
@@ -170,6 +188,8 @@ def read_answer(raw: RawResponse) -> Answer:
     float or a string of digits; anything else leaves ``code`` ``None``.
     """
     try:
+        if raw.undecodable:
+            raise _NotAnAPIResponse(raw.undecodable)
         if raw.oversized:
             raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
         fields = _parse_body(raw.body, raw.headers.get("content-type"))
@@ -187,14 +207,14 @@ def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise _NotAnAPIResponse("empty body")
     kind = _body_kind(stripped, content_type)
     if kind == "json":
-        return _parse_json(stripped)
+        return _parse_json(stripped, _charset(content_type))
     if kind == "xml":
         return _parse_xml(stripped)
     raise _NotAnAPIResponse(f"body is neither JSON nor XML (Content-Type {content_type!r})")
 
 
 def _body_kind(body: bytes, content_type: str | None) -> str | None:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+    media = (content_type or "").partition(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return "json"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
@@ -206,9 +226,25 @@ def _body_kind(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
+def _charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type, lowercased, if it names a codec."""
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                return None
+    return None
+
+
+def _parse_json(body: bytes, charset: str | None = None) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        text = body.decode(charset) if charset not in (None, "utf-8") else body
+        data = json.loads(text)
+    except RecursionError:
+        raise _NotAnAPIResponse("invalid JSON: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _NotAnAPIResponse(f"invalid JSON: {exc.__class__.__name__}") from None
     if not isinstance(data, dict):
@@ -271,7 +307,7 @@ def _as_code_member(code: int) -> int:
         return code
 
 
-def _message_of(data: Mapping[str, Any], code: int | None) -> str:
+def _message_of(data: Mapping[str, Any], code: int) -> str:
     for key in ("message", "error"):
         value = data.get(key)
         if isinstance(value, str) and value.strip():
@@ -284,21 +320,15 @@ def _message_of(data: Mapping[str, Any], code: int | None) -> str:
     texts = [str(e["message"]) for e in errors if e.get("message")]
     if texts:
         return "; ".join(texts)
-    return PROVIDER_MESSAGES.get(code, "") if code is not None else ""
+    return PROVIDER_MESSAGES.get(code, "")
 
 
 def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
+    """The ``errors`` list's objects, every value in them redacted at any depth."""
     errors = data.get("errors")
     if not isinstance(errors, list):
         return []
-    return [
-        {
-            key: redact(value, secret) if isinstance(value, str) else value
-            for key, value in error.items()
-        }
-        for error in errors
-        if isinstance(error, Mapping)
-    ]
+    return [redact_json(error, secret) for error in errors if isinstance(error, Mapping)]
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

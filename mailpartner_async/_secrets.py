@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, quote_plus
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "excerpt",
     "install_log_redaction",
     "redact",
+    "redact_json",
     "redact_params",
     "redacted_url",
 ]
@@ -35,12 +37,16 @@ class Secret:
     """A string that is never rendered by accident: repr, str and format show a mask.
 
     The value comes out only through :meth:`reveal`, at the one place that sends it.
+    While a ``Secret`` lives, :func:`redact` and the log filter mask its value in
+    every text, wherever a server echoes it back (a reason phrase, a header, a body).
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if len(value) >= _MIN_SECRET_CHARS:
+            _LIVE.add(self)
 
     def reveal(self) -> str:
         return self._value
@@ -57,21 +63,51 @@ class Secret:
         raise TypeError("an API key is not pickled")
 
 
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with every ``apiKey=`` value and every spelling of ``secret`` masked.
+# Every key held by a live Secret: a text is redacted of all of them.
+_LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
 
-    ``secret`` is masked when it has at least six characters.
+
+def _spellings(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote_plus(secret)}
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with every ``apiKey=`` value, and every spelling of ``secret`` and of
+    each live :class:`Secret`, masked.
+
+    A secret is masked when it has at least six characters.
 
     >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
     'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
     """
     text = _API_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+    secrets = [held._value for held in list(_LIVE)]
     # A secret shorter than this would mask ordinary words ("ok" for a key "k");
     # real keys are far longer.
     if secret and len(secret) >= _MIN_SECRET_CHARS:
-        for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        secrets.append(secret)
+    for value in secrets:
+        for spelling in _spellings(value):
             text = text.replace(spelling, REDACTED)
     return text
+
+
+def redact_json(value: Any, secret: str | None = None) -> Any:
+    """A JSON value with every string in it redacted, at any depth.
+
+    Containers are copied (lists stay lists, objects become dicts with redacted
+    keys); numbers, booleans and ``None`` are kept; anything else becomes its
+    redacted ``repr``.
+    """
+    if isinstance(value, str):
+        return redact(value, secret)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {redact(str(key), secret): redact_json(item, secret) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(item, secret) for item in value]
+    return redact(repr(value), secret)
 
 
 def redact_params(params: Mapping[str, str]) -> dict[str, str]:
@@ -99,7 +135,7 @@ def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
 def excerpt(body: bytes, secret: str | None = None) -> str:
     """A short, printable, secret-free start of a body, for error messages."""
     # Redact before cutting: a cut through the key would leave an unmasked piece.
-    text = redact(body.decode("utf-8", errors="replace"), secret)
+    text = redact(body.decode(errors="replace"), secret)
     text = " ".join(text.split())
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 1] + "…"
@@ -107,12 +143,14 @@ def excerpt(body: bytes, secret: str | None = None) -> str:
 
 
 class _RedactAPIKey(logging.Filter):
-    """Masks ``apiKey=`` values in records of httpx's loggers (its INFO request line)."""
+    """Masks ``apiKey=`` values and live keys in the records of the HTTP libraries'
+    loggers (httpx's INFO request line, httpcore's DEBUG headers) and of ours."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "apikey=" in message.lower():
-            record.msg = redact(message)
+        redacted = redact(message)
+        if redacted != message:
+            record.msg = redacted
             record.args = None
         return True
 
@@ -120,6 +158,7 @@ class _RedactAPIKey(logging.Filter):
 _FILTER = _RedactAPIKey()
 # A filter acts on its own logger's records only, not on those its children propagate.
 _REDACTED_LOGGERS: Final = (
+    "mailpartner_async",
     "httpx",
     "httpcore.connection",
     "httpcore.http11",

@@ -13,15 +13,15 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from typing import IO, Any, TextIO
+from typing import IO, Any, NoReturn, TextIO
 
 import anyio
 
 from ._async.client import AsyncMailPartner
 from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
-from ._exceptions import APIError, ConfigurationError
+from ._exceptions import APIError, ConfigurationError, IdsSourceError
 from ._models import BatchProgress, CancelOutcome
-from ._secrets import redact
+from ._secrets import Secret, redact
 
 __all__ = ["main"]
 
@@ -34,8 +34,27 @@ class _UsageError(Exception):
     """A problem with what the user typed or configured: exit 2, one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with every error message redacted: a key typed in the wrong place
+    (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact(message))
+
+
+def _hold_keys(argv: Sequence[str]) -> list[Secret]:
+    """The values given to ``--api-key``, held so that every text masks them."""
+    held = []
+    for index, arg in enumerate(argv):
+        if arg == "--api-key" and index + 1 < len(argv):
+            held.append(Secret(argv[index + 1]))
+        elif arg.startswith("--api-key="):
+            held.append(Secret(arg.partition("=")[2]))
+    return held
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mailpartner",
         description="Cancel scheduled emails on the Mail Partner API.",
     )
@@ -172,21 +191,34 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
             api_key, base_url=args.base_url, response_format=args.fmt, rate_limit=args.rate_limit
         )
 
+    source_error: IdsSourceError | None = None
     with ExitStack() as stack:
         bar = _progress_bar(stack, err)
         async with (
             client,
             client.cancel_iter(ids, concurrency=args.concurrency) as outcomes,
         ):
-            async for outcome in outcomes:
-                print(_outcome_line(outcome), file=out, flush=True)
-                if bar is not None:
-                    bar()
+            try:
+                async for outcome in outcomes:
+                    print(_outcome_line(outcome), file=out, flush=True)
+                    if bar is not None:
+                        bar()
+            except IdsSourceError as exc:
+                source_error = exc  # every id sent was reported above
     progress = outcomes.progress  # the batch keeps the counts as outcomes arrive
+    if source_error is not None:
+        print(_summary(progress), file=err)
+        raise _UsageError(_unreadable(source_error.__cause__))
     if progress.done == 0:
         raise _UsageError("no message ids given: pass IDs or --from-file")
     print(_summary(progress), file=err)
     return EXIT_OK if progress.cancelled == progress.done else EXIT_NOT_ALL_CANCELLED
+
+
+def _unreadable(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the ids are not UTF-8 text (byte {cause.object[cause.start]:#04x}); stopped there"
+    return f"reading the ids failed ({type(cause).__name__}); stopped there"
 
 
 def _progress_bar(stack: ExitStack, err: TextIO) -> Any:
@@ -224,6 +256,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    held = _hold_keys(argv)  # noqa: F841 - alive while main runs: redact() masks them
     parser = _parser()
     args, extras = parser.parse_known_args(argv)
     if extras:

@@ -69,7 +69,8 @@ PACKAGE_RULES = [
     Rule(r"\b__aiter__\b", "__iter__"),
     Rule(r"\b__anext__\b", "__next__"),
     Rule(r"\banext\b", "next"),
-    Rule(r"\baiter_bytes\b", "iter_bytes"),
+    Rule(r"\baiter_raw\b", "iter_raw"),
+    Rule(r"\bAsyncDeadline\b", "Deadline"),
     Rule(r"\b_async\.batch\b", "_sync.batch"),
     *COMMON_RULES,
 ]

@@ -3,7 +3,7 @@
 The table is the one in ``mailpartner_async/_async/batch.py``: whatever ends a
 batch (close, break, an error in the consumer, an outside cancel or Ctrl+C), no id
 starts afterwards and no retry follows; when the ids iterable fails, every id taken
-still gets its outcome before the error comes out.
+still gets its outcome before ``IdsSourceError`` comes out.
 
 The server answers ids ``fast-*`` at once and stalls on every other id, so when the
 consumer ends the batch there are always calls in flight.
@@ -23,7 +23,13 @@ from typing import Any
 import anyio
 import pytest
 
-from mailpartner_async import AsyncMailPartner, CancelOutcome, MailPartner, RetryPolicy
+from mailpartner_async import (
+    AsyncMailPartner,
+    CancelOutcome,
+    IdsSourceError,
+    MailPartner,
+    RetryPolicy,
+)
 from tests.server import ScriptedServer, reply, stall
 
 KEY = "endings-key-5150"
@@ -109,8 +115,14 @@ def end_sync(client: MailPartner, ending: str) -> list[CancelOutcome]:
                 break
         return got
     if ending == "interrupt":
-        with pytest.raises(KeyboardInterrupt):
-            consume_until_sigint(client, got)
+        # A shell may start us with SIGINT ignored (a background job): make it
+        # raise KeyboardInterrupt, as at a terminal, for this test.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                consume_until_sigint(client, got)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return got
     with client.cancel_iter(ids(), concurrency=CONCURRENCY) as batch:
         for outcome in batch:
@@ -192,8 +204,9 @@ def test_a_failing_ids_source_raises_after_every_taken_id_got_its_outcome(
     consume = (
         consume_sync if kind == "sync" else lambda: anyio.run(consume_async, backend=anyio_backend)
     )
-    with pytest.raises(ValueError, match="the id source broke"):
+    with pytest.raises(IdsSourceError, match="raised ValueError after 3 ids") as caught:
         consume()
+    assert isinstance(caught.value.__cause__, ValueError)
     assert sorted(got) == ["fast-0", "fast-1", "fast-2"]
     assert len(server.requests) == 3
 

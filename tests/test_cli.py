@@ -530,3 +530,30 @@ def test_unknown_ids_over_http_are_not_found_with_code_4(strict_fake_url: str) -
         for message_id in ids
     ]
     assert run.stderr_lines == ["0 cancelled, 2 not found (of 2)"]
+
+
+def test_a_key_given_before_the_command_is_not_echoed_by_the_usage_error() -> None:
+    run = run_cli("--api-key", SECRET_KEY, "cancel", "1")  # run_cli checks the key is absent
+    assert run.returncode == 2
+    assert "invalid choice: '[REDACTED]'" in run.stderr
+
+
+def test_an_undecodable_ids_file_stops_cleanly_with_every_sent_id_reported(
+    tmp_path: Path,
+) -> None:
+    ids_file = tmp_path / "ids.txt"
+    good = [str(number) for number in range(3000)]
+    ids_file.write_bytes("\n".join(good).encode() + b"\n\xff\xfe broken\n9999\n")
+
+    run = run_cli("cancel", "--sandbox", "--from-file", str(ids_file), timeout=BULK_TIMEOUT)
+
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert run.stderr_lines[-1] == (
+        "mailpartner: error: the ids are not UTF-8 text (byte 0xff); stopped there"
+    )
+    sent = [record["message_id"] for record in run.records]
+    assert sent, "the ids before the bad chunk were cancelled"
+    assert all(record["ok"] for record in run.records)
+    assert sent == good[: len(sent)] or sorted(sent, key=int) == good[: len(sent)]
+    assert run.stderr_lines[-2] == f"{len(sent)} cancelled (of {len(sent)})"

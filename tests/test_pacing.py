@@ -158,3 +158,21 @@ def test_no_cap_gives_no_spacing(now: float) -> None:
     schedule = RateSchedule(None)
 
     assert [schedule.reserve(now) for _ in range(10_000)] == [now] * 10_000
+
+
+def test_a_reservation_covered_by_a_later_pause_takes_a_new_place_after_it() -> None:
+    schedule = RateSchedule(60)  # one start a second
+    reserved = [schedule.reserve(0.0) for _ in range(3)]
+    assert reserved == [0.0, 1.0, 2.0]
+    schedule.pause_until(10.0)
+    # Woken at their times, the callers inside the pause are spaced again after it.
+    assert schedule.confirm(1.0, now=1.0) == 10.0
+    assert schedule.confirm(2.0, now=2.0) == 11.0
+
+
+def test_a_reservation_after_the_pause_is_kept() -> None:
+    schedule = RateSchedule(60)
+    schedule.pause_until(5.0)
+    start = schedule.reserve(0.0)
+    assert start == 5.0
+    assert schedule.confirm(start, now=5.0) == 5.0

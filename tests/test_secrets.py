@@ -15,6 +15,7 @@ from mailpartner_async._secrets import (
     Secret,
     excerpt,
     redact,
+    redact_json,
     redact_params,
     redacted_url,
 )
@@ -56,7 +57,7 @@ def test_redact(text: str, secret: str | None, expected: str) -> None:
 
 
 def test_url_httpx_sends_is_redacted() -> None:
-    request = build_request(BASE_URL, KEY, "300&apiKey=x", "xml")
+    request = build_request(BASE_URL, Secret(KEY), "300&apiKey=x", "xml")
     url = str(httpx.Request(request.method, request.url, params=request.params).url)
     assert KEY_SPELLINGS[2] in url  # the test would prove nothing otherwise
 
@@ -173,3 +174,19 @@ def test_httpx_and_httpcore_records_are_redacted_from_import_on(
 
     [record] = caplog.records
     assert record.getMessage() == f"Location: {URL}?apiKey=[REDACTED]&messageId=1"
+
+
+def test_a_live_secret_is_masked_in_any_text_without_being_passed() -> None:
+    held = Secret("echoed-Key-42")
+    assert redact("HTTP/1.1 200 echoed-Key-42") == "HTTP/1.1 200 [REDACTED]"
+    assert redact("x=echoed-Key-42 y=echoed%2DKey%2D42") == "x=[REDACTED] y=echoed%2DKey%2D42"
+    del held
+
+
+def test_redact_json_masks_strings_at_any_depth_and_keeps_scalars() -> None:
+    secret = "deep-Key-1234"
+    value = {"a": [{"b": {"c": secret}}, [secret, 42, None, True, 1.5]], secret: "x"}
+    assert redact_json(value, secret) == {
+        "a": [{"b": {"c": "[REDACTED]"}}, ["[REDACTED]", 42, None, True, 1.5]],
+        "[REDACTED]": "x",
+    }

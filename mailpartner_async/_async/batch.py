@@ -17,7 +17,7 @@ breaks out of its loop         (without ``with``) is dropped: it is told to stop
                                close, without waiting
 raises, is cancelled, Ctrl+C   inside ``with``: as on close; without: as on a break
 the ids iterable raises        starts no other id, delivers the outcome of every id
-                               already taken, then raises that error to the consumer
+                               already taken, then raises ``IdsSourceError``
 =============================  =======================================================
 
 Dropping a call in flight cancels it at once in the async batch; a sync worker
@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Self
 
 from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_iterate
-from .._exceptions import ConfigurationError, MailPartnerError
+from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
 from .._models import (
     ASYNC_ID_SOURCES,
     AsyncCancelCall,
@@ -90,7 +90,10 @@ class AsyncBatch:
             run.stop()
             failure, run.source.failure = run.source.failure, None
             if failure is not None:
-                raise failure
+                raise IdsSourceError(
+                    f"the ids iterable raised {type(failure).__name__} after "
+                    f"{self.progress.done} ids; every id taken got its outcome"
+                ) from failure
             raise StopAsyncIteration
         self.progress = self.progress.add(item[1])
         if self._on_progress is not None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from typing import Self
@@ -31,7 +32,7 @@ from .._config import (
     Unset,
     check_concurrency,
 )
-from .._exceptions import APIConnectionError, MailPartnerError
+from .._exceptions import APIConnectionError, IdsSourceError, MailPartnerError
 from .._models import CancelOutcome, CancelResult, Ids, ProgressCallback
 from .._protocol import (
     CancelRequest,
@@ -50,20 +51,57 @@ logger = logging.getLogger("mailpartner_async")
 
 
 class _Pool:
-    """What a client and its ``with_options`` copies share: transport and limits."""
+    """What a client and its ``with_options`` copies share: transport and limits.
+
+    They belong to the process that made them: after ``os.fork()``, the child's
+    first call gets a fresh pool (its parent's sockets are left alone), or, on an
+    ``http_client`` of the caller's, a clear error, never an answer meant for the
+    parent.
+    """
 
     def __init__(self, settings: Settings, http_client: httpx.Client | None) -> None:
-        self.transport = HttpxTransport.open(settings, http_client)
+        self._settings = settings
+        self._http_client = http_client
+        self.closed = False
+        self._start()
+
+    def _start(self) -> None:
+        settings = self._settings
+        self.pid = os.getpid()
+        self.transport = HttpxTransport.open(settings, self._http_client)
         self.limiter = Limiter(settings.max_concurrency)
         self.pacer = Pacer(settings.rate_limit)
         self.loop_guard = LoopGuard(asyncio_only=settings.transport == "aiohttp")
-        self.closed = False
+
+    def check(self, message_id: str) -> None:
+        """Refuse a closed pool; after a fork, start over in the child."""
+        if self.closed:
+            raise MailPartnerError("the client is closed", message_id=message_id)
+        if self.pid != os.getpid():
+            if not self.transport.owned:
+                raise MailPartnerError(
+                    "this client was made in another process (before os.fork()) on your "
+                    "http_client, whose connections belong to that process: create the "
+                    "client in this process",
+                    message_id=message_id,
+                )
+            self._start()
+        self.loop_guard.check()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self.transport.close()
+        if self.pid != os.getpid():
+            return  # the parent's sockets: leave them to the parent
+        try:
+            self.transport.close()
+        except RuntimeError:
+            # httpx closing connections of an event loop that is gone or not this one.
+            raise MailPartnerError(
+                "the client is closed, but its connections belong to the event loop that "
+                "used it: close a client in that loop (for example in your app's lifespan)"
+            ) from None
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.
@@ -242,16 +280,10 @@ class MailPartner:
             result = client.cancel("300", timeout=2.0, max_retries=0)
         """
         settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
-        api_key = settings.api_key
         request = build_request(
-            settings.base_url,
-            api_key.reveal() if api_key is not None else None,
-            message_id,
-            settings.response_format,
+            settings.base_url, settings.api_key, message_id, settings.response_format
         )
-        if self._pool.closed:
-            raise MailPartnerError("the client is closed", message_id=request.message_id)
-        self._pool.loop_guard.check()
+        self._pool.check(request.message_id)
         return self._cancel_with_retries(request, settings)
 
     def cancel_iter(
@@ -297,7 +329,9 @@ class MailPartner:
         """Cancel many ids; return one outcome per id, in the order of ``ids``.
 
         Never raises for one id's failure: each outcome holds a result or an error.
-        Duplicated ids are each answered. See :meth:`cancel_iter` for the arguments.
+        Duplicated ids are each answered. If the ids iterable itself raises, the ids
+        taken are answered first, then :class:`~mailpartner_async.IdsSourceError`
+        carries their outcomes. See :meth:`cancel_iter` for the arguments.
 
         Example::
 
@@ -311,22 +345,26 @@ class MailPartner:
                     index, outcome = outcomes.next_indexed()
                 except StopIteration:
                     break
+                except IdsSourceError as exc:
+                    exc.outcomes = [by_index[index] for index in range(len(by_index))]
+                    raise
                 by_index[index] = outcome
         return [by_index[index] for index in range(len(by_index))]
 
     def _cancel_with_retries(self, request: CancelRequest, settings: Settings) -> CancelResult:
-        secret = settings.api_key.reveal() if settings.api_key is not None else None
         reached = False
         attempt = 0
         while True:
             attempt += 1
-            verdict = self._attempt(request, settings.timeout, attempt, reached, secret)
+            verdict = self._attempt(request, settings.timeout, attempt, reached)
             if verdict.result is not None:
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
             if not verdict.retry or attempt > settings.max_retries:
-                raise verdict.error
+                # A fresh traceback: the one from the attempt passes through frames
+                # whose locals hold what the server sent.
+                raise verdict.error.with_traceback(None)
             delay = settings.retry_policy.delay(attempt, verdict.retry_after)
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
@@ -347,7 +385,6 @@ class MailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
-        secret: str | None,
     ) -> Verdict:
         """One attempt, once the limits let it start, and what its answer means."""
         pool = self._pool
@@ -365,7 +402,6 @@ class MailPartner:
                     message_id=request.message_id,
                     attempt=attempt,
                     earlier_attempt_reached=reached,
-                    secret=secret,
                 )
                 status = str(raw.status)
         if logger.isEnabledFor(logging.DEBUG):

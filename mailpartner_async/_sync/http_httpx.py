@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import httpx
 
+from .._body import ACCEPT_ENCODING, BodyDecoder
+from .._compat import Deadline
 from .._config import MAX_BODY_BYTES, Settings, Timeout
-from .._exceptions import ConfigurationError
-from .._httpx import (
-    TRANSPORT_ERRORS,
-    USER_AGENT,
-    connection_error,
-    new_client,
-    to_httpx_timeout,
-)
+from .._exceptions import APITimeoutError, ConfigurationError, MailPartnerError
+from .._httpx import USER_AGENT, connection_error, new_client, to_httpx_timeout
 from .._protocol import CancelRequest, RawResponse
 
 __all__ = ["HttpxTransport"]
@@ -50,42 +46,87 @@ class HttpxTransport:
         return cls(http_client, owned=False)
 
     def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt; a transport failure is an ``APIConnectionError`` saying
-        whether the request may have reached the server."""
-        response_started = False
-        try:
-            with self.http.stream(
-                request.method,
-                request.url,
-                params=request.params,
-                headers={"User-Agent": USER_AGENT},
-                timeout=to_httpx_timeout(timeout),
-            ) as response:
-                response_started = True
-                return self._read(response)
-        except TRANSPORT_ERRORS as exc:
-            raise connection_error(
-                exc, message_id=request.message_id, response_started=response_started
-            ) from exc
+        """One attempt, ended at ``timeout.deadline`` whatever the server does.
 
-    def _read(self, response: httpx.Response) -> RawResponse:
-        status, headers = response.status_code, dict(response.headers)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            # Refuse without reading: leaving httpx's byte stream half-read
-            # abandons its nested async generators, which trio reports as
-            # ResourceWarnings (encode/httpx#3686).
-            return RawResponse(status, headers, b"", oversized=True)
-        body = bytearray()
-        try:
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    break
-        except TRANSPORT_ERRORS:
-            return RawResponse(status, headers, bytes(body), truncated=True)
-        return RawResponse(status, headers, bytes(body))
+        A failure is one of our errors, raised here with no chained exception: an
+        ``APIConnectionError`` (``APITimeoutError`` past the deadline) saying whether
+        the request may have reached the server.
+        """
+        raw, failure = self._attempt(request, timeout)
+        if failure is not None:
+            raise failure
+        assert raw is not None
+        return raw
+
+    def _attempt(
+        self, request: CancelRequest, timeout: Timeout
+    ) -> tuple[RawResponse | None, MailPartnerError | None]:
+        started = False
+        failure: MailPartnerError | None = None
+        with Deadline(timeout.deadline) as deadline:
+            try:
+                with self.http.stream(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    headers=_HEADERS,
+                    timeout=to_httpx_timeout(timeout),
+                    follow_redirects=False,
+                ) as response:
+                    started = True
+                    return _read(response, deadline), None
+            except Exception as exc:
+                failure = self._failure(exc, request.message_id, started)
+        if failure is None:
+            assert deadline.expired
+            failure = APITimeoutError(
+                f"the attempt took longer than its time-out ({timeout.deadline} s)",
+                message_id=request.message_id,
+                request_sent=True,
+            )
+        return None, failure
+
+    def _failure(self, exc: Exception, message_id: str, started: bool) -> MailPartnerError:
+        error = connection_error(exc, message_id=message_id, response_started=started)
+        if error is not None:
+            return error
+        if self.http.is_closed:
+            return MailPartnerError(
+                "the client was closed while this call was in flight", message_id=message_id
+            )
+        raise exc
 
     def close(self) -> None:
         if self.owned:
             self.http.close()
+
+
+_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
+
+
+def _read(response: httpx.Response, deadline: Deadline) -> RawResponse:
+    """The answer's status, headers and body, decoded here under the size cap."""
+    status, headers = response.status_code, dict(response.headers)
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        # Refuse without reading: leaving httpx's byte stream half-read
+        # abandons its nested async generators, which trio reports as
+        # ResourceWarnings (encode/httpx#3686).
+        return RawResponse(status, headers, b"", oversized=True)
+    if response.is_stream_consumed:
+        # Built in memory (a mock transport): httpx has read and decoded it already.
+        decoder = BodyDecoder("identity", limit=MAX_BODY_BYTES)
+        decoder.feed(response.content)
+        return RawResponse(status, headers, decoder.body, oversized=decoder.oversized)
+    decoder = BodyDecoder(headers.get("content-encoding", ""), limit=MAX_BODY_BYTES)
+    try:
+        for chunk in response.iter_raw():
+            deadline.check()
+            if not decoder.feed(chunk):
+                break
+    except httpx.TransportError:
+        return RawResponse(status, headers, decoder.body, truncated=True)
+    decoder.finish()
+    return RawResponse(
+        status, headers, decoder.body, oversized=decoder.oversized, undecodable=decoder.problem
+    )

@@ -1,0 +1,111 @@
+"""Error and outcome values pinned exactly: constructor defaults, texts and batch counts."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+from mailpartner_async import (
+    AlreadyCancelledError,
+    AlreadySentError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    BatchProgress,
+    CancelCode,
+    CancellationTooLateError,
+    CancelOutcome,
+    CancelResult,
+    MailPartnerError,
+    MessageNotFoundError,
+    RateLimitError,
+    UnexpectedResponseError,
+)
+
+RESULT = CancelResult(success=True, code=CancelCode.CANCELLED, message="ok", message_id="1")
+
+
+def _error(cls: type[APIError], code: int) -> APIError:
+    return cls("no", code=code)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "counts"),
+    [
+        (CancelOutcome("1", result=RESULT), {"done": 1, "cancelled": 1}),
+        (
+            CancelOutcome("1", error=_error(AlreadyCancelledError, 5)),
+            {"done": 1, "already_cancelled": 1},
+        ),
+        (CancelOutcome("1", error=_error(CancellationTooLateError, 6)), {"done": 1, "too_late": 1}),
+        (CancelOutcome("1", error=_error(AlreadySentError, 7)), {"done": 1, "already_sent": 1}),
+        (CancelOutcome("1", error=_error(MessageNotFoundError, 4)), {"done": 1, "not_found": 1}),
+        (CancelOutcome("1", error=RateLimitError("slow")), {"done": 1, "failed": 1}),
+        (CancelOutcome("1", error=APIConnectionError("down")), {"done": 1, "failed": 1}),
+        (CancelOutcome("1", error=UnexpectedResponseError("html")), {"done": 1, "failed": 1}),
+    ],
+)
+def test_batch_progress_counts_each_outcome_under_its_category(
+    outcome: CancelOutcome, counts: dict[str, int]
+) -> None:
+    assert BatchProgress().add(outcome) == BatchProgress(**counts)
+
+
+def test_batch_progress_adds_onto_earlier_counts() -> None:
+    progress = BatchProgress(done=4, cancelled=2, not_found=1, failed=1)
+    progress = progress.add(CancelOutcome("1", result=RESULT))
+    progress = progress.add(CancelOutcome("2", error=_error(MessageNotFoundError, 4)))
+    assert progress == BatchProgress(done=6, cancelled=3, not_found=2, failed=1)
+
+
+@pytest.mark.parametrize("fields", [{}, {"result": RESULT, "error": APIConnectionError("down")}])
+def test_outcome_with_neither_or_both_is_refused_saying_so(fields: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="exactly one of") as caught:
+        CancelOutcome("1", **fields)  # type: ignore[arg-type]
+    assert str(caught.value) == "a CancelOutcome holds exactly one of result or error"
+
+
+# Built inside the test (not at collection) so the constructors run under test.
+ERRORS: list[tuple[Callable[[], MailPartnerError], tuple[str, ...], dict[str, object]]] = [
+    (lambda: MailPartnerError("boom"), ("boom",), {"message": "boom", "message_id": None}),
+    (
+        lambda: APIConnectionError("down"),
+        ("down",),
+        {"message": "down", "message_id": None, "request_sent": False},
+    ),
+    (
+        lambda: APIConnectionError("down", message_id="8", request_sent=True),
+        ("down",),
+        {"message": "down", "message_id": "8", "request_sent": True},
+    ),
+    (
+        lambda: APITimeoutError("slow", message_id="9", request_sent=True),
+        ("slow",),
+        {"message": "slow", "message_id": "9", "request_sent": True},
+    ),
+    (
+        lambda: UnexpectedResponseError("html"),
+        ("html",),
+        {"message": "html", "message_id": None, "http_status": None, "body_excerpt": ""},
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "args", "attributes"), ERRORS)
+def test_error_keeps_exactly_what_it_was_given_and_documented_defaults(
+    make: Callable[[], MailPartnerError], args: tuple[str, ...], attributes: dict[str, object]
+) -> None:
+    error = make()
+    assert (error.args, vars(error)) == (args, attributes)
+
+
+def test_connection_error_survives_pickling_with_its_fields() -> None:
+    error = APIConnectionError("down", message_id="9", request_sent=True)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own bytes, just made
+    assert (type(copy), copy.args, vars(copy)) == (
+        APIConnectionError,
+        ("down",),
+        {"message": "down", "message_id": "9", "request_sent": True},
+    )
