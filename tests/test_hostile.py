@@ -13,14 +13,11 @@ import itertools
 import logging
 import math
 import os
-import pickle
 import time
-import traceback
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import anyio
 import httpx
@@ -64,6 +61,7 @@ from tests.hostile import (
     reply,
     stall,
 )
+from tests.leaks import assert_key_absent, outcome_texts, texts_of
 from tests.server import unused_port
 
 KEY = "hostile-Key-0123456789"
@@ -121,33 +119,8 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def spellings(key: str) -> set[str]:
-    return {key, quote(key, safe=""), quote(key), quote_plus(key)}
-
-
-def texts_of(thing: object) -> list[str]:
-    """Every text a user could see of a result or an error."""
-    texts = [str(thing), repr(thing)]
-    if isinstance(thing, BaseException):
-        texts += [repr(vars(thing)), repr(getattr(thing, "errors", None))]
-        rendered = traceback.TracebackException.from_exception(thing, capture_locals=True)
-        texts.append("".join(rendered.format()))
-        texts.append(pickle.dumps(thing).decode("latin-1"))
-    return texts
-
-
 def log_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [caplog.text, *(record.getMessage() for record in caplog.records)]
-
-
-def assert_key_absent(key: str, texts: Sequence[str]) -> None:
-    for spelling in spellings(key):
-        leaks = [text for text in texts if spelling in text]
-        assert leaks == [], f"{spelling!r} leaked in {leaks!r}"
-
-
-def outcome_texts(outcomes: Sequence[CancelOutcome]) -> list[str]:
-    return [text for o in outcomes for text in texts_of(o.error or o.result)]
 
 
 KEY_ECHOES = [
