@@ -45,8 +45,10 @@ __all__ = [
     "Pacer",
     "WorkerStopped",
     "Workers",
+    "async_checkpoint",
     "async_iterate",
     "async_sleep",
+    "checkpoint",
     "deadline_remaining",
     "iterate",
     "sleep",
@@ -73,6 +75,18 @@ def _stop_event() -> threading.Event | None:
 
 
 # --- sleeping and iterating ------------------------------------------------------------
+
+
+async def async_checkpoint() -> None:
+    """Let a cancellation land here (and let other tasks run)."""
+    await anyio.lowlevel.checkpoint()
+
+
+def checkpoint() -> None:
+    """In a stopped worker thread, raise :class:`WorkerStopped`; else return at once."""
+    stop = _stop_event()
+    if stop is not None and stop.is_set():
+        raise WorkerStopped
 
 
 async def async_sleep(seconds: float) -> None:

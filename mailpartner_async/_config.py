@@ -61,8 +61,8 @@ DEFAULT_RATE_LIMIT: Final = 2000
 MAX_BODY_BYTES: Final = 64 * 1024
 
 ResponseFormat = Literal["json", "xml"]
-TransportName = Literal["httpx", "aiohttp"]
-_TRANSPORT_NAMES: Final = ("httpx", "aiohttp")
+TransportName = Literal["httpx", "httpx2", "aiohttp"]
+_TRANSPORT_NAMES: Final = ("httpx", "httpx2", "aiohttp")
 
 
 class Unset(enum.Enum):

@@ -1,6 +1,7 @@
 """What the httpx transports share and nothing waits on: clients, time-outs, errors.
 
-``_async/http_httpx.py`` (and its generated twin) holds the one ``send``; this module
+It is written once for HTTPX; its twin for the HTTPX2 fork is generated from it by
+renaming. The transport module beside it holds the one ``send``; this module
 builds the ``httpx`` clients the SDK owns, turns our :class:`~._config.Timeout` into
 httpx's, and maps httpx's exceptions to ours with whether the request was sent.
 """
@@ -101,16 +102,11 @@ def proxy_for(base_url: str) -> str | None:
 
 
 def new_async_client(settings: Settings) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` the SDK owns: on httpx's own transport, on aiohttp
-    (``transport="aiohttp"``, the ``aiohttp`` extra), or on the
+    """The ``httpx.AsyncClient`` the SDK owns: on httpx's own transport, or on the
     ``httpx.AsyncBaseTransport`` given as ``transport``."""
     transport = settings.transport
     if isinstance(transport, httpx.AsyncBaseTransport):
         return httpx.AsyncClient(transport=transport, **_client_options(settings))
-    if transport == "aiohttp":
-        return httpx.AsyncClient(
-            transport=_aiohttp_transport(settings), **_client_options(settings)
-        )
     _check_name(transport)
     http_transport = httpx.AsyncHTTPTransport(
         verify=ssl_context(settings.base_url),
@@ -126,10 +122,6 @@ def new_client(settings: Settings) -> httpx.Client:
     transport = settings.transport
     if isinstance(transport, httpx.BaseTransport):
         return httpx.Client(transport=transport, **_client_options(settings))
-    if transport == "aiohttp":
-        raise ConfigurationError(
-            "transport='aiohttp' is for AsyncMailPartner on asyncio; MailPartner uses httpx"
-        )
     _check_name(transport)
     http_transport = httpx.HTTPTransport(
         verify=ssl_context(settings.base_url),
@@ -143,43 +135,9 @@ def new_client(settings: Settings) -> httpx.Client:
 def _check_name(transport: object) -> None:
     if transport != "httpx":
         raise ConfigurationError(
-            "transport must be 'httpx', 'aiohttp' or an httpx transport of the client's "
-            f"kind (async or sync), got {type(transport).__name__}"
+            "transport must be a name ('httpx', 'httpx2', 'aiohttp') or an httpx "
+            f"transport of the client's kind (async or sync), got {type(transport).__name__}"
         )
-
-
-def _aiohttp_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        raise ConfigurationError(
-            "transport='aiohttp' needs the aiohttp extra: pip install 'mailpartner-async[aiohttp]'"
-        ) from None
-    verify = ssl_context(settings.base_url)
-    limit, proxy = settings.max_concurrency, proxy_for(settings.base_url)
-    return AiohttpTransport(client=lambda: _aiohttp_session(limit, proxy, verify))
-
-
-def _aiohttp_session(max_concurrency: int, proxy: str | None, verify: ssl.SSLContext | bool) -> Any:
-    """An aiohttp session that never re-sends a request on its own.
-
-    aiohttp silently retries an idempotent request (GET) once when the server drops
-    the connection. Cancelling is not idempotent in effect (a second call answers
-    code 5), and the SDK must see every attempt to count it and to read a later
-    code 5 as its own success, so that hidden retry is turned off.
-    """
-    import aiohttp
-
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_concurrency, keepalive_timeout=30.0, ssl=verify),
-        # The proxy was found once by proxy_for (ALL_PROXY included, never for
-        # loopback); trust_env would look it up again, in a thread, on every request.
-        trust_env=False,
-        proxy=proxy,
-    )
-    if hasattr(session, "_retry_connection"):
-        session._retry_connection = False
-    return session
 
 
 # --- deadlines for the sync client's blocking sockets ------------------------------------

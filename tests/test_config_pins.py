@@ -272,7 +272,7 @@ def test_settings_read_the_key_from_the_environment(monkeypatch: pytest.MonkeyPa
         ({"response_format": None}, "response_format must be 'json' or 'xml', got None"),
         (
             {"transport": "requests"},
-            "transport must be one of 'httpx', 'aiohttp' or an HTTP transport object, "
+            "transport must be one of 'httpx', 'httpx2', 'aiohttp' or an HTTP transport object, "
             "got 'requests'",
         ),
         (

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_iterate
+from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_checkpoint, async_iterate
 from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
 from .._models import (
     ASYNC_ID_SOURCES,
@@ -140,6 +140,7 @@ class _AsyncRun:
 
     async def _work(self) -> None:
         while True:
+            await async_checkpoint()  # a stopped batch starts no other id
             pulled = await self.source.pull()
             if pulled is None:
                 return

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import warnings
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
@@ -39,8 +39,11 @@ from .._protocol import (
     interpret_transport_error,
 )
 from .._secrets import redacted_url
+from .._transports import open_async_transport
+
+if TYPE_CHECKING:
+    import httpx2
 from .batch import AsyncBatch
-from .http_httpx import AsyncHttpxTransport
 
 __all__ = ["AsyncMailPartner"]
 
@@ -56,7 +59,7 @@ class _AsyncPool:
     parent.
     """
 
-    def __init__(self, settings: Settings, http_client: httpx.AsyncClient | None) -> None:
+    def __init__(self, settings: Settings, http_client: object | None) -> None:
         self._settings = settings
         self._http_client = http_client
         self.closed = False
@@ -65,7 +68,7 @@ class _AsyncPool:
     def _start(self) -> None:
         settings = self._settings
         self.pid = os.getpid()
-        self.transport = AsyncHttpxTransport.open(settings, self._http_client)
+        self.transport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
         self.pacer = AsyncPacer(settings.rate_limit)
         self.loop_guard = AsyncLoopGuard(asyncio_only=settings.transport == "aiohttp")
@@ -152,8 +155,8 @@ class AsyncMailPartner:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         rate_limit: int | None = DEFAULT_RATE_LIMIT,
         allow_insecure_http: bool = False,
-        http_client: httpx.AsyncClient | None = None,
-        transport: TransportName | httpx.AsyncBaseTransport = "httpx",
+        http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
+        transport: TransportName | httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport = "httpx",
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._settings = Settings.create(

@@ -1,8 +1,8 @@
 """The httpx transport: one attempt, a :class:`CancelRequest` in, a :class:`RawResponse` out.
 
-``_async/http_httpx.py`` and its generated twin are the only modules that send
-with httpx. A transport for another HTTP library is another module with the same
-``open``, ``send`` and ``aclose``.
+Written once, for HTTPX and async; the sync twin, and the twins for the HTTPX2 fork,
+are generated from it by renaming. A transport for another HTTP library is another
+module with the same ``open``, ``send`` and ``aclose``.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ class AsyncHttpxTransport:
         """The caller's ``http_client``, checked, or a new client the SDK owns."""
         if http_client is None:
             return cls(new_async_client(settings), owned=True)
-        if settings.transport != "httpx":
-            raise ConfigurationError("pass either http_client or transport, not both")
         if not isinstance(http_client, httpx.AsyncClient):
             raise ConfigurationError(
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -48,8 +49,26 @@ from tests.server import (
     truncated,
     unused_port,
 )
+from tests.transports import (
+    ASYNC_TRANSPORTS,
+    CURRENT_TRANSPORT,
+    parametrize_transports,
+    use_transport,
+)
 
 KEY = "test-key-123"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_transports(metafunc, ASYNC_TRANSPORTS)
+
+
+@pytest.fixture(autouse=True)
+def client_transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The transport this test's clients of the real server use (see tests/transports.py)."""
+    yield from use_transport(request)
+
+
 FAST_RETRIES = RetryPolicy(initial_delay=0.01, max_delay=0.02)
 CANCELLED = "The email has been canceled."
 MOCK_BASE_URL = "https://api.test/v1"
@@ -61,6 +80,8 @@ def make_client(server: ScriptedServer, **options: Any) -> AsyncMailPartner:
     options.setdefault("timeout", 2.0)
     options.setdefault("rate_limit", None)
     options.setdefault("retry_policy", FAST_RETRIES)
+    if "http_client" not in options:
+        options.setdefault("transport", CURRENT_TRANSPORT.get())
     return AsyncMailPartner(options.pop("api_key", KEY), **options)
 
 

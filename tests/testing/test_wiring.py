@@ -18,6 +18,8 @@ from mailpartner_async import (
     CancelCode,
     MailPartner,
 )
+from mailpartner_async._async.http_httpx import AsyncHttpxTransport
+from mailpartner_async._sync.http_httpx import HttpxTransport
 from mailpartner_async.testing import FAKE_BASE_URL, FakeMailPartner
 
 URL = FAKE_BASE_URL + "/message-cancel"
@@ -71,12 +73,16 @@ async def test_closing_the_client_closes_the_http_client_made_for_it(
     fake: FakeMailPartner,
 ) -> None:
     client = fake.async_client()
-    http = client._pool.transport.http
+    transport = client._pool.transport
+    assert isinstance(transport, AsyncHttpxTransport)
+    http = transport.http
     await client.aclose()
     assert client.is_closed
     assert http.is_closed
     with fake.client() as sync_client:
-        sync_http = sync_client._pool.transport.http
+        sync_transport = sync_client._pool.transport
+        assert isinstance(sync_transport, HttpxTransport)
+        sync_http = sync_transport.http
     assert sync_http.is_closed
 
 
