@@ -106,6 +106,19 @@ def mutate(session: nox.Session) -> None:
     session.run("python", "scripts/mutation_score.py", "--floor", str(MUTATION_FLOOR))
 
 
+@nox.session(python=PYTHONS[0])
+def fuzz(session: nox.Session) -> None:
+    """The Hypothesis property test with many examples (not in the default run)."""
+    install(session, "tests")
+    session.run(
+        "pytest",
+        "tests/test_fuzz.py",
+        "--backend=asyncio",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "fuzz"},
+    )
+
+
 NGINX_ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.hostile import counting, hostile
 from tests.server import server
 
-__all__ = ["anyio_backend", "server"]
+__all__ = ["anyio_backend", "counting", "hostile", "server"]
+
+# The async transports each event loop runs: aiohttp only exists on asyncio, so the
+# (trio, aiohttp) pair is never generated rather than skipped.
+ASYNC_TRANSPORTS = {"asyncio": ("httpx", "aiohttp"), "trio": ("httpx",)}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,9 +29,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "anyio_backend" in metafunc.fixturenames:
-        choice = metafunc.config.getoption("--backend")
-        backends = ["asyncio", "trio"] if choice == "all" else [choice]
+    choice = metafunc.config.getoption("--backend")
+    backends = ["asyncio", "trio"] if choice == "all" else [choice]
+    if "async_transport" in metafunc.fixturenames:
+        # A test asking for `async_transport` gets every (loop, transport) pair, as
+        # `anyio_backend` when it is an anyio test, else as `run_backend` for a test
+        # calling anyio.run itself.
+        pairs = [(loop, name) for loop in backends for name in ASYNC_TRANSPORTS[loop]]
+        ids = [f"{loop}-{name}" for loop, name in pairs]
+        if "anyio_backend" in metafunc.fixturenames:
+            metafunc.parametrize(
+                ("anyio_backend", "async_transport"),
+                pairs,
+                ids=ids,
+                scope="session",
+                indirect=["anyio_backend"],
+            )
+        else:
+            metafunc.parametrize(("run_backend", "async_transport"), pairs, ids=ids)
+    elif "anyio_backend" in metafunc.fixturenames:
         metafunc.parametrize("anyio_backend", backends, scope="session", indirect=True)
 
 

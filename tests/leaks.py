@@ -1,0 +1,72 @@
+"""Where an API key could show to a user, and the check that it shows nowhere.
+
+Every spelling (raw, percent- and plus-encoded) is searched in ``str``/``repr`` of a
+result or an error, the error's ``vars`` and ``errors``, its pickle, its traceback
+rendered with the locals of every frame, and every log record at DEBUG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pickle
+import traceback
+from collections.abc import Iterator, Sequence
+from urllib.parse import quote, quote_plus
+
+from mailpartner_async import CancelOutcome
+
+__all__ = ["assert_key_absent", "captured_logs", "outcome_texts", "spellings", "texts_of"]
+
+
+def spellings(key: str) -> set[str]:
+    return {key, quote(key, safe=""), quote(key), quote_plus(key)}
+
+
+def texts_of(thing: object) -> list[str]:
+    """Every text a user could see of a result or an error."""
+    texts = [str(thing), repr(thing)]
+    if isinstance(thing, BaseException):
+        texts += [repr(vars(thing)), repr(getattr(thing, "errors", None))]
+        rendered = traceback.TracebackException.from_exception(thing, capture_locals=True)
+        texts.append("".join(rendered.format()))
+        texts.append(pickle.dumps(thing).decode("latin-1"))
+    return texts
+
+
+def outcome_texts(outcomes: Sequence[CancelOutcome]) -> list[str]:
+    return [text for outcome in outcomes for text in texts_of(outcome.error or outcome.result)]
+
+
+def assert_key_absent(key: str, texts: Sequence[str]) -> None:
+    for spelling in spellings(key):
+        leaks = [text for text in texts if spelling in text]
+        assert leaks == [], f"{spelling!r} leaked in {leaks!r}"
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts += [self.format(record), record.getMessage()]
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[list[str]]:
+    """Every record of every logger at DEBUG, formatted (tracebacks included) and bare.
+
+    For tests where pytest's function-scoped ``caplog`` does not fit (Hypothesis).
+    """
+    root = logging.getLogger()
+    handler = _Keep()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.texts
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
