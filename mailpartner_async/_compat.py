@@ -356,6 +356,10 @@ class AsyncLoopGuard:
                 "(for example in your app's lifespan)"
             )
 
+    def foreign(self) -> bool:
+        """Whether the client already ran on an event loop other than this one."""
+        return self._token is not None and anyio.lowlevel.current_token() != self._token
+
 
 class LoopGuard:
     """A sync client belongs to no event loop: nothing to check."""
@@ -367,6 +371,9 @@ class LoopGuard:
 
     def check(self) -> None:
         return None
+
+    def foreign(self) -> bool:
+        return False
 
 
 # --- a channel from workers to one consumer ---------------------------------------------

@@ -143,14 +143,14 @@ def test_client_used_in_a_second_event_loop_fails_clearly(server: ScriptedServer
         return await client.cancel("1")
 
     async def second() -> None:
-        try:
-            with pytest.raises(MailPartnerError, match="another event loop"):
-                await asyncio.wait_for(client.cancel("2"), 5)
-        finally:
+        with pytest.raises(MailPartnerError, match="another event loop"):
+            await asyncio.wait_for(client.cancel("2"), 5)
+        with pytest.raises(MailPartnerError, match="belong to the event loop that used it"):
             await client.aclose()
 
     assert asyncio.run(first()).code == CancelCode.CANCELLED
     asyncio.run(second())
+    assert client.is_closed
     assert [r.message_id for r in server.requests] == ["1"]
 
 

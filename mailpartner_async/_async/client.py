@@ -94,14 +94,14 @@ class _AsyncPool:
         self.closed = True
         if self.pid != os.getpid():
             return  # the parent's sockets: leave them to the parent
-        try:
-            await self.transport.aclose()
-        except RuntimeError:
-            # httpx closing connections of an event loop that is gone or not this one.
+        if self.loop_guard.foreign():
+            # Its connections belong to that loop, which alone can close them.
             raise MailPartnerError(
                 "the client is closed, but its connections belong to the event loop that "
-                "used it: close a client in that loop (for example in your app's lifespan)"
-            ) from None
+                "used it and are left open: close a client in that loop (for example in "
+                "your app's lifespan)"
+            )
+        await self.transport.aclose()
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.

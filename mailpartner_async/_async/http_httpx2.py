@@ -100,6 +100,7 @@ class AsyncHttpx2Transport:
 
 
 _HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
+_DRAIN_BYTES = 1024 * 1024
 
 
 async def _read(response: httpx2.Response, deadline: AsyncDeadline) -> RawResponse:
@@ -117,11 +118,20 @@ async def _read(response: httpx2.Response, deadline: AsyncDeadline) -> RawRespon
         decoder.feed(response.content)
         return RawResponse(status, headers, decoder.body, oversized=decoder.oversized)
     decoder = BodyDecoder(headers.get("content-encoding", ""), limit=MAX_BODY_BYTES)
+    drained = 0
     try:
         async for chunk in response.aiter_raw():
             deadline.check()
-            if not decoder.feed(chunk):
+            if decoder.feed(chunk):
+                continue
+            # Enough read. Read on (and drop) a little rather than leave httpx2's
+            # nested byte generators half-read, which trio reports as
+            # ResourceWarnings (encode/httpx2#3686); a body without end is left.
+            drained += len(chunk)
+            if drained > _DRAIN_BYTES:
                 break
+    except httpx2.TimeoutException:
+        raise  # the attempt's deadline, or a read time-out: not a short body
     except httpx2.TransportError:
         return RawResponse(status, headers, decoder.body, truncated=True)
     decoder.finish()
