@@ -16,7 +16,7 @@ __all__ = ["anyio_backend", "counting", "hostile", "server"]
 
 # The async transports each event loop runs: aiohttp only exists on asyncio, so the
 # (trio, aiohttp) pair is never generated rather than skipped.
-ASYNC_TRANSPORTS = {"asyncio": ("httpx", "aiohttp"), "trio": ("httpx",)}
+ASYNC_TRANSPORTS = {"asyncio": ("httpx", "httpx2", "aiohttp"), "trio": ("httpx", "httpx2")}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
