@@ -64,6 +64,7 @@ from tests.hostile import (
 )
 from tests.leaks import assert_key_absent, outcome_texts, texts_of
 from tests.server import unused_port
+from tests.transports import CURRENT_TRANSPORT, TRANSPORTS, use_transport
 
 KEY = "hostile-Key-0123456789"
 ENCODED_KEY = "k3y+with/slash&amp=Zz9"  # needs percent-encoding in a query
@@ -90,7 +91,20 @@ def async_client(
 
 
 def sync_client(hostile: HostileServer | None, key: str = KEY, **overrides: Any) -> MailPartner:
-    return MailPartner(key, **options(hostile, **overrides))
+    transport = CURRENT_TRANSPORT.get()
+    return MailPartner(key, transport=transport, **options(hostile, **overrides))  # type: ignore[arg-type]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The sync twins of each case run on both sync transports.
+    if metafunc.function.__name__.endswith("_sync"):
+        metafunc.parametrize("sync_transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def sync_transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The transport of this test's sync clients (see tests/transports.py)."""
+    yield from use_transport(request)
 
 
 async def async_outcome(client: AsyncMailPartner, message_id: str | int) -> Outcome:
@@ -288,6 +302,7 @@ def test_aclose_under_another_event_loop_raises_mailpartner_error(
     with pytest.raises(MailPartnerError, match="belong to the event loop that used it"):
         anyio.run(client.aclose, backend=run_backend)
     assert client.is_closed
+    del client  # its connections go now, under this test's warning filters
     gc.collect()
 
 
