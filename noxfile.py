@@ -149,6 +149,6 @@ def bench(session: nox.Session) -> None:
                 "the bench needs nginx and its echo module: "
                 "sudo apt-get install nginx libnginx-mod-http-echo"
             )
-    install(session, extras="aiohttp")
+    install(session, extras="aiohttp,httpx2")
     session.install("requests", "matplotlib")
     session.run("python", "bench/run.py", "--plot", "bench/throughput.png", *session.posargs)

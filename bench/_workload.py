@@ -112,23 +112,16 @@ def _gather_rounds(
     return lambda first, count: loop.run_until_complete(gather(first, count))
 
 
-def httpx_async(base_url: str, concurrency: int, *, aiohttp_transport: bool = False) -> Any:
-    """Raw ``httpx.AsyncClient`` + ``asyncio.gather`` under a semaphore, pool sized to match."""
-    import httpx
+def _httpx_like_async(module_name: str, base_url: str, concurrency: int) -> Any:
+    """Raw ``AsyncClient`` of httpx or httpx2 (same API) + ``asyncio.gather`` under a
+    semaphore, the pool sized to match."""
+    import importlib
 
+    module = importlib.import_module(module_name)
     url = f"{base_url}/message-cancel"
-
     loop = asyncio.new_event_loop()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    if aiohttp_transport:
-        from httpx_aiohttp import AiohttpTransport
-
-        async def make() -> httpx.AsyncClient:
-            return httpx.AsyncClient(timeout=10, transport=AiohttpTransport(limits=limits))
-
-        client = loop.run_until_complete(make())
-    else:
-        client = httpx.AsyncClient(timeout=10, limits=limits)
+    limits = module.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = module.AsyncClient(timeout=10, limits=limits)
 
     async def one(i: int) -> bool:
         response = await client.get(url, params={"apiKey": API_KEY, "messageId": str(i)})
@@ -141,13 +134,18 @@ def httpx_async(base_url: str, concurrency: int, *, aiohttp_transport: bool = Fa
     return _gather_rounds(loop, one, concurrency), close
 
 
-def httpx_aiohttp_async(url: str, concurrency: int) -> Any:
-    """Raw ``httpx.AsyncClient`` on httpx-aiohttp's transport, same shape as above."""
-    return httpx_async(url, concurrency, aiohttp_transport=True)
+def raw_httpx(base_url: str, concurrency: int) -> Any:
+    """Raw ``httpx.AsyncClient`` + ``asyncio.gather`` under a semaphore."""
+    return _httpx_like_async("httpx", base_url, concurrency)
 
 
-def aiohttp_async(base_url: str, concurrency: int) -> Any:
-    """Raw ``aiohttp`` + ``asyncio.gather`` under a semaphore: the ceiling."""
+def raw_httpx2(base_url: str, concurrency: int) -> Any:
+    """Raw ``httpx2.AsyncClient`` (the fork, same API) + ``asyncio.gather``."""
+    return _httpx_like_async("httpx2", base_url, concurrency)
+
+
+def raw_aiohttp(base_url: str, concurrency: int) -> Any:
+    """Raw ``aiohttp.ClientSession`` + ``asyncio.gather`` under a semaphore."""
     import aiohttp
 
     url = f"{base_url}/message-cancel"
@@ -174,21 +172,27 @@ def aiohttp_async(base_url: str, concurrency: int) -> Any:
 
 # --- the SDK -------------------------------------------------------------------------------
 
+TRANSPORTS = ("httpx", "httpx2", "aiohttp")
+METHODS = ("gather", "cancel_many", "cancel_iter")
 
-def _sdk_client(url: str, concurrency: int, transport: str | None) -> Any:
+
+def _sdk(url: str, concurrency: int, method: str, transport: Any) -> Any:
+    """``AsyncMailPartner(transport=...)``, as the SDK builds it for a user who asks
+    for ``max_concurrency`` and no rate limit; ``method`` is one of ``METHODS``:
+    ``asyncio.gather(*(client.cancel(i) for i in ids))``, ``cancel_many`` or
+    ``cancel_iter``."""
     from mailpartner_async import AsyncMailPartner
 
-    options: dict[str, Any] = {"max_concurrency": concurrency, "rate_limit": None}
-    if transport is not None:
-        options["transport"] = transport
-    return AsyncMailPartner(api_key=API_KEY, base_url=url, **options)
-
-
-def _sdk(url: str, concurrency: int, method: str, transport: str | None = None) -> Any:
     loop = asyncio.new_event_loop()
 
     async def make() -> Any:
-        return _sdk_client(url, concurrency, transport)
+        return AsyncMailPartner(
+            api_key=API_KEY,
+            base_url=url,
+            rate_limit=None,
+            max_concurrency=concurrency,
+            transport=transport,
+        )
 
     client = loop.run_until_complete(make())
 
@@ -222,33 +226,8 @@ def _sdk(url: str, concurrency: int, method: str, transport: str | None = None) 
     return (lambda first, count: loop.run_until_complete(chosen(first, count))), close
 
 
-def sdk_gather(url: str, concurrency: int) -> Any:
-    """``asyncio.gather(*(client.cancel(i) for i in ids))`` on one ``AsyncMailPartner``."""
-    return _sdk(url, concurrency, "gather")
-
-
-def sdk_cancel_many(url: str, concurrency: int) -> Any:
-    return _sdk(url, concurrency, "cancel_many")
-
-
-def sdk_cancel_iter(url: str, concurrency: int) -> Any:
-    return _sdk(url, concurrency, "cancel_iter")
-
-
-def sdk_aiohttp_gather(url: str, concurrency: int) -> Any:
-    return _sdk(url, concurrency, "gather", transport="aiohttp")
-
-
-def sdk_aiohttp_cancel_many(url: str, concurrency: int) -> Any:
-    return _sdk(url, concurrency, "cancel_many", transport="aiohttp")
-
-
-def sdk_aiohttp_cancel_iter(url: str, concurrency: int) -> Any:
-    return _sdk(url, concurrency, "cancel_iter", transport="aiohttp")
-
-
 def sync_cancel_many(url: str, concurrency: int) -> Any:
-    """``MailPartner.cancel_many``: the sync client, threads for concurrency."""
+    """``MailPartner.cancel_many``: the sync client (httpx), threads for concurrency."""
     from mailpartner_async import MailPartner
 
     client = MailPartner(
@@ -263,53 +242,47 @@ def sync_cancel_many(url: str, concurrency: int) -> Any:
     return run, client.close
 
 
+def _sdk_kind(transport: str, method: str) -> Callable[[str, int], Any]:
+    return lambda url, concurrency: _sdk(url, concurrency, method, transport)
+
+
 KINDS: dict[str, Callable[[str, int], Any]] = {
     "requests_seq": requests_seq,
     "httpx_seq": httpx_seq,
-    "httpx_async": httpx_async,
-    "httpx_aiohttp_async": httpx_aiohttp_async,
-    "aiohttp_async": aiohttp_async,
-    "sdk_gather": sdk_gather,
-    "sdk_cancel_many": sdk_cancel_many,
-    "sdk_cancel_iter": sdk_cancel_iter,
-    "sdk_aiohttp_gather": sdk_aiohttp_gather,
-    "sdk_aiohttp_cancel_many": sdk_aiohttp_cancel_many,
-    "sdk_aiohttp_cancel_iter": sdk_aiohttp_cancel_iter,
+    "raw_httpx": raw_httpx,
+    "raw_httpx2": raw_httpx2,
+    "raw_aiohttp": raw_aiohttp,
+    **{f"sdk_{t}_{m}": _sdk_kind(t, m) for t in TRANSPORTS for m in METHODS},
     "sync_cancel_many": sync_cancel_many,
 }
 
-
-# kind -> (client class, batch method or None, needs the aiohttp transport)
-_SDK_FEATURES: dict[str, tuple[str, str | None, bool]] = {
-    "sdk_gather": ("AsyncMailPartner", None, False),
-    "sdk_cancel_many": ("AsyncMailPartner", "cancel_many", False),
-    "sdk_cancel_iter": ("AsyncMailPartner", "cancel_iter", False),
-    "sdk_aiohttp_gather": ("AsyncMailPartner", None, True),
-    "sdk_aiohttp_cancel_many": ("AsyncMailPartner", "cancel_many", True),
-    "sdk_aiohttp_cancel_iter": ("AsyncMailPartner", "cancel_iter", True),
-    "sync_cancel_many": ("MailPartner", "cancel_many", False),
-}
+# The library each kind needs besides the SDK (import name), and the SDK transport.
+_LIBRARY = {"raw_httpx": "httpx", "raw_httpx2": "httpx2", "raw_aiohttp": "aiohttp"}
+_SDK_TRANSPORT = {f"sdk_{t}_{m}": t for t in TRANSPORTS for m in METHODS}
 
 
 def missing_feature(kind: str) -> str | None:
-    """Why this kind cannot run against the installed SDK, or None if it can."""
-    if kind not in _SDK_FEATURES:
+    """Why this kind cannot run here (library not installed, SDK without the
+    transport or method), or None if it can."""
+    import importlib.util
+
+    library = _LIBRARY.get(kind) or _SDK_TRANSPORT.get(kind)
+    if library is not None and importlib.util.find_spec(library) is None:
+        return f"{library} is not installed"
+    if kind not in _SDK_TRANSPORT and kind != "sync_cancel_many":
         return None
     import mailpartner_async
 
-    class_name, method, needs_aiohttp = _SDK_FEATURES[kind]
-    client_class = getattr(mailpartner_async, class_name, None)
-    if client_class is None:
-        return f"mailpartner_async.{class_name} does not exist yet"
-    if method is not None and not hasattr(client_class, method):
-        return f"{class_name}.{method} does not exist yet"
-    if needs_aiohttp:
-        if "transport" not in inspect.signature(client_class.__init__).parameters:
-            return f"{class_name} has no transport= argument yet"
-        try:
-            import httpx_aiohttp  # noqa: F401
-        except ImportError:
-            return "httpx-aiohttp is not installed"
+    if kind == "sync_cancel_many":
+        if not hasattr(mailpartner_async, "MailPartner"):
+            return "mailpartner_async.MailPartner does not exist"
+        return None
+    client_class = mailpartner_async.AsyncMailPartner
+    method = kind.removeprefix(f"sdk_{_SDK_TRANSPORT[kind]}_")
+    if method != "gather" and not hasattr(client_class, method):
+        return f"AsyncMailPartner.{method} does not exist"
+    if "transport" not in inspect.signature(client_class.__init__).parameters:
+        return "AsyncMailPartner has no transport= argument"
     return None
 
 

@@ -69,8 +69,8 @@ def main() -> None:
     with start_nginx() as nginx:
         for latency in (0, 20):
             url = nginx.base_url(latency)
-            raw = sweep("httpx_async", url, latency, nginx.worker_pid)
-            sdk = sweep("sdk_gather", url, latency, nginx.worker_pid)
+            raw = sweep("raw_httpx", url, latency, nginx.worker_pid)
+            sdk = sweep("sdk_httpx_gather", url, latency, nginx.worker_pid)
             for c in CONCURRENCIES:
                 r, s = raw[c], sdk[c]
                 line = (

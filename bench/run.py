@@ -1,4 +1,4 @@
-"""Benchmark mailpartner-async against the raw clients a user could write instead.
+"""Benchmark mailpartner-async on each transport against that transport's raw library.
 
 Usage::
 
@@ -8,11 +8,14 @@ Starts nginx (one worker, so one of the two cores stays with the client) on free
 loopback ports with a fixed answer, at 0 ms and at 20 ms of latency, and runs every
 client in its own fresh interpreter, so its CPU and peak RSS are its own. Rounds are
 interleaved (round 1 of every client, then round 2, ...) so that a change in the
-machine's load hits every client alike. Prints, per latency, one row per client at
-its best concurrency (medians of the rounds), the sweep of throughput against
-concurrency, the RSS of ``cancel_iter`` over 10,000 and 100,000 ids, import times,
-and the ratios against the targets of issue 4. Benchmarks only print: nothing here
-asserts a time.
+machine's load hits every client alike. The SDK on ``transport="httpx"``, ``"httpx2"``
+and ``"aiohttp"`` is set side by side with raw ``httpx.AsyncClient``,
+``httpx2.AsyncClient`` and ``aiohttp.ClientSession``, each swept over concurrency.
+Prints, per latency, one row per client at its best concurrency (medians of the
+rounds), the sweep, the best concurrency per transport, the RSS of ``cancel_iter``
+over 10,000 and 100,000 ids, import times (and which transport libraries the import
+loads), and the targets of issue 11, each met or missed. Benchmarks only print:
+nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -64,27 +67,36 @@ class Client:
     sequential: bool = False
 
 
+# The transports, each with its raw library: (SDK transport, raw kind, label of the library).
+TRANSPORTS = (
+    ("httpx", "raw_httpx", "httpx.AsyncClient"),
+    ("httpx2", "raw_httpx2", "httpx2.AsyncClient"),
+    ("aiohttp", "raw_aiohttp", "aiohttp.ClientSession"),
+)
+RAW_OF = {transport: raw for transport, raw, _ in TRANSPORTS}
+
+
+def _transport_clients() -> list[Client]:
+    clients = []
+    for transport, raw, library in TRANSPORTS:
+        sweep = f"sdk_{transport}_cancel_many"
+        sdk = f"AsyncMailPartner(transport={transport!r})"
+        clients += [
+            Client(raw, f"raw {library} + gather", sweep=True),
+            Client(sweep, f"{sdk}.cancel_many", raw, raw, sweep=True),
+            Client(f"sdk_{transport}_gather", f"{sdk}: gather of cancel", raw, raw,
+                   sibling=sweep),
+            Client(f"sdk_{transport}_cancel_iter", f"{sdk}.cancel_iter", raw, raw,
+                   sibling=sweep),
+        ]  # fmt: skip
+    return clients
+
+
 CLIENTS = (
     Client("requests_seq", "provider sample: requests.get, sequential", sequential=True),
-    Client("httpx_seq", "httpx.Client, sequential", "requests_seq", sequential=True),
-    Client("httpx_async", "raw httpx.AsyncClient + gather", sweep=True),
-    Client("aiohttp_async", "raw aiohttp + gather (ceiling)", sweep=True),
-    Client("httpx_aiohttp_async", "raw httpx on httpx-aiohttp + gather", "aiohttp_async",
-           sweep=True),
-    Client("sdk_gather", "AsyncMailPartner: gather of cancel", "httpx_async", "httpx_async",
-           sibling="sdk_cancel_many"),
-    Client("sdk_cancel_many", "AsyncMailPartner.cancel_many", "httpx_async", "httpx_async",
-           sweep=True),
-    Client("sdk_cancel_iter", "AsyncMailPartner.cancel_iter", "httpx_async", "httpx_async",
-           sibling="sdk_cancel_many"),
-    Client("sdk_aiohttp_gather", "AsyncMailPartner(transport='aiohttp'): gather",
-           "aiohttp_async", "httpx_aiohttp_async", sibling="sdk_aiohttp_cancel_many"),
-    Client("sdk_aiohttp_cancel_many", "AsyncMailPartner(transport='aiohttp').cancel_many",
-           "aiohttp_async", "httpx_aiohttp_async", sweep=True),
-    Client("sdk_aiohttp_cancel_iter", "AsyncMailPartner(transport='aiohttp').cancel_iter",
-           "aiohttp_async", "httpx_aiohttp_async", sibling="sdk_aiohttp_cancel_many"),
-    Client("sync_cancel_many", "MailPartner.cancel_many (threads)", "httpx_async",
-           sibling="sdk_cancel_many"),
+    *_transport_clients(),
+    Client("sync_cancel_many", "MailPartner.cancel_many (httpx, threads)", "raw_httpx",
+           sibling="sdk_httpx_cancel_many"),
 )  # fmt: skip
 BY_KIND = {client.kind: client for client in CLIENTS}
 
@@ -246,8 +258,9 @@ def machine() -> dict[str, str]:
         "httpcore",
         "anyio",
         "pydantic",
+        "httpx2",
+        "httpcore2",
         "aiohttp",
-        "httpx-aiohttp",
         "requests",
     )
     return {
@@ -267,7 +280,7 @@ def print_main_table(results: Results, skipped: dict[str, str], report: Report) 
         "client",
         "C",
         "req/s",
-        "vs baseline",
+        "vs raw, each at its best",
         "CPU ms/req",
         "CPU vs raw, same C",
         "waited for CPU",
@@ -375,16 +388,39 @@ def _importtime(statement: str) -> dict[str, int]:
     return modules
 
 
-BASE_IMPORT = "import httpx, anyio, pydantic"
+BASE_IMPORT = "import httpx, anyio; from pydantic import BaseModel"
 SDK_IMPORT = "import mailpartner_async"
+# Libraries of the transports a user may not use: the import must not load them.
+OPTIONAL_LIBRARIES = ("aiohttp", "httpx2", "httpcore2")
 
 
-def run_imports(settings: Settings, report: Report) -> tuple[float, float]:
+@dataclasses.dataclass(frozen=True)
+class Imports:
+    base_ms: float
+    sdk_ms: float
+    loaded_optional: tuple[str, ...]  # of OPTIONAL_LIBRARIES, those the import loaded
+
+    @property
+    def extra_ms(self) -> float:
+        return self.sdk_ms - self.base_ms
+
+
+def _loaded_top_level(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(  # noqa: S603 (this interpreter, a fixed statement)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return {name.split(".")[0] for name in out.split()}
+
+
+def run_imports(settings: Settings, report: Report) -> Imports:
     timings: dict[str, list[float]] = {BASE_IMPORT: [], SDK_IMPORT: []}
     for _ in range(settings.import_runs):  # alternate, so load changes hit both alike
         for statement, samples in timings.items():
             samples.append(_import_ms(statement))
     base, sdk = (statistics.median(timings[s]) for s in (BASE_IMPORT, SDK_IMPORT))
+    loaded = _loaded_top_level(SDK_IMPORT)
+    optional = tuple(name for name in OPTIONAL_LIBRARIES if name in loaded)
     report(f"### Import time (fresh interpreters, median of {settings.import_runs})")
     report()
     report.table(
@@ -392,21 +428,22 @@ def run_imports(settings: Settings, report: Report) -> tuple[float, float]:
         [[f"`{s}`", f"{statistics.median(t):.1f}", f"{min(t):.1f}"] for s, t in timings.items()]
         + [["difference", f"{sdk - base:+.1f}", ""]],
     )
+    report.table(
+        ["transports you don't use are not imported", "loaded by `import mailpartner_async`"],
+        [[f"`{name}`", "**yes**" if name in loaded else "no"] for name in OPTIONAL_LIBRARIES],
+    )
     # What the SDK imports beyond the baseline, by top-level package (one -X importtime run).
     baseline = _importtime(BASE_IMPORT)
     extra: collections.Counter[str] = collections.Counter()
     for name, own in _importtime(SDK_IMPORT).items():
         if name not in baseline:
-            package = name.split(".")[0]
-            if package == "pydantic" or package.startswith("pydantic_"):
-                package = "pydantic (submodules beyond `import pydantic`)"
-            extra[package] += own
+            extra[name.split(".")[0]] += own
     rows = [[name, f"{us / 1000:.1f}"] for name, us in extra.most_common(8)]
     rows.append(["total beyond the baseline", f"{sum(extra.values()) / 1000:.1f}"])
     report("Modules `import mailpartner_async` loads beyond the baseline (`-X importtime`):")
     report()
     report.table(["package", "self ms"], rows)
-    return base, sdk
+    return Imports(base, sdk, optional)
 
 
 def run_rate_limit_check(report: Report, ids: int = 10_000, per_minute: int = 2000) -> None:
@@ -440,65 +477,175 @@ def run_rate_limit_check(report: Report, ids: int = 10_000, per_minute: int = 20
     )
 
 
+def print_side_by_side(results: Results, report: Report) -> None:
+    """Each transport against its own raw library, both at their best concurrency."""
+    rows = []
+    for latency in LATENCIES:
+        found = results[latency]
+        for transport, raw, library in TRANSPORTS:
+            sdk_levels, raw_levels = found.get(f"sdk_{transport}_cancel_many"), found.get(raw)
+            if not sdk_levels or not raw_levels:
+                rows.append([f"{latency} ms", transport, library, "skipped"] + ["-"] * 6)
+                continue
+            sdk, raw_best = best(sdk_levels), best(raw_levels)
+            raw_same_c = raw_levels.get(sdk.concurrency)
+            rows.append(
+                [
+                    f"{latency} ms",
+                    f"`{transport}`",
+                    f"raw `{library}`",
+                    f"{raw_best.rps:,.0f} (C={raw_best.concurrency})",
+                    f"{sdk.rps:,.0f} (C={sdk.concurrency})",
+                    ratio(sdk.rps, raw_best.rps),
+                    f"{raw_same_c.cpu_ms:.3f}" if raw_same_c else "-",
+                    f"{sdk.cpu_ms:.3f}",
+                    ratio(sdk.cpu_ms, raw_same_c.cpu_ms if raw_same_c else None),
+                ]
+            )
+    report("### Each transport against its own library (cancel_many; each at its best C)")
+    report()
+    report.table(
+        [
+            "server",
+            "transport",
+            "raw library",
+            "raw req/s (best C)",
+            "SDK req/s (best C)",
+            "SDK / raw",
+            "raw CPU ms/req",
+            "SDK CPU ms/req",
+            "CPU SDK / raw, same C",
+        ],
+        rows,
+    )
+
+
+def near_best(levels: dict[int, Level], share: float = 0.9) -> int:
+    """The smallest concurrency that reaches ``share`` of the best throughput."""
+    top = best(levels).rps
+    return min(c for c, level in levels.items() if level.rps >= share * top)
+
+
+def print_concurrency(results: Results, report: Report) -> None:
+    """The best concurrency of each transport (SDK cancel_many and raw library)."""
+    rows = []
+    for latency in (20, 0):
+        for transport, raw, _ in TRANSPORTS:
+            sdk_levels = results[latency].get(f"sdk_{transport}_cancel_many")
+            raw_levels = results[latency].get(raw)
+            if not sdk_levels or not raw_levels:
+                continue
+            sdk = best(sdk_levels)
+            at_10 = sdk_levels.get(10)
+            rows.append(
+                [
+                    f"{latency} ms",
+                    f"`{transport}`",
+                    str(sdk.concurrency),
+                    f"{sdk.rps:,.0f}",
+                    str(near_best(sdk_levels)),
+                    f"{at_10.rps:,.0f}" if at_10 else "-",
+                    str(best(raw_levels).concurrency),
+                ]
+            )
+    report("### Best concurrency per transport (SDK cancel_many, from the sweep)")
+    report()
+    report.table(
+        [
+            "server",
+            "transport",
+            "best C",
+            "req/s at best C",
+            "smallest C with >= 90 % of best",
+            "req/s at C=10",
+            "raw library's best C",
+        ],
+        rows,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def targets(results: Results, imports: Imports) -> list[Target]:
+    """The targets of issue 11, each with what this run measured."""
+    found: list[Target] = []
+
+    def pair(latency: int, transport: str) -> tuple[Level, dict[int, Level]] | None:
+        sdk = results[latency].get(f"sdk_{transport}_cancel_many")
+        raw = results[latency].get(RAW_OF[transport])
+        return (best(sdk), raw) if sdk and raw else None
+
+    def throughput(transport: str, bound: float, latencies: Sequence[int]) -> None:
+        for latency in latencies:
+            name = f"`{transport}` transport >= {bound}x raw {transport}, {latency} ms"
+            got = pair(latency, transport)
+            if got is None:
+                found.append(Target(name, "skipped", None))
+                continue
+            sdk, raw = got
+            value = sdk.rps / best(raw).rps
+            found.append(Target(name, f"{value:.2f}x", value >= bound))
+
+    throughput("aiohttp", 0.6, [20])
+    throughput("httpx2", 0.9, LATENCIES)
+    throughput("httpx", 0.9, LATENCIES)
+    for latency in LATENCIES:
+        for transport in RAW_OF:
+            name = f"CPU/call of `{transport}` <= 1.15x raw {transport}, {latency} ms"
+            got = pair(latency, transport)
+            raw_level = got[1].get(got[0].concurrency) if got else None
+            if got is None or raw_level is None:
+                found.append(Target(name, "skipped", None))
+                continue
+            value = got[0].cpu_ms / raw_level.cpu_ms
+            found.append(Target(name, f"{value:.2f}x at C={got[0].concurrency}", value <= 1.15))
+    found.append(
+        Target(
+            "import <= +30 ms over `import httpx, anyio; from pydantic import BaseModel`",
+            f"{imports.extra_ms:+.1f} ms",
+            imports.extra_ms <= 30,
+        )
+    )
+    found.append(
+        Target(
+            "`import mailpartner_async` loads neither aiohttp nor httpx2",
+            "loads " + ", ".join(imports.loaded_optional) if imports.loaded_optional else "none",
+            not imports.loaded_optional,
+        )
+    )
+    return found
+
+
 def print_targets(
     results: Results,
     skipped: dict[str, str],
     iter_answer: dict[str, Any] | None,
-    imports: tuple[float, float],
+    imports: Imports,
     report: Report,
 ) -> None:
-    def rps(latency: int, kind: str) -> float | None:
-        levels = results[latency].get(kind)
-        return best(levels).rps if levels else None
-
-    def cpu_ratio(latency: int, kind: str) -> str:
-        levels = results[latency].get(kind)
-        if not levels:
-            return "skipped"
-        level = best(levels)
-        raw = results[latency].get(BY_KIND[kind].cpu_baseline or "", {}).get(level.concurrency)
-        return ratio(level.cpu_ms, raw.cpu_ms if raw else None) + f" at C={level.concurrency}"
-
     rows = []
-    for latency in LATENCIES:
-        for kind in ("sdk_cancel_many", "sdk_cancel_iter", "sdk_gather"):
-            rows.append(
-                [
-                    f"{kind} >= 0.9x raw httpx at its best, {latency} ms",
-                    ratio(rps(latency, kind), rps(latency, "httpx_async")),
-                ]
-            )
-    for kind in ("sdk_aiohttp_cancel_many", "sdk_aiohttp_cancel_iter"):
-        rows.append(
-            [f"{kind} >= 0.6x raw aiohttp, 20 ms", ratio(rps(20, kind), rps(20, "aiohttp_async"))]
-        )
-    for kind in ("sdk_cancel_many", "sdk_aiohttp_cancel_many"):
-        rows.append(
-            [
-                f"{kind} >= 10x the provider's sample, 20 ms",
-                ratio(rps(20, kind), rps(20, "requests_seq")),
-            ]
-        )
-    for latency in LATENCIES:
-        for kind in ("sdk_cancel_many", "sdk_aiohttp_cancel_many"):
-            rows.append(
-                [f"{kind} CPU/req <= 1.1x raw httpx, same transport, {latency} ms",
-                 cpu_ratio(latency, kind)]
-            )  # fmt: skip
+    for target in targets(results, imports):
+        verdict = "-" if target.met is None else "met" if target.met else "**missed**"
+        rows.append([target.name, target.measured, verdict])
     if iter_answer is not None:
         checkpoints = sorted((int(k), v) for k, v in iter_answer["peak_rss_mb"].items())
         (small, small_rss), (large, large_rss) = checkpoints[-2], checkpoints[-1]
+        growth = large_rss - small_rss
         rows.append(
             [
                 f"cancel_iter peak RSS growth {small:,} -> {large:,} ids < 10 MB",
-                f"{large_rss - small_rss:+.1f} MB",
+                f"{growth:+.1f} MB",
+                "met" if growth < 10 else "**missed**",
             ]
         )
-    base, sdk = imports
-    rows.append(["import <= 30 ms over httpx+anyio+pydantic", f"{sdk - base:+.1f} ms"])
-    report("### Against the targets of issue 4")
+    report("### Against the targets of issue 11")
     report()
-    report.table(["target", "measured"], rows)
+    report.table(["target", "measured", "verdict"], rows)
     for kind, reason in skipped.items():
         report(f"- skipped {kind}: {reason}")
     if skipped:
@@ -514,16 +661,29 @@ def write_plot(results: Results, settings: Settings, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(LATENCIES), figsize=(12, 4.8))
+    colours = {"httpx": "tab:blue", "httpx2": "tab:green", "aiohttp": "tab:red"}
     for axis, latency in zip(axes, LATENCIES, strict=True):
-        for client in CLIENTS:
-            levels = results[latency].get(client.kind)
-            if client.sweep and levels:
-                xs = sorted(levels)
-                axis.plot(xs, [levels[x].rps for x in xs], marker="o", label=client.kind)
-        for kind, style in (("requests_seq", ":"), ("httpx_seq", "--")):
-            levels = results[latency].get(kind)
-            if levels:
-                axis.axhline(best(levels).rps, linestyle=style, color="grey", label=kind)
+        for transport, raw, library in TRANSPORTS:
+            for kind, style, marker, label in (
+                (raw, "-", "o", f"raw {library}"),
+                (f"sdk_{transport}_cancel_many", "--", "s", f"SDK transport={transport!r}"),
+            ):
+                levels = results[latency].get(kind)
+                if levels:
+                    xs = sorted(levels)
+                    axis.plot(
+                        xs,
+                        [levels[x].rps for x in xs],
+                        linestyle=style,
+                        marker=marker,
+                        color=colours[transport],
+                        label=label,
+                    )
+        levels = results[latency].get("requests_seq")
+        if levels:
+            axis.axhline(
+                best(levels).rps, linestyle=":", color="grey", label="requests, sequential"
+            )
         axis.set_xscale("log")
         axis.set_xticks(settings.levels, [str(c) for c in settings.levels])
         axis.set_yscale("log")
@@ -560,9 +720,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         report(f"Server: {nginx.version}, 1 worker, 127.0.0.1")
         report()
         results, skipped = run_clients(nginx, settings)
+        print_side_by_side(results, report)
         print_main_table(results, skipped, report)
         print_sweep(results, settings, report)
-    if "sdk_cancel_iter" not in skipped:
+        print_concurrency(results, report)
+    if "sdk_httpx_cancel_iter" not in skipped:
         iter_answer = run_iter_rss(settings, report)
     imports = run_imports(settings, report)
     if args.rate_limit_check:
