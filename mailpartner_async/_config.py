@@ -27,6 +27,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
@@ -56,6 +57,13 @@ DEFAULT_MAX_RETRIES: Final = 2
 # Measured on 2 cores against a local server: httpx 0.28's transport is fastest with
 # about 10 requests in flight and slows down beyond (see docs/benchmarks.md).
 DEFAULT_MAX_CONCURRENCY: Final = 10
+# Measured per transport at 20 ms of latency (bench/RESULTS.md): httpx's pool slows
+# down past about 10 in flight; httpx2 peaks near 20-50 and aiohttp still gains at 100.
+DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT: Final[dict[str, int]] = {
+    "httpx": 10,
+    "httpx2": 20,
+    "aiohttp": 50,
+}
 DEFAULT_RATE_LIMIT: Final = 2000
 # The real answer is under 200 bytes; anything this large is not an API response.
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -171,6 +179,14 @@ def check_count(name: str, value: object, *, minimum: int) -> int:
 def check_retries(max_retries: object) -> int:
     """Retries after the first attempt: an ``int >= 0``."""
     return check_count("max_retries", max_retries, minimum=0)
+
+
+def _max_concurrency(value: object, transport: object) -> int:
+    """``value`` checked; ``None``: the measured default of the transport."""
+    if value is None:
+        name = transport if isinstance(transport, str) else "httpx"
+        return DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT.get(name, DEFAULT_MAX_CONCURRENCY)
+    return check_count("max_concurrency", value, minimum=1)
 
 
 def check_concurrency(concurrency: object, default: int) -> int:
@@ -290,7 +306,7 @@ class Settings:
             timeout=check_timeout(timeout),
             max_retries=check_retries(max_retries),
             response_format=response_format,
-            max_concurrency=check_count("max_concurrency", max_concurrency, minimum=1),
+            max_concurrency=_max_concurrency(max_concurrency, transport),
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,

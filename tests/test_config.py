@@ -261,3 +261,23 @@ def test_malformed_base_url_from_env_is_a_configuration_error(
 
     with pytest.raises(ConfigurationError, match="absolute http"):
         resolve_base_url(None, allow_insecure_http=False)
+
+
+@pytest.mark.parametrize(("transport", "expected"), [("httpx", 10), ("httpx2", 20)])
+def test_max_concurrency_defaults_to_the_transports_measured_best(
+    transport: str, expected: int
+) -> None:
+    from mailpartner_async import MailPartner
+
+    with MailPartner("k" * 10, transport=transport) as client:  # type: ignore[arg-type]
+        assert client.max_concurrency == expected
+    with MailPartner("k" * 10, transport=transport, max_concurrency=3) as client:  # type: ignore[arg-type]
+        assert client.max_concurrency == 3
+
+
+@pytest.mark.anyio
+async def test_max_concurrency_defaults_to_50_on_aiohttp() -> None:
+    from mailpartner_async import AsyncMailPartner
+
+    async with AsyncMailPartner("k" * 10, transport="aiohttp") as client:
+        assert client.max_concurrency == 50

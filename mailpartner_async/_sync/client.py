@@ -19,7 +19,6 @@ import httpx
 
 from .._compat import Limiter, LoopGuard, Pacer, sleep
 from .._config import (
-    DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
@@ -130,7 +129,8 @@ class MailPartner:
     (plain ``http://`` only to loopback unless ``allow_insecure_http``); ``timeout``
     is per attempt, seconds or an ``httpx.Timeout``, and time spent queued for the
     limits does not count; ``max_retries`` counts retries after the first attempt;
-    ``max_concurrency`` bounds the requests in flight; ``rate_limit`` bounds the
+    ``max_concurrency`` bounds the requests in flight (default: the transport's
+    measured best, 10 on httpx, 20 on httpx2, 50 on aiohttp); ``rate_limit`` bounds the
     requests started in any 60 seconds (``None``: no cap); ``http_client`` is yours
     and never closed by the client. ``transport`` names the HTTP library
     (``"httpx"``; ``"aiohttp"`` for the async client on asyncio, with the
@@ -155,7 +155,7 @@ class MailPartner:
         timeout: float | httpx.Timeout | Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         response_format: ResponseFormat = "json",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int | None = None,
         rate_limit: int | None = DEFAULT_RATE_LIMIT,
         allow_insecure_http: bool = False,
         http_client: httpx.Client | httpx2.Client | None = None,
