@@ -11,12 +11,19 @@ import pytest
 
 from tests.hostile import counting, hostile
 from tests.server import server
+from tests.transports import ASYNC_TRANSPORTS as ASYNC_TRANSPORT_NAMES
 
 __all__ = ["anyio_backend", "counting", "hostile", "server"]
 
 # The async transports each event loop runs: aiohttp only exists on asyncio, so the
 # (trio, aiohttp) pair is never generated rather than skipped.
-ASYNC_TRANSPORTS = {"asyncio": ("httpx", "httpx2", "aiohttp"), "trio": ("httpx", "httpx2")}
+ASYNC_TRANSPORTS = {
+    "asyncio": ASYNC_TRANSPORT_NAMES,
+    "trio": tuple(name for name in ASYNC_TRANSPORT_NAMES if name != "aiohttp"),
+}
+# Suites that start processes or sweep the transport x hostile-network matrix: they
+# carry the `slow` mark, and the gate runs them on the newest Python only.
+SLOW_MODULES = frozenset({"test_cli", "test_docs", "test_fuzz", "test_hostile"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,6 +64,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
     # Tests marked for pytest-asyncio are asyncio's own (asyncio.gather, loops):
     # a session that runs the async tests under trio only leaves them out.
     if config.getoption("--backend") != "trio":
