@@ -37,10 +37,12 @@ def install(session: nox.Session, *groups: str, extras: str = "") -> None:
 def tests(session: nox.Session, backend: str) -> None:
     """The test suite, with the async tests under one event loop.
 
-    On the newest Python: everything, with branch coverage recorded for the `coverage`
-    session, which holds the two loops' coverage together to the floor. On the older ones, the suites marked `slow` (processes, the transport x hostile-network
-    matrix, the docs' examples) are left out: they test no version-specific code, and
-    the gate stays under half an hour. `nox -s tests -- -m ''` runs all everywhere.
+    On the newest Python: everything, with branch coverage recorded for the
+    `coverage` session, which holds both loops' coverage together to the floor. On
+    the older ones, the suites marked `slow` (processes, the transport x
+    hostile-network matrix, the docs' examples) are left out: they test no
+    version-specific code, and the gate stays under half an hour.
+    `nox -s tests -- -m ''` runs them everywhere.
     """
     install(session, "tests")
     pytest = ["pytest", f"--backend={backend}", *session.posargs]
