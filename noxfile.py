@@ -145,6 +145,18 @@ NGINX_ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
 
 @nox.session(python=PYTHONS[0])
+def bench_otel(session: nox.Session) -> None:
+    """CPU per cancel without OpenTelemetry, with the API's no-op provider, with the SDK.
+
+    Prints a table of medians over interleaved rounds; never fails on speed.
+    `nox -s bench_otel -- --rounds 5 --calls 1000`.
+    """
+    install(session, extras="otel")
+    session.install("opentelemetry-sdk>=1.27")
+    session.run("python", "bench/otel_overhead.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
 def bench(session: nox.Session) -> None:
     """Throughput, CPU, memory and import time against raw httpx/aiohttp on a local nginx.
 

@@ -28,8 +28,10 @@ from ._exceptions import (
     UnexpectedResponseError,
 )
 from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult
+from ._response import ResponseInfo
 from ._sync.batch import Batch
 from ._sync.client import MailPartner
+from ._telemetry import AttemptHook, AttemptInfo
 from ._version import __version__
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "AlreadySentError",
     "AsyncBatch",
     "AsyncMailPartner",
+    "AttemptHook",
+    "AttemptInfo",
     "AuthenticationError",
     "Batch",
     "BatchProgress",
@@ -54,6 +58,7 @@ __all__ = [
     "MailPartnerError",
     "MessageNotFoundError",
     "RateLimitError",
+    "ResponseInfo",
     "RetryPolicy",
     "UnexpectedResponseError",
     "__version__",

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ._exceptions import ConfigurationError
 from ._secrets import Secret
+from ._telemetry import DEFAULT_OBSERVER, Observer
 
 __all__ = [
     "API_KEY_ENV",
@@ -265,6 +266,7 @@ class Settings:
     rate_limit: int | None
     transport: TransportName | object
     retry_policy: RetryPolicy
+    observer: Observer = DEFAULT_OBSERVER
 
     @classmethod
     def create(
@@ -280,11 +282,15 @@ class Settings:
         allow_insecure_http: bool,
         transport: object,
         retry_policy: object,
+        on_attempt: object = None,
+        tracer_provider: object = None,
+        meter_provider: object = None,
     ) -> Self:
         """Check every argument a client constructor was given.
 
         ``transport`` is a name (``"httpx"``, ``"aiohttp"``) or a transport object of
-        the HTTP library, which the transport module checks further.
+        the HTTP library, which the transport module checks further. ``on_attempt``
+        and the OpenTelemetry providers become the :class:`Observer`.
         """
         key = resolve_api_key(api_key)
         if response_format not in ("json", "xml"):
@@ -310,6 +316,7 @@ class Settings:
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,
+            observer=Observer.create(on_attempt, tracer_provider, meter_provider),
         )
 
     def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:

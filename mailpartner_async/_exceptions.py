@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._models import CancelOutcome
+    from ._response import ResponseInfo
 
 __all__ = [
     "APIConnectionError",
@@ -48,10 +49,16 @@ __all__ = [
 
 
 class MailPartnerError(Exception):
-    """Base of every error the SDK raises."""
+    """Base of every error the SDK raises.
+
+    ``response`` is the HTTP status and (redacted) headers of the answer that decided
+    the call, with the provider's ``request_id`` if it sent one; ``None`` when no
+    answer came (a connection error, a check before any request).
+    """
 
     message: str
     message_id: str | None
+    response: ResponseInfo | None = None
 
     def __init__(self, message: str, *, message_id: str | None = None) -> None:
         super().__init__(message)

@@ -7,7 +7,7 @@ import enum
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Final, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from ._exceptions import (
     AlreadyCancelledError,
@@ -16,6 +16,7 @@ from ._exceptions import (
     MailPartnerError,
     MessageNotFoundError,
 )
+from ._response import ResponseInfo
 
 __all__ = [
     "ASYNC_ID_SOURCES",
@@ -89,6 +90,9 @@ class CancelResult(BaseModel):
     and the retry found the message already cancelled (the cancel was ours).
     ``attempts`` counts the HTTP attempts the call made, the first one included.
     Results are frozen: they compare by value and can be dict keys or set members.
+
+    :attr:`response` is the HTTP status and headers of the answer that decided it:
+    metadata, not a field (it is neither serialized nor compared).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -98,6 +102,19 @@ class CancelResult(BaseModel):
     message: str
     message_id: str
     attempts: int = 1
+
+    _response: ResponseInfo | None = PrivateAttr(default=None)
+
+    @property
+    def response(self) -> ResponseInfo | None:
+        """The deciding answer's status and (redacted) headers; ``None`` if built by hand."""
+        return self._response
+
+    def __eq__(self, other: object) -> bool:
+        # The documented fields only: the response metadata is not part of the value.
+        if not isinstance(other, CancelResult):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -37,11 +37,15 @@ from .._protocol import (
     interpret_response,
     interpret_transport_error,
 )
+from .._response import ResponseInfo
 from .._secrets import redacted_url
+from .._telemetry import AttemptHook, AttemptReport, CallObservation, log_fields
 from .._transports import open_async_transport
 
 if TYPE_CHECKING:
     import httpx2
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 from .batch import AsyncBatch
 
 __all__ = ["AsyncMailPartner"]
@@ -135,6 +139,12 @@ class AsyncMailPartner:
     pool on (as ``httpx.AsyncClient(transport=...)`` takes one, for mocks and
     fakes). ``retry_policy`` sets the backoff (:class:`RetryPolicy`).
 
+    Observability (see ``docs/observability.md``): ``on_attempt`` is called with an
+    :class:`~mailpartner_async.AttemptInfo` after each HTTP attempt (an exception it
+    raises is logged once, at WARNING, and ignored). With the ``otel`` extra, each
+    call makes a ``mailpartner.cancel`` span and records metrics through
+    ``tracer_provider`` and ``meter_provider``, by default OpenTelemetry's global ones.
+
     Example::
 
         async with AsyncMailPartner() as client:  # key from $MAILPARTNER_API_KEY
@@ -158,6 +168,9 @@ class AsyncMailPartner:
         http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
         transport: TransportName | httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport = "httpx",
         retry_policy: RetryPolicy | None = None,
+        on_attempt: AttemptHook | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self._settings = Settings.create(
             api_key=api_key,
@@ -170,6 +183,9 @@ class AsyncMailPartner:
             allow_insecure_http=allow_insecure_http,
             transport=transport,
             retry_policy=retry_policy,
+            on_attempt=on_attempt,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         self._pool = _AsyncPool(self._settings, http_client)
 
@@ -280,11 +296,12 @@ class AsyncMailPartner:
             result = await client.cancel("300", timeout=2.0, max_retries=0)
         """
         settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
-        request = build_request(
-            settings.base_url, settings.api_key, message_id, settings.response_format
-        )
-        self._pool.check(request.message_id)
-        return await self._cancel_with_retries(request, settings)
+        with settings.observer.call(message_id) as call:
+            request = build_request(
+                settings.base_url, settings.api_key, message_id, settings.response_format
+            )
+            self._pool.check(request.message_id)
+            return await self._cancel_with_retries(request, settings, call)
 
     def cancel_iter(
         self,
@@ -354,22 +371,26 @@ class AsyncMailPartner:
         return [by_index[index] for index in range(len(by_index))]
 
     async def _cancel_with_retries(
-        self, request: CancelRequest, settings: Settings
+        self, request: CancelRequest, settings: Settings, call: CallObservation
     ) -> CancelResult:
         reached = False
         attempt = 0
         while True:
             attempt += 1
-            verdict = await self._attempt(request, settings.timeout, attempt, reached)
+            report = await self._attempt(request, settings.timeout, attempt, reached)
+            verdict = report.verdict
+            retry = verdict.retry and attempt <= settings.max_retries
+            delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
+            call.attempt(report, request.message_id, delay)
             if verdict.result is not None:
+                call.succeeded(verdict.result)
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
-            if not verdict.retry or attempt > settings.max_retries:
+            if delay is None:
                 # A fresh traceback: the one from the attempt passes through frames
                 # whose locals hold what the server sent.
                 raise verdict.error.with_traceback(None)
-            delay = settings.retry_policy.delay(attempt, verdict.retry_after)
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
                 self._pool.pacer.pause(delay)
@@ -380,6 +401,7 @@ class AsyncMailPartner:
                 attempt + 1,
                 settings.max_retries + 1,
                 verdict.reason,
+                extra=log_fields(request.message_id, attempt, report.code, delay, verdict.reason),
             )
             await async_sleep(delay)
 
@@ -389,9 +411,10 @@ class AsyncMailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
-    ) -> Verdict:
+    ) -> AttemptReport:
         """One attempt, once the limits let it start, and what its answer means."""
         pool = self._pool
+        queued = time.perf_counter()
         async with pool.limiter:
             await pool.pacer.wait()
             started = time.perf_counter()
@@ -399,7 +422,7 @@ class AsyncMailPartner:
                 raw = await pool.transport.send(request, timeout)
             except APIConnectionError as exc:
                 verdict = interpret_transport_error(exc)
-                status = "no answer"
+                status = None
             else:
                 verdict = interpret_response(
                     raw,
@@ -407,13 +430,25 @@ class AsyncMailPartner:
                     attempt=attempt,
                     earlier_attempt_reached=reached,
                 )
-                status = str(raw.status)
+                status = raw.status
+                _attach_response(verdict, ResponseInfo(raw.status, raw.headers))
+        elapsed = time.perf_counter() - started
+        report = AttemptReport(verdict, status, elapsed, started - queued)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s in %.1f ms",
                 request.method,
                 redacted_url(request.url, request.params),
-                status,
-                (time.perf_counter() - started) * 1000,
+                "no answer" if status is None else status,
+                elapsed * 1000,
+                extra=log_fields(request.message_id, attempt, report.code, None, verdict.reason),
             )
-        return verdict
+        return report
+
+
+def _attach_response(verdict: Verdict, response: ResponseInfo) -> None:
+    """Give the result or error of ``verdict`` the answer's status and headers."""
+    if verdict.result is not None:
+        verdict.result._response = response
+    elif verdict.error is not None:
+        verdict.error.response = response

@@ -1,0 +1,390 @@
+"""What a cancel tells the outside: a hook per attempt, log fields and OpenTelemetry.
+
+OpenTelemetry is optional (extra ``otel``, ``opentelemetry-api`` only). It is
+imported on a client's first call, and only if it is installed; without it, or with
+the API's default no-op providers, a call pays a few attribute look-ups: spans are
+made current and filled only when they record.
+
+Names (fixed by the contract for the span, ours for the rest):
+
+- span ``mailpartner.cancel``: ``mailpartner.message_id``, ``mailpartner.code``,
+  ``http.request.resend_count``, ``mailpartner.limits.wait`` (seconds queued for
+  ``max_concurrency`` and ``rate_limit``, all attempts), ``error.type`` on failure;
+- one event ``mailpartner.attempt`` per attempt (see :meth:`CallObservation.attempt`);
+- metrics ``mailpartner.cancel.outcomes`` (counter, by ``mailpartner.code`` or
+  ``error.type``), ``mailpartner.cancel.duration`` and ``mailpartner.limits.wait``
+  (histograms, seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+from ._exceptions import ConfigurationError
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._models import CancelResult
+    from ._protocol import Verdict
+
+__all__ = [
+    "AttemptHook",
+    "AttemptInfo",
+    "AttemptReport",
+    "CallObservation",
+    "Observer",
+    "log_fields",
+]
+
+logger = logging.getLogger("mailpartner_async")
+
+_SCOPE: Final = "mailpartner_async"
+
+
+def log_fields(
+    message_id: str | None,
+    attempt: int | None = None,
+    code: int | None = None,
+    delay: float | None = None,
+    reason: str | None = None,
+) -> dict[str, object]:
+    """The ``extra`` every log record of the SDK carries (``None`` where it does not apply)."""
+    return {
+        "message_id": message_id,
+        "attempt": attempt,
+        "code": None if code is None else int(code),
+        "delay": delay,
+        "reason": reason or None,
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    """One HTTP attempt of a cancel, as the ``on_attempt`` hook receives it.
+
+    ``status`` is the HTTP status (``None`` when no answer came) and ``code`` the
+    control code the body carried; ``error`` names the error class the attempt
+    ended in (``None`` when it succeeded). ``elapsed`` is the seconds the exchange
+    took, ``waited`` the seconds it queued for ``max_concurrency`` and
+    ``rate_limit`` first. ``will_retry`` says whether another attempt follows, after
+    ``delay`` seconds (``None`` when none follows); ``reason`` says why the attempt
+    did not succeed, for logs.
+    """
+
+    message_id: str
+    attempt: int
+    status: int | None
+    code: int | None
+    error: str | None
+    elapsed: float
+    waited: float
+    will_retry: bool
+    delay: float | None
+    reason: str | None
+
+
+AttemptHook: TypeAlias = Callable[[AttemptInfo], object]
+"""``on_attempt=``: called after each attempt; what it returns is ignored."""
+
+
+@dataclasses.dataclass(slots=True)
+class AttemptReport:
+    """What the client measured of one attempt, before deciding on a retry."""
+
+    verdict: Verdict
+    status: int | None
+    elapsed: float
+    waited: float
+
+    @property
+    def code(self) -> int | None:
+        verdict = self.verdict
+        if verdict.result is not None:
+            return int(verdict.result.code)
+        code = getattr(verdict.error, "code", None)
+        return None if code is None else int(code)
+
+
+class _Otel:
+    """A tracer and the three instruments, from the given or the global providers."""
+
+    def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
+        from opentelemetry import context, metrics, trace
+
+        self.context = context
+        self.trace = trace
+        _redact_key_in_instrumented_urls()
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
+        self.outcomes = meter.create_counter(
+            "mailpartner.cancel.outcomes",
+            unit="{call}",
+            description="Cancel calls, by control code or, without one, by error type",
+        )
+        self.duration = meter.create_histogram(
+            "mailpartner.cancel.duration",
+            unit="s",
+            description="Duration of cancel calls, retries and waits included",
+        )
+        self.limits_wait = meter.create_histogram(
+            "mailpartner.limits.wait",
+            unit="s",
+            description="Time each attempt queued for max_concurrency and rate_limit",
+        )
+
+
+def _redact_key_in_instrumented_urls() -> None:
+    """Have the HTTP instrumentations (httpx's, httpx2's, aiohttp's) mask ``apiKey``.
+
+    They record the request's full URL, query string included, in ``url.full``,
+    masking only the parameters of ``opentelemetry.util.http.PARAMS_TO_REDACT``,
+    which they read at each request: the key travels as one, so it joins the list.
+    """
+    try:
+        from opentelemetry.util import http as otel_http
+    except ImportError:
+        return  # no instrumentation installed: no URL is recorded
+    names = getattr(otel_http, "PARAMS_TO_REDACT", None)
+    if isinstance(names, list) and "apiKey" not in names:
+        names.append("apiKey")
+
+
+_UNRESOLVED: Final[Any] = object()
+
+
+class Observer:
+    """A client's ``on_attempt`` hook and OpenTelemetry providers, checked once.
+
+    Shared by a client and its ``with_options`` copies. Equal observers were made
+    from the same options.
+    """
+
+    __slots__ = (
+        "_hook_failed",
+        "_lock",
+        "_otel",
+        "meter_provider",
+        "on_attempt",
+        "tracer_provider",
+    )
+
+    def __init__(
+        self,
+        on_attempt: AttemptHook | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+    ) -> None:
+        self.on_attempt = on_attempt
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self._otel: _Otel | None = _UNRESOLVED
+        self._lock = threading.Lock()
+        self._hook_failed = False
+
+    @classmethod
+    def create(
+        cls, on_attempt: object, tracer_provider: object, meter_provider: object
+    ) -> Observer:
+        """Check the options; with a provider given, OpenTelemetry must be installed."""
+        if on_attempt is not None and not callable(on_attempt):
+            raise ConfigurationError(f"on_attempt must be callable, got {on_attempt!r}")
+        for name, value, method in (
+            ("tracer_provider", tracer_provider, "get_tracer"),
+            ("meter_provider", meter_provider, "get_meter"),
+        ):
+            if value is not None and not callable(getattr(value, method, None)):
+                raise ConfigurationError(f"{name} must have a {method}() method, got {value!r}")
+        if on_attempt is None and tracer_provider is None and meter_provider is None:
+            return DEFAULT_OBSERVER
+        observer = cls(on_attempt, tracer_provider, meter_provider)
+        if (tracer_provider is not None or meter_provider is not None) and observer.otel is None:
+            raise ConfigurationError(
+                "tracer_provider and meter_provider need OpenTelemetry: "
+                "pip install 'mailpartner-async[otel]'"
+            )
+        return observer
+
+    @property
+    def otel(self) -> _Otel | None:
+        """The instruments, made on first use; ``None`` without ``opentelemetry-api``."""
+        otel = self._otel
+        if otel is _UNRESOLVED:
+            with self._lock:
+                if self._otel is _UNRESOLVED:
+                    try:
+                        self._otel = _Otel(self.tracer_provider, self.meter_provider)
+                    except ImportError:
+                        self._otel = None
+                otel = self._otel
+        return otel
+
+    def call(self, message_id: object) -> CallObservation:
+        """Observe one ``cancel`` call: use as ``with observer.call(id) as call:``."""
+        return CallObservation(self, message_id)
+
+    def hook_failed(self, info: AttemptInfo, exc: Exception) -> None:
+        """Log the first exception of the hook at WARNING, then stay quiet."""
+        if self._hook_failed:
+            return
+        self._hook_failed = True
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.warning(
+            "the on_attempt hook raised (logged once per client; the call goes on): %s",
+            reason,
+            extra=log_fields(info.message_id, info.attempt, info.code, info.delay, reason),
+        )
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.on_attempt, self.tracer_provider, self.meter_provider)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Observer):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(tuple(id(part) for part in self._key()))
+
+    def __repr__(self) -> str:
+        return (
+            f"Observer(on_attempt={self.on_attempt!r}, tracer_provider={self.tracer_provider!r}, "
+            f"meter_provider={self.meter_provider!r})"
+        )
+
+
+DEFAULT_OBSERVER: Final = Observer()
+"""No hook, the global providers: what a client gets without telemetry options."""
+
+
+class CallObservation:
+    """One ``cancel`` call's span, timings and hook calls.
+
+    Entering starts the ``mailpartner.cancel`` span and, when it records, makes it
+    the current span so the HTTP library's instrumentation nests under it. Leaving
+    on an exception marks the span and counts the outcome by ``error.type``.
+    """
+
+    __slots__ = ("_observer", "_otel", "_span", "_started", "_token", "attempts", "waited")
+
+    def __init__(self, observer: Observer, message_id: object) -> None:
+        self._observer = observer
+        self._otel = otel = observer.otel
+        self._started = time.perf_counter()
+        self._token: object = None
+        self.attempts = 0
+        self.waited = 0.0
+        self._span: Any = None
+        if otel is not None:
+            span = otel.tracer.start_span("mailpartner.cancel", kind=otel.trace.SpanKind.CLIENT)
+            if span.is_recording():
+                span.set_attribute("mailpartner.message_id", str(message_id))
+                self._span = span
+                self._token = otel.context.attach(otel.trace.set_span_in_context(span))
+
+    def __enter__(self) -> CallObservation:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if exc is not None:
+            self._finish(None, exc)
+
+    def attempt(self, report: AttemptReport, message_id: str, delay: float | None) -> None:
+        """Record one attempt: a span event, the limits histogram, the hook."""
+        self.attempts += 1
+        self.waited += report.waited
+        otel = self._otel
+        if otel is not None:
+            otel.limits_wait.record(report.waited)
+        hook = self._observer.on_attempt
+        span = self._span
+        if hook is None and span is None:
+            return
+        verdict = report.verdict
+        info = AttemptInfo(
+            message_id=message_id,
+            attempt=self.attempts,
+            status=report.status,
+            code=report.code,
+            error=None if verdict.error is None else type(verdict.error).__name__,
+            elapsed=report.elapsed,
+            waited=report.waited,
+            will_retry=delay is not None,
+            delay=delay,
+            reason=verdict.reason or None,
+        )
+        if span is not None:
+            span.add_event("mailpartner.attempt", _event_attributes(info))
+        if hook is not None:
+            try:
+                hook(info)
+            except Exception as exc:
+                self._observer.hook_failed(info, exc)
+
+    def succeeded(self, result: CancelResult) -> None:
+        """The call returns ``result``: close the span, count the outcome."""
+        self._finish(result, None)
+
+    def _finish(self, result: CancelResult | None, exc: BaseException | None) -> None:
+        otel = self._otel
+        if otel is None:
+            return
+        code = _code_of(result, exc)
+        outcome: Mapping[str, str | int] = (
+            {"mailpartner.code": code} if code is not None else {"error.type": _error_type(exc)}
+        )
+        otel.outcomes.add(1, outcome)
+        otel.duration.record(time.perf_counter() - self._started, outcome)
+        span = self._span
+        if span is None:
+            return
+        try:
+            if code is not None:
+                span.set_attribute("mailpartner.code", code)
+            span.set_attribute("http.request.resend_count", max(self.attempts - 1, 0))
+            span.set_attribute("mailpartner.limits.wait", self.waited)
+            if exc is not None:
+                span.set_attribute("error.type", _error_type(exc))
+                if isinstance(exc, Exception):
+                    span.record_exception(exc)
+                span.set_status(otel.trace.StatusCode.ERROR, type(exc).__name__)
+            span.end()
+        finally:
+            otel.context.detach(self._token)
+
+
+def _code_of(result: CancelResult | None, exc: BaseException | None) -> int | None:
+    if result is not None:
+        return int(result.code)
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def _error_type(exc: BaseException | None) -> str:
+    return "_OTHER" if exc is None else type(exc).__name__
+
+
+def _event_attributes(info: AttemptInfo) -> dict[str, str | int | float | bool]:
+    attributes: dict[str, str | int | float | bool] = {
+        "mailpartner.attempt": info.attempt,
+        "mailpartner.attempt.elapsed": info.elapsed,
+        "mailpartner.limits.wait": info.waited,
+        "mailpartner.retry": info.will_retry,
+    }
+    if info.status is not None:
+        attributes["http.response.status_code"] = info.status
+    if info.code is not None:
+        attributes["mailpartner.code"] = info.code
+    if info.error is not None:
+        attributes["error.type"] = info.error
+    if info.delay is not None:
+        attributes["mailpartner.retry.delay"] = info.delay
+    if info.reason is not None:
+        attributes["mailpartner.retry.reason"] = info.reason
+    return attributes
