@@ -179,6 +179,9 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
+    """TCP connections whose streams honour the deadline. Only TCP: the SDK asks
+    for no Unix socket and no httpcore retries (the other backend methods)."""
+
     def __init__(self, backend: httpcore.NetworkBackend) -> None:
         self._backend = backend
 
@@ -194,15 +197,6 @@ class _DeadlineBackend(httpcore.NetworkBackend):
             host, port, _clip(timeout), local_address, socket_options
         )
         return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_unix_socket(path, _clip(timeout), socket_options)
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
 
 
 def _clip_to_deadline(transport: httpx.HTTPTransport) -> None:

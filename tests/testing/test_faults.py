@@ -14,7 +14,7 @@ from mailpartner_async import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from mailpartner_async.testing import FakeMailPartner
+from mailpartner_async.testing import FakeMailPartner, FaultKind
 
 ENDPOINT = "/v1/message-cancel"
 
@@ -191,3 +191,26 @@ def test_sync_client_connect_error_then_retry_cancels(fake: FakeMailPartner) -> 
     with fake.client() as client:
         result = client.cancel(message_id)
     assert (result.code, result.attempts) == (CancelCode.CANCELLED, 2)
+
+
+@pytest.mark.parametrize("kind", ["connect_error", "timeout"])
+def test_faults_reach_a_sync_client_on_httpx2_as_its_own_exceptions(
+    fake: FakeMailPartner, kind: FaultKind
+) -> None:
+    message_id = fake.schedule(timedelta(hours=1))
+    fake.fail_next(1, kind)
+    with fake.client(transport="httpx2") as client:
+        result = client.cancel(message_id)
+    # A connect error never reached the fake: the retry cancels. A time-out did the
+    # work and lost the answer: the retry's code 5 is reported as ours.
+    expected = CancelCode.CANCELLED if kind == "connect_error" else CancelCode.ALREADY_CANCELLED
+    assert (result.code, result.attempts) == (expected, 2)
+
+
+@pytest.mark.anyio
+async def test_an_async_client_on_httpx2_gets_the_fakes_faults(fake: FakeMailPartner) -> None:
+    message_id = fake.schedule(timedelta(hours=1))
+    fake.fail_next(1, "timeout")
+    async with fake.async_client(transport="httpx2") as client:
+        result = await client.cancel(message_id)
+    assert (result.code, result.attempts) == (CancelCode.ALREADY_CANCELLED, 2)

@@ -1,0 +1,111 @@
+"""How each client picks and checks its transport: the library's client kinds, TLS
+settings and proxies read once, and a bug that still gives every id its outcome."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+
+from mailpartner_async import (
+    AsyncMailPartner,
+    ConfigurationError,
+    MailPartner,
+    MailPartnerError,
+    _httpx,
+    _httpx2,
+)
+from tests.server import ScriptedServer
+
+KEY = "transport-key-31337"
+
+
+@pytest.mark.parametrize(
+    "http_client", [httpx.Client(), httpx2.Client()], ids=["httpx.Client", "httpx2.Client"]
+)
+def test_the_async_client_refuses_a_sync_http_client(http_client: Any) -> None:
+    with http_client, pytest.raises(ConfigurationError, match=r"must be an httpx2?\.AsyncClient"):
+        AsyncMailPartner(KEY, http_client=http_client)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+async def test_the_sync_client_refuses_an_async_http_client(library: str) -> None:
+    module: Any = httpx if library == "httpx" else httpx2
+    async with module.AsyncClient() as http_client:
+        with pytest.raises(ConfigurationError, match=r"must be an httpx2?\.Client"):
+            MailPartner(KEY, http_client=http_client)
+
+
+def test_an_http_client_and_another_transport_name_exclude_each_other() -> None:
+    with httpx.Client() as http_client, pytest.raises(ConfigurationError, match="not both"):
+        MailPartner(KEY, http_client=http_client, transport="httpx2")
+
+
+@pytest.mark.anyio
+async def test_an_http_client_and_the_aiohttp_transport_exclude_each_other() -> None:
+    async with httpx2.AsyncClient() as http_client:
+        with pytest.raises(ConfigurationError, match="not both"):
+            AsyncMailPartner(KEY, http_client=http_client, transport="aiohttp")
+
+
+@pytest.mark.parametrize("module", [_httpx, _httpx2], ids=["httpx", "httpx2"])
+def test_https_gets_a_verifying_tls_context_and_plain_http_none(module: Any) -> None:
+    context = module.ssl_context("https://api.mailpartner.fr/v1")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert module.ssl_context("http://127.0.0.1:8025/v1") is False
+
+
+@pytest.mark.parametrize("module", [_httpx, _httpx2], ids=["httpx", "httpx2"])
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"HTTPS_PROXY": "http://proxy.test:3128"}, "http://proxy.test:3128"),
+        ({"ALL_PROXY": "socks5://proxy.test:1080"}, "socks5://proxy.test:1080"),
+        ({"HTTPS_PROXY": "http://proxy.test:3128", "NO_PROXY": "mailpartner.fr"}, None),
+        ({"HTTP_PROXY": "http://proxy.test:3128"}, None),  # not for an https URL
+        ({}, None),
+    ],
+)
+def test_the_proxy_is_the_environments_for_the_base_urls_scheme(
+    module: Any,
+    environment: dict[str, str],
+    expected: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert module.proxy_for("https://api.mailpartner.fr/v1") == expected
+
+
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_a_client_for_an_https_api_builds_without_a_network(transport: str) -> None:
+    with MailPartner(KEY, transport=transport) as client:  # type: ignore[arg-type]
+        assert client.base_url == "https://api.mailpartner.fr/v1"
+
+
+class UnprintableId(int):
+    """An id whose text cannot be made: a bug on the caller's side, not a control code."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this id")
+
+
+def test_an_id_that_breaks_the_sdk_still_gets_its_own_outcome(server: ScriptedServer) -> None:
+    with MailPartner(KEY, base_url=server.base_url, rate_limit=None) as client:
+        outcomes = client.cancel_many([UnprintableId(7), "8"])
+
+    broken, fine = outcomes
+    assert isinstance(broken.error, MailPartnerError)
+    assert str(broken.error).startswith("unexpected RuntimeError while cancelling")
+    assert isinstance(broken.error.__cause__, RuntimeError)
+    assert broken.message_id == "<unprintable UnprintableId>"
+    assert fine.ok
+    assert [request.message_id for request in server.requests] == ["8"]
