@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
+from .._compat import (
+    AsyncLimiter,
+    AsyncLoopGuard,
+    AsyncPacer,
+    AsyncPacing,
+    RateLimiter,
+    async_sleep,
+)
 from .._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
@@ -69,7 +76,11 @@ class _AsyncPool:
         self.pid = os.getpid()
         self.transport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
-        self.pacer = AsyncPacer(settings.rate_limit)
+        self.pacer: AsyncPacing = (
+            settings.rate_limiter.async_pacer()
+            if settings.rate_limiter is not None
+            else AsyncPacer(settings.rate_limit)
+        )
         self.loop_guard = AsyncLoopGuard(asyncio_only=settings.transport == "aiohttp")
 
     def check(self, message_id: str) -> None:
@@ -100,7 +111,10 @@ class _AsyncPool:
                 "used it and are left open: close a client in that loop (for example in "
                 "your app's lifespan)"
             )
-        await self.transport.aclose()
+        try:
+            await self.transport.aclose()
+        finally:
+            await self.pacer.aclose()
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.
@@ -134,6 +148,10 @@ class AsyncMailPartner:
     ``aiohttp`` extra) or is an httpx transport object to build the client's own
     pool on (as ``httpx.AsyncClient(transport=...)`` takes one, for mocks and
     fakes). ``retry_policy`` sets the backoff (:class:`RetryPolicy`).
+    ``rate_limiter`` shares one pace between many clients, in many processes
+    (:class:`mailpartner_async.redis.RedisRateLimiter`): the client then waits on
+    the limiter's pacer instead of its own ``rate_limit``, and a 429 it meets
+    pauses every client of the limiter.
 
     Example::
 
@@ -158,6 +176,7 @@ class AsyncMailPartner:
         http_client: httpx.AsyncClient | httpx2.AsyncClient | None = None,
         transport: TransportName | httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport = "httpx",
         retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = Settings.create(
             api_key=api_key,
@@ -170,6 +189,7 @@ class AsyncMailPartner:
             allow_insecure_http=allow_insecure_http,
             transport=transport,
             retry_policy=retry_policy,
+            rate_limiter=rate_limiter,
         )
         self._pool = _AsyncPool(self._settings, http_client)
 
@@ -372,7 +392,7 @@ class AsyncMailPartner:
             delay = settings.retry_policy.delay(attempt, verdict.retry_after)
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
-                self._pool.pacer.pause(delay)
+                await self._pool.pacer.pause(delay)
             logger.warning(
                 "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
                 request.message_id,
