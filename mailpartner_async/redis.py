@@ -159,8 +159,12 @@ class RedisRateLimiter:
         return _RedisPacer(self)
 
     def _fallback_per_minute(self) -> int:
-        # The local pacer counts a minute: the same rate, scaled to the period.
-        return max(1, round(self.fallback_rate_limit * 60.0 / self.period))
+        """The local pacer's rate: it counts minutes, so another period is scaled."""
+        if self.period == 60.0:
+            return self.fallback_rate_limit
+        # Spaced (period + margin) / rate apart: no closed period holds more than rate.
+        margin = self._reserve_args[2] / 1e6
+        return max(1, math.floor(self.fallback_rate_limit * 60.0 / (self.period + margin)))
 
     def _connection_options(self) -> dict[str, Any]:
         return {
