@@ -216,7 +216,7 @@ class _Health:
         limiter = self._limiter
         logger.warning(
             "Redis rate limiter (key %r) unreachable (%s): pacing locally at %d requests "
-            "per %g s until Redis answers again",
+            "per %g s until it is back",
             limiter.key,
             type(exc).__name__,
             limiter.fallback_rate_limit,
@@ -229,7 +229,7 @@ class _Health:
                 return
             self._up = True
         logger.warning(
-            "Redis rate limiter (key %r) answers again: shared budget", self._limiter.key
+            "Redis rate limiter (key %r) is back: pacing on the shared budget", self._limiter.key
         )
 
 
