@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -36,6 +36,7 @@ __all__ = [
     "AsyncLock",
     "AsyncLoopGuard",
     "AsyncPacer",
+    "AsyncPacing",
     "AsyncWorkers",
     "Channel",
     "Deadline",
@@ -43,6 +44,8 @@ __all__ = [
     "Lock",
     "LoopGuard",
     "Pacer",
+    "Pacing",
+    "RateLimiter",
     "WorkerStopped",
     "Workers",
     "async_checkpoint",
@@ -300,8 +303,11 @@ class AsyncPacer:
             now = time.monotonic()
             start = schedule.confirm(start, now)
 
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         self.schedule.pause_until(time.monotonic() + seconds)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class Pacer:
@@ -327,6 +333,56 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         with self._lock:
             self.schedule.pause_until(time.monotonic() + seconds)
+
+    def close(self) -> None:
+        return None
+
+
+class AsyncPacing(Protocol):
+    """What the async client needs of a pacer: :class:`AsyncPacer`, or a shared one."""
+
+    async def wait(self) -> None:
+        """Return once the next request may start."""
+
+    async def pause(self, seconds: float) -> None:
+        """Hold back every start (of everyone sharing the pace) for ``seconds``."""
+
+    async def aclose(self) -> None:
+        """Release what the pacer holds (connections); called when the client closes."""
+
+
+class Pacing(Protocol):
+    """The sync twin of :class:`AsyncPacing`: :class:`Pacer`, or a shared one."""
+
+    def wait(self) -> None:
+        """Return once the next request may start."""
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every start (of everyone sharing the pace) for ``seconds``."""
+
+    def close(self) -> None:
+        """Release what the pacer holds (connections); called when the client closes."""
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """The ``rate_limiter=`` hook of both clients: a pace shared beyond one client.
+
+    Each client asks it for one pacer when it starts (and again in a forked
+    child): :meth:`async_pacer` for :class:`AsyncMailPartner`, :meth:`pacer` for
+    ``MailPartner``. The client waits on that pacer before every attempt, pauses it
+    on a 429 or a ``Retry-After``, and closes it with the client; its own
+    ``rate_limit`` pacing is then unused. See
+    :class:`mailpartner_async.redis.RedisRateLimiter`.
+    """
+
+    def async_pacer(self) -> AsyncPacing:
+        """A new pacer for one async client."""
+        ...
+
+    def pacer(self) -> Pacing:
+        """A new pacer for one sync client, safe to share between its threads."""
+        ...
 
 
 class AsyncLoopGuard:

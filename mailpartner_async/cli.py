@@ -18,6 +18,7 @@ from typing import IO, Any, NoReturn, TextIO
 import anyio
 
 from ._async.client import AsyncMailPartner
+from ._compat import RateLimiter
 from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
 from ._exceptions import APIError, ConfigurationError, IdsSourceError
 from ._models import BatchProgress, CancelOutcome
@@ -92,6 +93,12 @@ def _add_cancel(commands: Any) -> None:
         help=f"requests a minute at most (default {DEFAULT_RATE_LIMIT}, the provider's cap; "
         "'none' for a local fake server)",
     )
+    cancel.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share the rate limit with every client on this Redis (the redis extra)",
+    )
+    cancel.add_argument("--redis-key", default="mailpartner", help="the shared budget's key")
     cancel.add_argument("--format", choices=("json", "xml"), default="json", dest="fmt")
     cancel.add_argument("--base-url", help="API base URL (default: $MAILPARTNER_BASE_URL)")
     cancel.add_argument(
@@ -119,6 +126,13 @@ def _add_serve_fake(commands: Any) -> None:
         "--schedule-unknown",
         action="store_true",
         help="take any id not seen before as scheduled an hour ahead",
+    )
+    serve.add_argument(
+        "--rate-limit-per-minute",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="answer code 429 past N requests in 60 seconds, as the provider does",
     )
 
 
@@ -188,7 +202,11 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
         if api_key is None:
             raise _UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
         client = AsyncMailPartner(
-            api_key, base_url=args.base_url, response_format=args.fmt, rate_limit=args.rate_limit
+            api_key,
+            base_url=args.base_url,
+            response_format=args.fmt,
+            rate_limit=args.rate_limit,
+            rate_limiter=_shared_limiter(args),
         )
 
     source_error: IdsSourceError | None = None
@@ -213,6 +231,22 @@ async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err
         raise _UsageError("no message ids given: pass IDs or --from-file")
     print(_summary(progress), file=err)
     return EXIT_OK if progress.cancelled == progress.done else EXIT_NOT_ALL_CANCELLED
+
+
+def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
+    if args.redis_url is None:
+        return None
+    if args.rate_limit is None:
+        raise _UsageError(
+            "--redis-url shares a rate limit: it needs a number, not --rate-limit none"
+        )
+    try:
+        from .redis import RedisRateLimiter
+    except ImportError:
+        raise _UsageError(
+            "--redis-url needs the redis extra: pip install 'mailpartner-async[redis]'"
+        ) from None
+    return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
 
 
 def _unreadable(cause: BaseException | None) -> str:
@@ -244,7 +278,11 @@ def _serve(args: argparse.Namespace) -> int:
         ) from None
     from .testing import FakeMailPartner
 
-    fake = FakeMailPartner(args.api_key, schedule_unknown=args.schedule_unknown)
+    fake = FakeMailPartner(
+        args.api_key,
+        schedule_unknown=args.schedule_unknown,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+    )
     print(
         f"fake Mail Partner API on http://{args.host}:{args.port}/v1/message-cancel "
         f"(API key {args.api_key!r}); Ctrl+C stops it",

@@ -59,6 +59,8 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncLock\b", "Lock"),
     Rule(r"\bAsyncLoopGuard\b", "LoopGuard"),
     Rule(r"\bAsyncPacer\b", "Pacer"),
+    Rule(r"\bAsyncPacing\b", "Pacing"),
+    Rule(r"\.async_pacer\(\)", ".pacer()"),
     Rule(r"\bAsyncWorkers\b", "Workers"),
     Rule(r"\bAsyncHttpxTransport\b", "HttpxTransport"),
     Rule(r"\bAsyncCancelCall\b", "CancelCall"),

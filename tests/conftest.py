@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 
 from tests.hostile import counting, hostile
+from tests.redis_server import redis_server
 from tests.server import server
 from tests.transports import ASYNC_TRANSPORTS as ASYNC_TRANSPORT_NAMES
 
-__all__ = ["anyio_backend", "counting", "hostile", "server"]
+__all__ = ["anyio_backend", "counting", "hostile", "redis_server", "server"]
 
 # The async transports each event loop runs: aiohttp only exists on asyncio, so the
 # (trio, aiohttp) pair is never generated rather than skipped.

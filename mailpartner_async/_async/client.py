@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import AsyncLimiter, AsyncLoopGuard, AsyncPacer, async_sleep
+from .._compat import (
+    AsyncLimiter,
+    AsyncLoopGuard,
+    AsyncPacer,
+    AsyncPacing,
+    RateLimiter,
+    async_sleep,
+)
 from .._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
@@ -73,7 +80,11 @@ class _AsyncPool:
         self.pid = os.getpid()
         self.transport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
-        self.pacer = AsyncPacer(settings.rate_limit)
+        self.pacer: AsyncPacing = (
+            settings.rate_limiter.async_pacer()
+            if settings.rate_limiter is not None
+            else AsyncPacer(settings.rate_limit)
+        )
         self.loop_guard = AsyncLoopGuard(asyncio_only=settings.transport == "aiohttp")
 
     def check(self, message_id: str) -> None:
@@ -104,7 +115,10 @@ class _AsyncPool:
                 "used it and are left open: close a client in that loop (for example in "
                 "your app's lifespan)"
             )
-        await self.transport.aclose()
+        try:
+            await self.transport.aclose()
+        finally:
+            await self.pacer.aclose()
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.
@@ -138,6 +152,10 @@ class AsyncMailPartner:
     ``aiohttp`` extra) or is an httpx transport object to build the client's own
     pool on (as ``httpx.AsyncClient(transport=...)`` takes one, for mocks and
     fakes). ``retry_policy`` sets the backoff (:class:`RetryPolicy`).
+    ``rate_limiter`` shares one pace between many clients, in many processes
+    (:class:`mailpartner_async.redis.RedisRateLimiter`): the client then waits on
+    the limiter's pacer instead of its own ``rate_limit``, and a 429 it meets
+    pauses every client of the limiter.
 
     Observability (see ``docs/observability.md``): ``on_attempt`` is called with an
     :class:`~mailpartner_async.AttemptInfo` after each HTTP attempt (an exception it
@@ -171,6 +189,7 @@ class AsyncMailPartner:
         on_attempt: AttemptHook | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = Settings.create(
             api_key=api_key,
@@ -186,6 +205,7 @@ class AsyncMailPartner:
             on_attempt=on_attempt,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
+            rate_limiter=rate_limiter,
         )
         self._pool = _AsyncPool(self._settings, http_client)
 
@@ -393,7 +413,7 @@ class AsyncMailPartner:
                 raise verdict.error.with_traceback(None)
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
-                self._pool.pacer.pause(delay)
+                await self._pool.pacer.pause(delay)
             logger.warning(
                 "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
                 request.message_id,

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import Limiter, LoopGuard, Pacer, sleep
+from .._compat import (
+    Limiter,
+    LoopGuard,
+    Pacer,
+    Pacing,
+    RateLimiter,
+    sleep,
+)
 from .._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
@@ -76,7 +83,11 @@ class _Pool:
         self.pid = os.getpid()
         self.transport = open_transport(settings, self._http_client)
         self.limiter = Limiter(settings.max_concurrency)
-        self.pacer = Pacer(settings.rate_limit)
+        self.pacer: Pacing = (
+            settings.rate_limiter.pacer()
+            if settings.rate_limiter is not None
+            else Pacer(settings.rate_limit)
+        )
         self.loop_guard = LoopGuard(asyncio_only=settings.transport == "aiohttp")
 
     def check(self, message_id: str) -> None:
@@ -107,7 +118,10 @@ class _Pool:
                 "used it and are left open: close a client in that loop (for example in "
                 "your app's lifespan)"
             )
-        self.transport.close()
+        try:
+            self.transport.close()
+        finally:
+            self.pacer.close()
 
     def __del__(self) -> None:
         # No I/O here: only tell the user a pool they own was never closed.
@@ -141,6 +155,10 @@ class MailPartner:
     ``aiohttp`` extra) or is an httpx transport object to build the client's own
     pool on (as ``httpx.Client(transport=...)`` takes one, for mocks and
     fakes). ``retry_policy`` sets the backoff (:class:`RetryPolicy`).
+    ``rate_limiter`` shares one pace between many clients, in many processes
+    (:class:`mailpartner_async.redis.RedisRateLimiter`): the client then waits on
+    the limiter's pacer instead of its own ``rate_limit``, and a 429 it meets
+    pauses every client of the limiter.
 
     Observability (see ``docs/observability.md``): ``on_attempt`` is called with an
     :class:`~mailpartner_async.AttemptInfo` after each HTTP attempt (an exception it
@@ -174,6 +192,7 @@ class MailPartner:
         on_attempt: AttemptHook | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = Settings.create(
             api_key=api_key,
@@ -189,6 +208,7 @@ class MailPartner:
             on_attempt=on_attempt,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
+            rate_limiter=rate_limiter,
         )
         self._pool = _Pool(self._settings, http_client)
 
