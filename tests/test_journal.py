@@ -55,7 +55,8 @@ async def test_a_rerun_skips_final_ids_and_retries_the_rest(tmp_path: Path) -> N
     assert [r.message_id for r in fake.requests] == ["1", "2", "1"]
     with Journal(path) as journal:
         assert journal.previous.cancelled == 2
-        assert journal.is_final("1") and journal.is_final("2")
+        assert journal.is_final("1")
+        assert journal.is_final("2")
 
 
 @pytest.mark.anyio
