@@ -12,7 +12,7 @@ race between its pace and the cut-offs. Three numbers per campaign:
 - optimum: earliest deadline first at an exact even pace, computed offline
   (``plan_rescue``), the most any order can cancel with one request per id.
 
-    python bench/rescue.py [--ids 20000] [--minutes 15] [--speed 20]
+    python bench/rescue.py [--ids 20000] [--minutes 15] [--speed 10]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=int, default=20_000)
     parser.add_argument("--minutes", type=float, default=15.0)
-    parser.add_argument("--speed", type=float, default=20.0)
+    parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     messages = campaign(args.ids, args.minutes, args.seed)
