@@ -161,8 +161,14 @@ def bench(session: nox.Session) -> None:
     """Throughput, CPU, memory and import time against raw httpx/aiohttp on a local nginx.
 
     Prints the tables and writes bench/throughput.png; never fails on speed.
-    `nox -s bench -- --quick`; `-- --rate-limit-check` adds the 5-minute pacing run.
+    `nox -s bench -- --quick`; `-- --rate-limit-check` adds the 5-minute pacing run;
+    `-- --rescue` runs the rescue bench instead (as `nox -s rescue`).
     """
+    if "--rescue" in session.posargs:
+        install(session)
+        rest = [arg for arg in session.posargs if arg != "--rescue"]
+        session.run("python", "bench/rescue.py", *rest)
+        return
     has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
     if not has_nginx or not NGINX_ECHO_MODULE.exists():
         if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -186,3 +192,13 @@ def bench(session: nox.Session) -> None:
     install(session, extras="aiohttp,httpx2")
     session.install("requests", "matplotlib")
     session.run("python", "bench/run.py", "--plot", "bench/throughput.png", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def rescue(session: nox.Session) -> None:
+    """Ids cancelled in time: file order vs deadline first vs the offline optimum.
+
+    A 20,000-id campaign against the fake on an accelerated clock; see bench/rescue.py.
+    """
+    install(session)
+    session.run("python", "bench/rescue.py", *session.posargs)

@@ -27,7 +27,9 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult
+from ._journal import Journal
+from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult, ScheduledMessage
+from ._rescue import RescuePlan, plan_rescue
 from ._response import ResponseInfo
 from ._sync.batch import Batch
 from ._sync.client import MailPartner
@@ -54,12 +56,16 @@ __all__ = [
     "ConfigurationError",
     "IdsSourceError",
     "InvalidRequestError",
+    "Journal",
     "MailPartner",
     "MailPartnerError",
     "MessageNotFoundError",
     "RateLimitError",
+    "RescuePlan",
     "ResponseInfo",
     "RetryPolicy",
+    "ScheduledMessage",
     "UnexpectedResponseError",
     "__version__",
+    "plan_rescue",
 ]

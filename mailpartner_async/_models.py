@@ -1,10 +1,11 @@
-"""The values the SDK returns: control codes, one cancel's result, batch outcomes and counts."""
+"""The values the SDK takes and returns: scheduled messages, control codes, results, outcomes."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -24,6 +25,7 @@ __all__ = [
     "PROVIDER_MESSAGES",
     "AsyncCancelCall",
     "AsyncIds",
+    "BatchItem",
     "BatchProgress",
     "CancelCall",
     "CancelCode",
@@ -32,11 +34,40 @@ __all__ = [
     "Ids",
     "MessageId",
     "ProgressCallback",
+    "ScheduledMessage",
+    "outcome_category",
 ]
 
 MessageId: TypeAlias = str | int
-Ids: TypeAlias = Iterable[MessageId]
-AsyncIds: TypeAlias = Iterable[MessageId] | AsyncIterable[MessageId]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduledMessage:
+    """A message id with the time its email goes out.
+
+    Given to ``cancel_many`` or ``cancel_iter`` instead of a plain id, it lets the
+    batch start the message whose 5-minute cut-off comes first, first, and skip one
+    already inside its last 5 minutes (the API would refuse it with code 6).
+    ``send_at`` must be an aware ``datetime``.
+
+    Example::
+
+        ScheduledMessage("300", datetime(2020, 9, 25, 12, 0, tzinfo=ZoneInfo("Europe/Paris")))
+    """
+
+    message_id: MessageId
+    send_at: datetime
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.send_at, datetime):
+            raise TypeError(f"send_at must be a datetime, got {type(self.send_at).__name__}")
+        if self.send_at.utcoffset() is None:
+            raise ValueError("send_at must be an aware datetime (with a tzinfo)")
+
+
+BatchItem: TypeAlias = MessageId | ScheduledMessage
+Ids: TypeAlias = Iterable[BatchItem]
+AsyncIds: TypeAlias = Iterable[BatchItem] | AsyncIterable[BatchItem]
 # What each client accepts as ``ids``, for isinstance checks.
 ID_SOURCES: tuple[type, ...] = (Iterable,)
 ASYNC_ID_SOURCES: tuple[type, ...] = (Iterable, AsyncIterable)
@@ -176,6 +207,11 @@ _CATEGORIES: tuple[tuple[type[MailPartnerError], str], ...] = (
     (AlreadySentError, "already_sent"),
     (MessageNotFoundError, "not_found"),
 )
+
+
+def outcome_category(outcome: CancelOutcome) -> str:
+    """The :class:`BatchProgress` count an outcome adds to (``"cancelled"``, ``"failed"``...)."""
+    return _category(outcome.error)
 
 
 def _category(error: MailPartnerError | None) -> str:

@@ -2,33 +2,46 @@
 
 Installed with the ``cli`` extra. ``mailpartner cancel`` prints one JSON line per id
 on stdout (completion order), a summary on stderr, and a progress bar on stderr when
-it is a terminal. Exit status: 0 when every id was cancelled, 1 when any was not,
-2 for a usage or configuration error.
+it is a terminal. Exit status: 0 when no id will go out (each was cancelled now or
+already), 1 when any may (not found, too late, already sent, an error), 2 for a
+usage or configuration error, 130 on Ctrl+C (after the summary so far).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from typing import IO, Any, NoReturn, TextIO
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
 
+from ._async.batch import AsyncBatch
 from ._async.client import AsyncMailPartner
 from ._compat import RateLimiter
 from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
 from ._exceptions import APIError, ConfigurationError, IdsSourceError
-from ._models import BatchProgress, CancelOutcome
+from ._ids_file import read_items
+from ._journal import Journal
+from ._models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
+from ._progress import ProgressDisplay
+from ._rescue import plan_rescue
 from ._secrets import Secret, redact
+from ._version import __version__
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_NOT_ALL_CANCELLED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# After Ctrl+C, how long the calls in flight may take to answer.
+INTERRUPT_GRACE_SECONDS = 3.0
 
 
 class _UsageError(Exception):
@@ -38,6 +51,10 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, with every error message redacted: a key typed in the wrong place
     (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         super().error(redact(message))
@@ -59,14 +76,21 @@ def _parser() -> argparse.ArgumentParser:
         prog="mailpartner",
         description="Cancel scheduled emails on the Mail Partner API.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     _add_cancel(commands)
     _add_serve_fake(commands)
     return parser
 
 
+# Each command's parser, so an unknown flag after it prints that command's usage.
+_SUBPARSERS: dict[str, argparse.ArgumentParser] = {}
+
+
 def _add_cancel(commands: Any) -> None:
-    cancel = commands.add_parser(
+    cancel = _SUBPARSERS["cancel"] = commands.add_parser(
         "cancel",
         help="cancel scheduled emails by message id",
         description=(
@@ -79,11 +103,31 @@ def _add_cancel(commands: Any) -> None:
     cancel.add_argument(
         "--from-file",
         metavar="PATH",
-        help="read ids from a file, one per line ('-' for stdin); blank lines and "
-        "lines starting with # are skipped",
+        help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
+        "with message_id and send_at (then the soonest cut-off goes first); blank lines "
+        "and lines starting with # are skipped",
     )
     cancel.add_argument(
-        "--concurrency", type=_positive_int, default=None, help="requests in flight at once"
+        "--timezone",
+        default="Europe/Paris",
+        help="time zone of send times written without an offset (the provider's form)",
+    )
+    cancel.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="append each final outcome to PATH as it happens; a rerun with the same "
+        "PATH skips the ids already final",
+    )
+    cancel.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what can be cancelled in time) and stop",
+    )
+    cancel.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        help="requests in flight at once (default: the transport's best)",
     )
     cancel.add_argument(
         "--rate-limit",
@@ -98,13 +142,26 @@ def _add_cancel(commands: Any) -> None:
         metavar="URL",
         help="share the rate limit with every client on this Redis (the redis extra)",
     )
-    cancel.add_argument("--redis-key", default="mailpartner", help="the shared budget's key")
-    cancel.add_argument("--format", choices=("json", "xml"), default="json", dest="fmt")
-    cancel.add_argument("--base-url", help="API base URL (default: $MAILPARTNER_BASE_URL)")
+    cancel.add_argument(
+        "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
+    )
+    cancel.add_argument(
+        "--format", choices=("json", "xml"), default="json", dest="fmt", help="answer format"
+    )
+    cancel.add_argument(
+        "--base-url",
+        help="API base URL (default: $MAILPARTNER_BASE_URL, else https://api.mailpartner.fr/v1)",
+    )
+    cancel.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// base URL to a host other than this machine",
+    )
     cancel.add_argument(
         "--api-key",
         help=f"API key (default: ${API_KEY_ENV}; prefer the variable: "
         "arguments are visible to other users of the machine)",
+        default=None,
     )
     cancel.add_argument(
         "--sandbox",
@@ -114,14 +171,14 @@ def _add_cancel(commands: Any) -> None:
 
 
 def _add_serve_fake(commands: Any) -> None:
-    serve = commands.add_parser(
+    serve = _SUBPARSERS["serve-fake"] = commands.add_parser(
         "serve-fake",
         help="serve the fake API over HTTP at /v1/message-cancel",
         description="Serve FakeMailPartner over HTTP, for any client (even curl).",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8025)
-    serve.add_argument("--api-key", default="test-key")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8025, help="port to listen on (1-65535)")
+    serve.add_argument("--api-key", default="test-key", help="the key the fake accepts")
     serve.add_argument(
         "--schedule-unknown",
         action="store_true",
@@ -134,6 +191,14 @@ def _add_serve_fake(commands: Any) -> None:
         metavar="N",
         help="answer code 429 past N requests in 60 seconds, as the provider does",
     )
+    serve.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="ID=+DELAY",
+        help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
+        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -145,17 +210,20 @@ def _positive_int(text: str) -> int:
         ) from None
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return port
+
+
 def _rate_limit(text: str) -> int | None:
     if text.strip().lower() == "none":
         return None
     return _positive_int(text)
-
-
-def _read_ids(stream: IO[str]) -> Iterator[str]:
-    for line in stream:
-        text = line.strip()
-        if text and not text.startswith("#"):
-            yield text
 
 
 def _outcome_line(outcome: CancelOutcome) -> str:
@@ -177,8 +245,8 @@ def _outcome_line(outcome: CancelOutcome) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def _summary(progress: BatchProgress) -> str:
-    parts = [f"{progress.cancelled} cancelled"]
+def _summary(progress: BatchProgress, journal: Journal | None) -> str:
+    parts = [f"{progress.cancelled} cancelled now"]
     for label, count in (
         ("already cancelled", progress.already_cancelled),
         ("too late", progress.too_late),
@@ -188,49 +256,123 @@ def _summary(progress: BatchProgress) -> str:
     ):
         if count:
             parts.append(f"{count} {label}")
-    return f"{', '.join(parts)} (of {progress.done})"
+    text = f"{', '.join(parts)} (of {progress.done})"
+    if journal is not None:
+        earlier = journal.previous
+        text += f"; journal {journal.path}"
+        if earlier.done:
+            text += f" ({earlier.done} ids final from earlier runs skipped: {_counts(earlier)})"
+    return text
 
 
-async def _cancel(args: argparse.Namespace, ids: Iterator[str], out: TextIO, err: TextIO) -> int:
+def _counts(progress: BatchProgress) -> str:
+    pairs = [
+        ("cancelled", progress.cancelled),
+        ("already cancelled", progress.already_cancelled),
+        ("too late", progress.too_late),
+        ("already sent", progress.already_sent),
+        ("not found", progress.not_found),
+        ("failed", progress.failed),
+    ]
+    return ", ".join(f"{count} {label}" for label, count in pairs if count)
+
+
+def _none_goes_out(progress: BatchProgress) -> bool:
+    """True when every id counted was cancelled now or already."""
+    return progress.cancelled + progress.already_cancelled == progress.done
+
+
+def _client(args: argparse.Namespace) -> AsyncMailPartner:
     if args.sandbox:
         from .testing import FakeMailPartner
 
         fake = FakeMailPartner(schedule_unknown=True)
-        client = fake.async_client(response_format=args.fmt)
-    else:
-        api_key = resolve_api_key(args.api_key)
-        if api_key is None:
-            raise _UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
-        client = AsyncMailPartner(
+        return fake.async_client(response_format=args.fmt)
+    api_key = resolve_api_key(args.api_key)
+    if api_key is None:
+        raise _UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
+    try:
+        return AsyncMailPartner(
             api_key,
             base_url=args.base_url,
             response_format=args.fmt,
             rate_limit=args.rate_limit,
             rate_limiter=_shared_limiter(args),
+            allow_insecure_http=args.allow_insecure_http,
         )
+    except ConfigurationError as exc:
+        if "allow_insecure_http" in str(exc):
+            raise _UsageError(
+                str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
+            ) from None
+        raise
 
-    source_error: IdsSourceError | None = None
+
+async def _cancel(
+    args: argparse.Namespace,
+    items: Sequence[BatchItem] | Iterator[BatchItem],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    client = _client(args)
+    journal = Journal(args.journal) if args.journal else None
     with ExitStack() as stack:
-        bar = _progress_bar(stack, err)
-        async with (
-            client,
-            client.cancel_iter(ids, concurrency=args.concurrency) as outcomes,
-        ):
-            try:
-                async for outcome in outcomes:
-                    print(_outcome_line(outcome), file=out, flush=True)
-                    if bar is not None:
-                        bar()
-            except IdsSourceError as exc:
-                source_error = exc  # every id sent was reported above
-    progress = outcomes.progress  # the batch keeps the counts as outcomes arrive
+        if journal is not None:
+            stack.enter_context(journal)
+        total = len(items) if isinstance(items, Sequence) else None
+        display = _progress_display(stack, out, err, total)
+        async with client:
+            batch = client.cancel_iter(items, concurrency=args.concurrency, journal=journal)
+            interrupted, source_error = await _run(batch, out, display)
+    progress = batch.progress  # the batch keeps the counts as outcomes arrive
+    print(_summary(progress, journal), file=err)
+    if interrupted:
+        print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
+        return EXIT_INTERRUPTED
     if source_error is not None:
-        print(_summary(progress), file=err)
         raise _UsageError(_unreadable(source_error.__cause__))
-    if progress.done == 0:
-        raise _UsageError("no message ids given: pass IDs or --from-file")
-    print(_summary(progress), file=err)
-    return EXIT_OK if progress.cancelled == progress.done else EXIT_NOT_ALL_CANCELLED
+    earlier = journal.previous if journal is not None else BatchProgress()
+    if progress.done == 0 and earlier.done == 0:
+        where = f"in {args.from_file}" if args.from_file not in (None, "-") else "given"
+        raise _UsageError(f"no ids {where}: pass IDs or --from-file")
+    ok = _none_goes_out(progress) and _none_goes_out(earlier)
+    return EXIT_OK if ok else EXIT_NOT_ALL_CANCELLED
+
+
+async def _run(
+    batch: AsyncBatch, out: TextIO, display: ProgressDisplay | None
+) -> tuple[bool, IdsSourceError | None]:
+    """Print each outcome; on Ctrl+C start nothing new and give the calls in flight
+    a few seconds. Returns (interrupted, the ids source's error)."""
+    interrupted = False
+    source_error: IdsSourceError | None = None
+    async with anyio.create_task_group() as group:
+        with anyio.CancelScope() as reading:
+
+            async def on_interrupt() -> None:
+                nonlocal interrupted
+                with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                    async for _ in signals:
+                        if not interrupted:
+                            interrupted = True
+                            batch.stop_starting()
+                            reading.deadline = anyio.current_time() + INTERRUPT_GRACE_SECONDS
+                        else:
+                            reading.cancel()  # a second Ctrl+C: stop waiting
+
+            group.start_soon(on_interrupt)
+            async with batch:
+                try:
+                    async for outcome in batch:
+                        if display is None:
+                            print(_outcome_line(outcome), file=out, flush=True)
+                        else:
+                            display.line(_outcome_line(outcome))
+                            display(batch.progress)
+                except IdsSourceError as exc:
+                    source_error = exc  # every id sent was reported above
+        group.cancel_scope.cancel()
+    return interrupted, source_error
 
 
 def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
@@ -255,41 +397,84 @@ def _unreadable(cause: BaseException | None) -> str:
     return f"reading the ids failed ({type(cause).__name__}); stopped there"
 
 
-def _progress_bar(stack: ExitStack, err: TextIO) -> Any:
-    """A callable advancing a progress bar on ``err``, or None when it is no terminal."""
+def _progress_display(
+    stack: ExitStack, out: TextIO, err: TextIO, total: int | None
+) -> ProgressDisplay | None:
+    """The progress line on ``err``, or None when it is no terminal."""
     if not err.isatty():
         return None
+    return stack.enter_context(ProgressDisplay(err, total, out))
+
+
+def _timezone(name: str) -> ZoneInfo:
     try:
-        from rich.console import Console
-        from rich.progress import Progress
-    except ImportError:  # pragma: no cover - rich comes with the cli extra
-        return None
-    bar = stack.enter_context(Progress(console=Console(file=err), transient=True))
-    task = bar.add_task("cancelling", total=None)
-    return lambda: bar.advance(task)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _UsageError(f"unknown --timezone {name!r} (try Europe/Paris or UTC)") from None
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _items(args: argparse.Namespace, stack: ExitStack) -> Sequence[BatchItem] | Iterator[BatchItem]:
+    """The ids to cancel; a list when send times are known (the plan needs them all)."""
+    sources: list[Iterator[BatchItem]] = [iter(args.ids)]
+    if args.from_file is not None:
+        if args.from_file == "-":
+            stream: Any = sys.stdin
+        else:
+            try:
+                stream = stack.enter_context(open(args.from_file, encoding="utf-8"))  # noqa: SIM115
+            except OSError as exc:
+                raise _UsageError(f"cannot read {args.from_file}: {exc.strerror}") from None
+        read = read_items(stream, _timezone(args.timezone))
+        first = _first_item(read, args.from_file)
+        if isinstance(first, ScheduledMessage) or args.dry_run:
+            return [*args.ids, *_all_items(read, args.from_file, first)]
+        if first is not None:
+            sources.append(iter([first]))
+        sources.append(read)
+    if args.dry_run:
+        return list(args.ids)
+    return (item for source in sources for item in source)
+
+
+def _first_item(read: Iterator[BatchItem], name: str) -> BatchItem | None:
     try:
-        import uvicorn
-    except ImportError:
-        raise _UsageError(
-            "serve-fake needs the cli extra: pip install 'mailpartner-async[cli]'"
-        ) from None
-    from .testing import FakeMailPartner
+        return next(read, None)
+    except ValueError as exc:
+        raise _UsageError(f"{name}: {exc}") from None
 
-    fake = FakeMailPartner(
-        args.api_key,
-        schedule_unknown=args.schedule_unknown,
-        rate_limit_per_minute=args.rate_limit_per_minute,
-    )
-    print(
-        f"fake Mail Partner API on http://{args.host}:{args.port}/v1/message-cancel "
-        f"(API key {args.api_key!r}); Ctrl+C stops it",
-        file=sys.stderr,
-    )
-    uvicorn.run(fake.asgi_app, host=args.host, port=args.port, access_log=False)
-    return EXIT_OK
+
+def _all_items(read: Iterator[BatchItem], name: str, first: BatchItem | None) -> list[BatchItem]:
+    try:
+        return ([] if first is None else [first]) + list(read)
+    except ValueError as exc:
+        raise _UsageError(f"{name}: {exc}") from None
+
+
+def _print_plan(items: Sequence[BatchItem], rate_limit: int | None, err: TextIO) -> None:
+    plan = plan_rescue(items, now=datetime.now(UTC), rate_limit=rate_limit)
+    print(plan.describe(), file=err, flush=True)
+
+
+def _check_cancel_args(args: argparse.Namespace) -> None:
+    if args.sandbox and args.base_url:
+        raise _UsageError("--sandbox and --base-url exclude each other")
+    if args.sandbox and args.api_key is not None:
+        raise _UsageError("--sandbox and --api-key exclude each other (the sandbox has its own)")
+
+
+def _run_cancel(args: argparse.Namespace) -> int:
+    _check_cancel_args(args)
+    with ExitStack() as stack:
+        items = _items(args, stack)
+        if isinstance(items, list):
+            if not items and args.from_file is not None:
+                raise _UsageError(f"no ids in {args.from_file}")
+            if args.dry_run or any(isinstance(item, ScheduledMessage) for item in items):
+                rate = None if args.sandbox else args.rate_limit
+                _print_plan(items, rate, sys.stderr)
+            if args.dry_run:
+                return EXIT_OK
+        return anyio.run(_cancel, args, items, sys.stdout, sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,30 +489,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             # Name unknown flags only: a mistyped --api-key must not echo the key.
             flags = sorted({extra.split("=", 1)[0] for extra in extras if extra.startswith("-")})
-            parser.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
+            command = _SUBPARSERS.get(args.command, parser)
+            command.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
     try:
         if args.command == "serve-fake":
-            return _serve(args)
-        if args.sandbox and args.base_url:
-            raise _UsageError("--sandbox and --base-url exclude each other")
-        with ExitStack() as stack:
-            sources: list[Iterator[str]] = [iter(args.ids)]
-            if args.from_file == "-":
-                sources.append(_read_ids(sys.stdin))
-            elif args.from_file:
-                try:
-                    handle = stack.enter_context(open(args.from_file, encoding="utf-8"))
-                except OSError as exc:
-                    raise _UsageError(f"cannot read {args.from_file}: {exc.strerror}") from None
-                sources.append(_read_ids(handle))
-            ids = (message_id for source in sources for message_id in source)
-            return anyio.run(_cancel, args, ids, sys.stdout, sys.stderr)
+            from ._serve_fake import serve
+
+            return serve(args)
+        return _run_cancel(args)
     except (_UsageError, ConfigurationError) as exc:
         print(f"mailpartner: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mailpartner: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

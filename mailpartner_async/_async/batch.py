@@ -18,7 +18,19 @@ breaks out of its loop         (without ``with``) is dropped: it is told to stop
 raises, is cancelled, Ctrl+C   inside ``with``: as on close; without: as on a break
 the ids iterable raises        starts no other id, delivers the outcome of every id
                                already taken, then raises ``IdsSourceError``
+calls ``stop_starting()``      starts no other id; the calls in flight finish and
+                               their outcomes come, then the iteration ends
 =============================  =======================================================
+
+Items may be plain ids or :class:`~mailpartner_async.ScheduledMessage`. Plain ids
+start as they come. Scheduled messages are held in a queue of at most ``window``
+(default 100,000: about 30 MB) and started earliest cut-off first; the input is
+read ahead until the queue is full, so an input that fits is ordered exactly, and a
+larger one in a sliding window. Just before a scheduled message starts, the batch
+checks its cut-off against ``clock``: a message already inside its last 5 minutes
+gets a ``CancellationTooLateError`` outcome and costs no request. With a
+``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
+written before each request and each final outcome is recorded as it happens.
 
 Dropping a call in flight cancels it at once in the async batch; a sync worker
 thread cannot be interrupted, so its attempt ends within its time-out and no retry
@@ -27,19 +39,24 @@ follows.
 
 from __future__ import annotations
 
+import os
 from typing import Self
 
 from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_checkpoint, async_iterate
 from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
+from .._journal import Journal
 from .._models import (
     ASYNC_ID_SOURCES,
     AsyncCancelCall,
     AsyncIds,
+    BatchItem,
     BatchProgress,
     CancelOutcome,
     MessageId,
     ProgressCallback,
+    ScheduledMessage,
 )
+from .._rescue import DEADLINE_WINDOW, Clock, DeadlineQueue, too_late, too_late_error, utc_now
 
 __all__ = ["AsyncBatch", "check_ids"]
 
@@ -58,6 +75,9 @@ class AsyncBatch:
         *,
         concurrency: int,
         on_progress: ProgressCallback | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        clock: Clock = utc_now,
+        window: int = DEADLINE_WINDOW,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -66,12 +86,24 @@ class AsyncBatch:
         self._on_progress = on_progress
         self._run: _AsyncRun | None = None
         self._closed = False
+        self._rules = _Rules(_as_journal(journal), clock, window)
         self.progress = BatchProgress()
+
+    @property
+    def journal(self) -> Journal | None:
+        """The batch's journal, if it has one."""
+        return self._rules.journal
 
     def _started(self) -> _AsyncRun | None:
         if self._run is None and not self._closed:
-            self._run = _AsyncRun(self._call, self._ids, self._concurrency)
+            self._rules.open()
+            self._run = _AsyncRun(self._call, self._ids, self._concurrency, self._rules)
         return self._run
+
+    def stop_starting(self) -> None:
+        """Start no other id; the outcomes of the calls in flight still come."""
+        if self._run is not None:
+            self._run.source.stop()
 
     def __aiter__(self) -> Self:
         return self
@@ -88,6 +120,7 @@ class AsyncBatch:
         if item is None:
             self._closed = True
             run.stop()
+            self._rules.close()
             failure, run.source.failure = run.source.failure, None
             if failure is not None:
                 raise IdsSourceError(
@@ -115,6 +148,7 @@ class AsyncBatch:
         self._closed = True
         if self._run is not None:
             await self._run.aclose()
+        self._rules.close()
 
     def __del__(self) -> None:
         # No I/O and no waiting: only tell the workers to stop.
@@ -130,9 +164,12 @@ class _AsyncRun:
     the handle is collected (and the run told to stop) when a consumer drops it.
     """
 
-    def __init__(self, call: AsyncCancelCall, ids: AsyncIds, concurrency: int) -> None:
+    def __init__(
+        self, call: AsyncCancelCall, ids: AsyncIds, concurrency: int, rules: _Rules
+    ) -> None:
         self.call = call
-        self.source = _AsyncSource(ids)
+        self.rules = rules
+        self.source = _AsyncSource(ids, rules)
         self.outbox: AsyncChannel[tuple[int, CancelOutcome]] = AsyncChannel(concurrency)
         self.outbox.open()
         self.workers = AsyncWorkers()
@@ -144,8 +181,10 @@ class _AsyncRun:
             pulled = await self.source.pull()
             if pulled is None:
                 return
-            index, message_id = pulled
-            outcome = await _outcome(self.call, message_id)
+            index, item = pulled
+            outcome = self.rules.skipped(item)
+            if outcome is None:
+                outcome = self.rules.settle(await _outcome(self.call, self.rules.started(item)))
             if not await self.outbox.send((index, outcome)):
                 return
 
@@ -159,21 +198,45 @@ class _AsyncRun:
 
 
 class _AsyncSource:
-    """The ids, numbered, taken by one worker at a time; keeps the iterable's error."""
+    """The items, numbered, taken by one worker at a time; keeps the iterable's error.
 
-    def __init__(self, ids: AsyncIds) -> None:
+    Plain ids go out as they come; scheduled messages wait in a deadline queue,
+    filled up to the window, and go out earliest cut-off first.
+    """
+
+    def __init__(self, ids: AsyncIds, rules: _Rules) -> None:
         self._iterator = async_iterate(ids)
+        self._rules = rules
         self._lock = AsyncLock()
+        self._queue = DeadlineQueue()
         self._taken = 0
         self._done = False
+        self._stopped = False
         self.failure: Exception | None = None
 
-    async def pull(self) -> tuple[int, MessageId] | None:
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def pull(self) -> tuple[int, BatchItem] | None:
         async with self._lock:
-            if self._done:
+            while not self._stopped and not self._done and len(self._queue) < self._rules.window:
+                item = await self._next()
+                if item is None:
+                    break
+                if not isinstance(item, ScheduledMessage):
+                    self._taken += 1
+                    return self._taken - 1, item
+                self._queue.push(self._taken, item)
+                self._taken += 1
+            if self._stopped and self.failure is None:
                 return None
+            return self._queue.pop()
+
+    async def _next(self) -> BatchItem | None:
+        """The next item a run needs to start, or None at the end of the input."""
+        while True:
             try:
-                message_id = await anext(self._iterator)
+                item = await anext(self._iterator)
             except StopAsyncIteration:
                 self._done = True
                 return None
@@ -181,8 +244,8 @@ class _AsyncSource:
                 self._done = True
                 self.failure = exc
                 return None
-            self._taken += 1
-            return self._taken - 1, message_id
+            if not self._rules.already_final(item):
+                return item
 
 
 async def _outcome(call: AsyncCancelCall, message_id: MessageId) -> CancelOutcome:
@@ -199,6 +262,57 @@ async def _outcome(call: AsyncCancelCall, message_id: MessageId) -> CancelOutcom
         )
         error.__cause__ = exc
         return CancelOutcome(text, error=error)
+
+
+class _Rules:
+    """What a batch does around each call: skip, check the cut-off, journal."""
+
+    def __init__(self, journal: Journal | None, clock: Clock, window: int) -> None:
+        self.journal = journal
+        self.clock = clock
+        self.window = window
+        self._opened = False
+
+    def open(self) -> None:
+        if self.journal is not None and not self.journal.is_open:
+            self.journal.open()
+            self._opened = True
+
+    def close(self) -> None:
+        if self._opened and self.journal is not None:
+            self.journal.close()
+            self._opened = False
+
+    def already_final(self, item: BatchItem) -> bool:
+        return self.journal is not None and self.journal.is_final(_id_text(_message_id(item)))
+
+    def skipped(self, item: BatchItem) -> CancelOutcome | None:
+        """The outcome of a message already too late, given without a request."""
+        if not isinstance(item, ScheduledMessage):
+            return None
+        now = self.clock()
+        if not too_late(item.send_at, now):
+            return None
+        return self.settle(CancelOutcome(str(item.message_id), error=too_late_error(item, now)))
+
+    def started(self, item: BatchItem) -> MessageId:
+        message_id = _message_id(item)
+        if self.journal is not None:
+            self.journal.record_start(_id_text(message_id))
+        return message_id
+
+    def settle(self, outcome: CancelOutcome) -> CancelOutcome:
+        return outcome if self.journal is None else self.journal.settle(outcome)
+
+
+def _message_id(item: BatchItem) -> MessageId:
+    return item.message_id if isinstance(item, ScheduledMessage) else item
+
+
+def _as_journal(journal: Journal | str | os.PathLike[str] | None) -> Journal | None:
+    if journal is None or isinstance(journal, Journal):
+        return journal
+    return Journal(journal)
 
 
 def _id_text(message_id: object) -> str:

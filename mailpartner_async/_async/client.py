@@ -36,6 +36,7 @@ from .._config import (
     check_concurrency,
 )
 from .._exceptions import APIConnectionError, IdsSourceError, MailPartnerError
+from .._journal import Journal
 from .._models import AsyncIds, CancelOutcome, CancelResult, ProgressCallback
 from .._protocol import (
     CancelRequest,
@@ -329,6 +330,7 @@ class AsyncMailPartner:
         *,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> AsyncBatch:
         """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
 
@@ -339,6 +341,10 @@ class AsyncMailPartner:
         the client's own limits and rate limit still apply. ``on_progress`` is
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
         A failing id never stops the batch: its error is on its outcome.
+        Items may also be :class:`~mailpartner_async.ScheduledMessage`: those start
+        earliest cut-off first, and one already inside its last 5 minutes costs no
+        request. ``journal`` (a :class:`~mailpartner_async.Journal` or a path)
+        records each final outcome as it happens and skips ids it already holds.
 
         Example::
 
@@ -354,6 +360,7 @@ class AsyncMailPartner:
             ids,
             concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
+            journal=journal,
         )
 
     async def cancel_many(
@@ -362,13 +369,15 @@ class AsyncMailPartner:
         *,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> list[CancelOutcome]:
         """Cancel many ids; return one outcome per id, in the order of ``ids``.
 
         Never raises for one id's failure: each outcome holds a result or an error.
         Duplicated ids are each answered. If the ids iterable itself raises, the ids
         taken are answered first, then :class:`~mailpartner_async.IdsSourceError`
-        carries their outcomes. See :meth:`cancel_iter` for the arguments.
+        carries their outcomes. See :meth:`cancel_iter` for the arguments; ids
+        skipped because the journal holds them as final get no outcome.
 
         Example::
 
@@ -377,7 +386,7 @@ class AsyncMailPartner:
         """
         by_index: dict[int, CancelOutcome] = {}
         async with self.cancel_iter(
-            ids, concurrency=concurrency, on_progress=on_progress
+            ids, concurrency=concurrency, on_progress=on_progress, journal=journal
         ) as outcomes:
             while True:
                 try:

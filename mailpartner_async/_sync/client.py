@@ -39,6 +39,7 @@ from .._config import (
     check_concurrency,
 )
 from .._exceptions import APIConnectionError, IdsSourceError, MailPartnerError
+from .._journal import Journal
 from .._models import CancelOutcome, CancelResult, Ids, ProgressCallback
 from .._protocol import (
     CancelRequest,
@@ -332,6 +333,7 @@ class MailPartner:
         *,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> Batch:
         """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
 
@@ -342,6 +344,10 @@ class MailPartner:
         the client's own limits and rate limit still apply. ``on_progress`` is
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
         A failing id never stops the batch: its error is on its outcome.
+        Items may also be :class:`~mailpartner_async.ScheduledMessage`: those start
+        earliest cut-off first, and one already inside its last 5 minutes costs no
+        request. ``journal`` (a :class:`~mailpartner_async.Journal` or a path)
+        records each final outcome as it happens and skips ids it already holds.
 
         Example::
 
@@ -357,6 +363,7 @@ class MailPartner:
             ids,
             concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
+            journal=journal,
         )
 
     def cancel_many(
@@ -365,13 +372,15 @@ class MailPartner:
         *,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> list[CancelOutcome]:
         """Cancel many ids; return one outcome per id, in the order of ``ids``.
 
         Never raises for one id's failure: each outcome holds a result or an error.
         Duplicated ids are each answered. If the ids iterable itself raises, the ids
         taken are answered first, then :class:`~mailpartner_async.IdsSourceError`
-        carries their outcomes. See :meth:`cancel_iter` for the arguments.
+        carries their outcomes. See :meth:`cancel_iter` for the arguments; ids
+        skipped because the journal holds them as final get no outcome.
 
         Example::
 
@@ -379,7 +388,9 @@ class MailPartner:
             not_cancelled = [o.message_id for o in outcomes if not o.ok]
         """
         by_index: dict[int, CancelOutcome] = {}
-        with self.cancel_iter(ids, concurrency=concurrency, on_progress=on_progress) as outcomes:
+        with self.cancel_iter(
+            ids, concurrency=concurrency, on_progress=on_progress, journal=journal
+        ) as outcomes:
             while True:
                 try:
                     index, outcome = outcomes.next_indexed()

@@ -1,0 +1,186 @@
+"""Sans-I/O rescue arithmetic: cut-offs, deadline-first order, and the plan of a batch.
+
+The API refuses a cancel less than five minutes before the email's send time
+(code 6). Every cancel costs the same one request and the client starts at most
+``rate_limit`` requests a minute, evenly spaced, so the order that cancels the most
+emails in time is the order of their cut-offs (earliest deadline first), skipping
+any message whose cut-off has passed: a request spent on it would be a slot lost
+for the others. Nothing here reads a clock or does I/O: ``now`` is always given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from ._exceptions import CancellationTooLateError
+from ._models import BatchItem, CancelCode, MessageId, ScheduledMessage
+
+__all__ = [
+    "CANCEL_CUTOFF",
+    "DEADLINE_WINDOW",
+    "Clock",
+    "DeadlineQueue",
+    "RescuePlan",
+    "cutoff",
+    "plan_rescue",
+    "start_offsets",
+    "too_late",
+    "too_late_error",
+    "utc_now",
+]
+
+CANCEL_CUTOFF: Final = timedelta(minutes=5)
+"""The API refuses a cancel when the send time is less than this far ahead."""
+
+DEADLINE_WINDOW: Final = 100_000
+"""How many scheduled messages a batch holds at most to order them (about 30 MB)."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC: the default clock of a batch."""
+    return datetime.now(UTC)
+
+
+def cutoff(send_at: datetime) -> datetime:
+    """The last moment at which a cancel of an email sent at ``send_at`` is accepted."""
+    return send_at - CANCEL_CUTOFF
+
+
+def too_late(send_at: datetime, now: datetime) -> bool:
+    """True when the API would refuse the cancel at ``now`` (code 6 or 7)."""
+    return send_at - now < CANCEL_CUTOFF
+
+
+def too_late_error(message: ScheduledMessage, now: datetime) -> CancellationTooLateError:
+    """The error on the outcome of a message the batch did not spend a request on."""
+    late_by = now - cutoff(message.send_at)
+    return CancellationTooLateError(
+        f"not attempted: the send time {message.send_at.isoformat()} is less than 5 "
+        f"minutes away (its cut-off passed {late_by.total_seconds():.0f} s ago)",
+        code=CancelCode.TOO_LATE,
+        message_id=str(message.message_id),
+    )
+
+
+class DeadlineQueue:
+    """Scheduled messages held back to be started earliest cut-off first.
+
+    Ties keep the input order. Each entry carries the position of its message in
+    the input, for ``cancel_many``'s ordered results.
+    """
+
+    __slots__ = ("_heap",)
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, ScheduledMessage]] = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, index: int, message: ScheduledMessage) -> None:
+        heapq.heappush(self._heap, (message.send_at, index, message))
+
+    def pop(self) -> tuple[int, ScheduledMessage] | None:
+        """The held message whose cut-off comes first, or None when none is held."""
+        if not self._heap:
+            return None
+        _, index, message = heapq.heappop(self._heap)
+        return index, message
+
+
+def start_offsets(rate_limit: int | None) -> Callable[[int], timedelta]:
+    """When the ``n``-th request (from 0) starts, after the first, at an even pace."""
+    interval = 0.0 if rate_limit is None else 60.0 / rate_limit
+    return lambda n: timedelta(seconds=n * interval)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RescuePlan:
+    """What a deadline-first batch can do, computed before it starts.
+
+    ``reachable`` ids can be started before their cut-off at ``rate_limit`` (ids
+    without a send time count as reachable: they are started first); ``lost`` are
+    already inside their last 5 minutes; ``unreachable`` are still in time now but
+    come after the rate limit's last chance for them. ``last_start`` is when the
+    last reachable id starts (None when none does).
+    """
+
+    now: datetime
+    rate_limit: int | None
+    total: int
+    reachable: int
+    last_start: datetime | None
+    lost: tuple[str, ...]
+    unreachable: tuple[str, ...]
+
+    def describe(self, *, show: int = 5) -> str:
+        """The plan in a few lines of text, for a terminal."""
+        pace = "no rate limit" if self.rate_limit is None else f"{self.rate_limit}/min"
+        lines = [f"plan: {self.reachable} of {self.total} ids can be cancelled in time at {pace}"]
+        if self.last_start is not None:
+            minutes = (self.last_start - self.now).total_seconds() / 60
+            lines.append(
+                f"plan: the last one starts at {self.last_start.isoformat(timespec='seconds')}"
+                f" (in {minutes:.1f} min)"
+            )
+        for label, ids in (
+            ("already inside their last 5 minutes", self.lost),
+            ("out of reach at this rate", self.unreachable),
+        ):
+            if ids:
+                more = f" and {len(ids) - show} more" if len(ids) > show else ""
+                lines.append(f"plan: {len(ids)} {label}: {', '.join(ids[:show])}{more}")
+        return "\n".join(lines)
+
+
+def plan_rescue(
+    items: Iterable[BatchItem],
+    *,
+    now: datetime,
+    rate_limit: int | None = 2000,
+) -> RescuePlan:
+    """Simulate a deadline-first batch at an even pace of ``rate_limit`` a minute.
+
+    This is also the offline optimum for one request per id: earliest deadline
+    first, dropping what cannot make it, cancels the most ids in time.
+
+    Example::
+
+        plan = plan_rescue(messages, now=datetime.now(UTC), rate_limit=2000)
+        print(plan.reachable, "of", plan.total)
+    """
+    plain: list[MessageId] = []
+    queue = DeadlineQueue()
+    total = 0
+    for total, item in enumerate(items, start=1):
+        if isinstance(item, ScheduledMessage):
+            queue.push(total, item)
+        else:
+            plain.append(item)
+    offset = start_offsets(rate_limit)
+    started = len(plain)
+    lost: list[str] = []
+    unreachable: list[str] = []
+    while (entry := queue.pop()) is not None:
+        message = entry[1]
+        if too_late(message.send_at, now):
+            lost.append(str(message.message_id))
+        elif too_late(message.send_at, now + offset(started)):
+            unreachable.append(str(message.message_id))
+        else:
+            started += 1
+    return RescuePlan(
+        now=now,
+        rate_limit=rate_limit,
+        total=total,
+        reachable=started,
+        last_start=now + offset(started - 1) if started else None,
+        lost=tuple(lost),
+        unreachable=tuple(unreachable),
+    )

@@ -1,0 +1,97 @@
+"""``mailpartner serve-fake``: the testing fake over real HTTP, with a request log.
+
+Everything that can be wrong (an empty key, a bad ``--schedule``, a port in use) is
+found before the URL is printed, so a script waiting for that line never waits for
+a server that will not come. Each request is logged on stderr with the key masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import sys
+from datetime import timedelta
+from typing import Any
+
+from ._exceptions import ConfigurationError
+from ._secrets import redact_params
+
+__all__ = ["parse_schedule", "serve"]
+
+_DELAY = re.compile(r"^(?P<id>[^=]+)=(?P<sign>[+-])(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smh])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_schedule(text: str) -> tuple[str, timedelta]:
+    """``"300=+4m"`` as ``("300", 4 minutes)``; ``ConfigurationError`` when malformed."""
+    match = _DELAY.match(text.strip())
+    if match is None:
+        raise ConfigurationError(f"--schedule {text!r}: expected ID=+DELAY, such as 300=+4m")
+    seconds = float(match["amount"]) * _UNITS[match["unit"]]
+    if match["sign"] == "-":
+        seconds = -seconds
+    return match["id"].strip(), timedelta(seconds=seconds)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+class _LoggingApp:
+    """The fake's ASGI app, logging each request it answered (key masked)."""
+
+    def __init__(self, fake: Any) -> None:
+        self._fake = fake
+        self._app = fake.asgi_app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+        if scope["type"] == "http":
+            record = self._fake.requests[-1]
+            params = "&".join(f"{k}={v}" for k, v in redact_params(record.params).items())
+            print(
+                f"{record.method} {record.path}?{params} -> {record.status} code={record.code}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the fake until Ctrl+C; returns the exit status."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "serve-fake needs the cli extra: install the package with its [cli] extra"
+        ) from None
+    from .testing import FakeMailPartner
+
+    if not args.api_key.strip():
+        raise ConfigurationError("--api-key must not be empty")
+    schedule = [parse_schedule(text) for text in args.schedule]
+    fake = FakeMailPartner(
+        args.api_key,
+        schedule_unknown=args.schedule_unknown,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+    )
+    for message_id, delay in schedule:
+        fake.schedule(delay, message_id=message_id)
+    sock = _listening_socket(args.host, args.port)
+    print(
+        f"fake Mail Partner API on http://{args.host}:{args.port}/v1/message-cancel "
+        f"(API key {args.api_key!r}); Ctrl+C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(_LoggingApp(fake), access_log=False, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

@@ -1,0 +1,169 @@
+"""Deadline-first rescue: the sans-I/O arithmetic (table-driven) and the batch using it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailpartner_async import (
+    AsyncBatch,
+    AsyncMailPartner,
+    CancelCode,
+    CancellationTooLateError,
+    ScheduledMessage,
+    plan_rescue,
+)
+from mailpartner_async._rescue import DeadlineQueue, cutoff, too_late
+from mailpartner_async.testing import FakeClock, FakeMailPartner
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return NOW + timedelta(minutes=minutes)
+
+
+def msg(message_id: str, minutes: float) -> ScheduledMessage:
+    return ScheduledMessage(message_id, at(minutes))
+
+
+@pytest.mark.parametrize(
+    ("send_in_minutes", "expected"),
+    [(10, False), (5, False), (4.99, True), (0, True), (-1, True)],
+)
+def test_too_late_is_less_than_five_minutes_before_the_send(
+    send_in_minutes: float, expected: bool
+) -> None:
+    assert too_late(at(send_in_minutes), NOW) is expected
+
+
+def test_cutoff_is_five_minutes_before_the_send() -> None:
+    assert cutoff(at(10)) == at(5)
+
+
+def test_scheduled_message_refuses_a_naive_send_time() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        ScheduledMessage("1", datetime(2030, 1, 1, 12, 0))
+
+
+def test_deadline_queue_pops_earliest_send_first_and_keeps_input_order_on_ties() -> None:
+    queue = DeadlineQueue()
+    for index, item in enumerate([msg("a", 30), msg("b", 10), msg("c", 30), msg("d", 20)]):
+        queue.push(index, item)
+    popped = []
+    while (entry := queue.pop()) is not None:
+        popped.append((entry[0], str(entry[1].message_id)))
+    assert popped == [(1, "b"), (3, "d"), (0, "a"), (2, "c")]
+
+
+# (items as (id, minutes ahead) or plain ids, rate a minute) ->
+# (reachable, lost, unreachable, last start in seconds from now)
+PLANS = [
+    ([("a", 10), ("b", 20)], 2000, (2, (), (), 0.03)),
+    ([("a", 4), ("b", 20)], 2000, (1, ("a",), (), 0.0)),
+    # 2 a minute: starts at 0, 30, 60 s; "c" (cut-off at +1 min) is the third: lost.
+    ([("a", 5.5), ("b", 5.6), ("c", 5.9), ("d", 30)], 2, (3, (), ("c",), 60.0)),
+    # deadline first, whatever the input order
+    ([("d", 30), ("c", 5.9), ("b", 5.6), ("a", 5.5)], 2, (3, (), ("c",), 60.0)),
+    # exactly 5 minutes left at its start is still in time
+    ([("a", 5.5), ("b", 5.5)], 2, (2, (), (), 30.0)),
+    # plain ids start first and take slots
+    (["p", ("a", 5.4)], 2, (1, (), ("a",), 0.0)),
+    ([("a", 6), ("b", 6)], None, (2, (), (), 0.0)),
+    ([], 2000, (0, (), (), None)),
+]
+
+
+@pytest.mark.parametrize(("items", "rate", "expected"), PLANS)
+def test_plan_counts_reachable_lost_and_unreachable(
+    items: list[tuple[str, float] | str], rate: int | None, expected: tuple[object, ...]
+) -> None:
+    given = [item if isinstance(item, str) else msg(*item) for item in items]
+    plan = plan_rescue(given, now=NOW, rate_limit=rate)
+    reachable, lost, unreachable, last = expected
+    assert (plan.reachable, plan.lost, plan.unreachable) == (reachable, lost, unreachable)
+    assert plan.total == len(items)
+    if last is None:
+        assert plan.last_start is None
+    else:
+        assert isinstance(last, float)
+        assert plan.last_start == NOW + timedelta(seconds=last)
+
+
+def test_plan_describes_itself_in_lines() -> None:
+    plan = plan_rescue([msg("a", 4), msg("b", 20)], now=NOW, rate_limit=2000)
+    text = plan.describe()
+    assert "plan: 1 of 2 ids can be cancelled in time at 2000/min" in text
+    assert "plan: 1 already inside their last 5 minutes: a" in text
+
+
+def _fake_with(items: list[ScheduledMessage]) -> tuple[FakeMailPartner, FakeClock]:
+    clock = FakeClock(NOW)
+    fake = FakeMailPartner(clock=clock)
+    for item in items:
+        fake.schedule(item.send_at, message_id=item.message_id)
+    return fake, clock
+
+
+@pytest.mark.anyio
+async def test_batch_starts_earliest_cutoff_first_and_spends_nothing_on_lost_ids() -> None:
+    items: list[ScheduledMessage | str] = [
+        msg("far", 50),
+        msg("lost", 3),
+        msg("near", 6),
+        msg("mid", 20),
+        "plain",
+    ]
+    fake, clock = _fake_with([i for i in items if isinstance(i, ScheduledMessage)])
+    fake.schedule(timedelta(hours=1), message_id="plain")
+    client: AsyncMailPartner = fake.async_client()
+    async with client:
+        # The fake's clock drives the batch's cut-off checks too.
+        batch = AsyncBatch(client.cancel, items, concurrency=1, clock=clock)
+        outcomes = [outcome async for outcome in batch]
+    assert [r.message_id for r in fake.requests] == ["plain", "near", "mid", "far"]
+    lost = next(o for o in outcomes if o.message_id == "lost")
+    assert isinstance(lost.error, CancellationTooLateError)
+    assert lost.error.code == CancelCode.TOO_LATE
+    assert fake.status("lost") == "scheduled"
+
+
+@pytest.mark.anyio
+async def test_cancel_many_keeps_input_order_with_scheduled_items() -> None:
+    items = [msg("b", 30), msg("a", 10)]
+    fake, _ = _fake_with(items)
+    async with fake.async_client() as client:
+        outcomes = await client.cancel_many(items, concurrency=1)
+    assert [o.message_id for o in outcomes] == ["b", "a"]
+    assert [r.message_id for r in fake.requests] == ["a", "b"]
+    assert all(o.ok for o in outcomes)
+
+
+def test_sync_batch_orders_by_deadline_too() -> None:
+    items = [msg("b", 30), msg("a", 10), msg("c", 20)]
+    fake, _ = _fake_with(items)
+    with fake.client() as client:
+        outcomes = client.cancel_many(items, concurrency=1)
+    assert [r.message_id for r in fake.requests] == ["a", "c", "b"]
+    assert [o.message_id for o in outcomes] == ["b", "a", "c"]
+
+
+@pytest.mark.anyio
+async def test_a_small_window_orders_within_it_and_reads_no_further_ahead() -> None:
+    items = [msg("d", 40), msg("c", 30), msg("b", 20), msg("a", 10)]
+    fake, clock = _fake_with(items)
+    pulled: list[str] = []
+
+    def source() -> Iterator[ScheduledMessage]:
+        for item in items:
+            pulled.append(str(item.message_id))
+            yield item
+
+    async with fake.async_client() as client:
+        batch = AsyncBatch(client.cancel, source(), concurrency=1, clock=clock, window=2)
+        first = await anext(batch)
+        assert (first.message_id, pulled) == ("c", ["d", "c"])
+        rest = [outcome.message_id async for outcome in batch]
+    assert rest == ["b", "a", "d"]
