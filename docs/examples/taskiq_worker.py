@@ -19,9 +19,11 @@ from mailpartner_async.redis import RedisRateLimiter
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 
-broker = ListQueueBroker(REDIS_URL, queue_name="mailpartner-cancel").with_result_backend(
-    RedisAsyncResultBackend(REDIS_URL, result_ex_time=3600)
-)
+# A worker waits for tasks in a blocking BRPOP: redis-py's default socket time-out
+# (5 s) would end that wait with an error and stop the worker when the queue is idle.
+broker = ListQueueBroker(
+    REDIS_URL, queue_name="mailpartner-cancel", socket_timeout=None
+).with_result_backend(RedisAsyncResultBackend(REDIS_URL, result_ex_time=3600))
 
 
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)
