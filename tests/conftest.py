@@ -24,7 +24,19 @@ ASYNC_TRANSPORTS = {
 }
 # Suites that start processes or sweep the transport x hostile-network matrix: they
 # carry the `slow` mark, and the gate runs them on the newest Python only.
-SLOW_MODULES = frozenset({"test_cli", "test_docs", "test_fuzz", "test_hostile"})
+SLOW_MODULES = frozenset(
+    {
+        "test_cli",
+        "test_cli_progress",
+        "test_cli_redis",
+        "test_cli_rescue",
+        "test_docs",
+        "test_fuzz",
+        "test_hostile",
+        "test_redis_fleet",
+        "test_taskiq_recipe",
+    }
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
