@@ -49,13 +49,17 @@ def tests(session: nox.Session, backend: str) -> None:
     if session.python != PYTHONS[-1]:
         session.run(*pytest[:2], "-m", "not slow", *pytest[2:])
         return
-    data_file = f".coverage.{session.name}".replace("(", "-").replace(")", "").replace("'", "")
-    env = {"COVERAGE_FILE": data_file}
+    env = {"COVERAGE_FILE": _coverage_file(session.python, backend)}
     session.run("coverage", "erase", env=env)
     session.run(
         "coverage", "run", "-m", "pytest", f"--backend={backend}", *session.posargs, env=env
     )
     session.run("coverage", "combine", env=env, success_codes=[0, 1])
+
+
+def _coverage_file(python: object, backend: str) -> str:
+    """Where a tests session of ``python`` under ``backend`` keeps its coverage data."""
+    return f".coverage.tests-{python}-{backend}"
 
 
 @nox.session(python=PYTHONS[-1])
@@ -66,8 +70,8 @@ def coverage(session: nox.Session) -> None:
     floor is held on the union. Runs after the `tests` sessions.
     """
     session.install("coverage[toml]>=7.6")
-    newest = PYTHONS[-1].replace(".", "-")
-    files = sorted(str(path) for path in Path().glob(f".coverage.tests-{newest}-backend-*"))
+    files = [_coverage_file(PYTHONS[-1], backend) for backend in ("asyncio", "trio")]
+    files = [name for name in files if Path(name).is_file()]
     if not files:
         session.error("no coverage data: run the tests sessions of the newest Python first")
     env = {"COVERAGE_FILE": ".coverage.all"}

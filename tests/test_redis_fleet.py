@@ -120,7 +120,9 @@ def test_a_429_answered_to_one_process_pauses_the_others(
 def test_killing_redis_mid_run_loses_no_id_and_keeps_the_pace_bounded(
     redis_server: RedisServer, server: ScriptedServer
 ) -> None:
-    ids = _ids(3, 14)
+    # 60 ids at 7.5 a second: about 8 s, so that every process is still running a
+    # few of Redis's 2-second probes after the restart at 3.5 s.
+    ids = _ids(3, 20)
     try:
         with fleet(
             redis_server.url, server.base_url, ids, rate=15, period=2.0, fallback=5
