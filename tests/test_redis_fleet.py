@@ -144,10 +144,12 @@ def test_killing_redis_mid_run_loses_no_id_and_keeps_the_pace_bounded(
     assert sorted(str(r.message_id) for r in server.requests) == sorted(
         message_id for worker in ids for message_id in worker
     )  # each id sent once: no retry was needed
-    # Before, during and after the outage: within the budget, give or take the hand-over
-    # (the shared starts of the last window do not count in the local pacers).
+    # Bounded, not exact: a restarted Redis has forgotten the window, and the local
+    # pacers do not know the shared starts of the last one, so a window spanning a
+    # hand-over may hold the shared budget plus the local ones (15 + 3 x 5). Known
+    # limit, documented in docs/workers.md; never unbounded.
     busiest = busiest_window([r.arrived for r in server.requests], 2.0)
-    assert busiest <= 15 + 3, busiest
+    assert busiest <= 15 + 3 * 5, busiest
     assert logs.count("unreachable") == 3  # one warning per process
     assert logs.count("is back: pacing") >= 1  # a process may end before its next probe
 
