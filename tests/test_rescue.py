@@ -167,3 +167,19 @@ async def test_a_small_window_orders_within_it_and_reads_no_further_ahead() -> N
         assert (first.message_id, pulled) == ("c", ["d", "c"])
         rest = [outcome.message_id async for outcome in batch]
     assert rest == ["b", "a", "d"]
+
+
+def test_sync_batch_skips_lost_ids_and_orders_within_a_small_window() -> None:
+    from mailpartner_async import Batch
+
+    items = [msg("d", 40), msg("lost", 2), msg("b", 20), msg("a", 10)]
+    fake, clock = _fake_with(items)
+    with fake.client() as client:
+        batch = Batch(client.cancel, iter(items), concurrency=1, clock=clock, window=2)
+        outcomes = list(batch)
+    # A window of 2: d and lost are read; lost is skipped with no request and b comes
+    # in, so b (20 min) goes before d (40 min); then a (10 min) before d.
+    assert [r.message_id for r in fake.requests] == ["b", "a", "d"]
+    lost = next(o for o in outcomes if o.message_id == "lost")
+    assert isinstance(lost.error, CancellationTooLateError)
+    assert fake.status("lost") == "scheduled"
