@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 import zlib
 
 import pytest
@@ -43,9 +44,15 @@ def test_each_supported_encoding_decodes_to_the_body(encoding: str, wire: bytes)
     assert (decoder.body, decoder.oversized, decoder.problem) == (b'{"code": 200}', False, "")
 
 
-def test_a_decompression_bomb_stops_at_the_cap_plus_one_byte() -> None:
+def test_a_decompression_bomb_stops_at_the_cap_plus_one_byte_in_bounded_memory() -> None:
     bomb = gzip.compress(b"0" * 10_000_000)
-    decoder = decode("gzip", bomb, chunk=4096)
+    tracemalloc.start()
+    try:
+        decoder = decode("gzip", bomb, chunk=len(bomb))  # one chunk: 10 MB if inflated
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"inflated {peak} bytes for a cap of {LIMIT}"
     assert decoder.oversized
     assert len(decoder.body) == LIMIT + 1
     assert decoder.problem == ""
