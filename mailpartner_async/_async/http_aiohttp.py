@@ -16,9 +16,10 @@ from urllib.parse import quote, urlencode
 from .._body import ACCEPT_ENCODING, BodyDecoder
 from .._compat import AsyncDeadline
 from .._config import MAX_BODY_BYTES, Settings, Timeout
-from .._exceptions import APITimeoutError, ConfigurationError, MailPartnerError
+from .._exceptions import ConfigurationError, MailPartnerError
 from .._httpx import connection_error, proxy_for, ssl_context
 from .._protocol import CancelRequest, RawResponse
+from .._transports import attempt_failure, deadline_passed, settled
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -80,11 +81,7 @@ class AsyncAiohttpTransport:
 
     async def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
         """One attempt, ended at ``timeout.deadline`` whatever the server does."""
-        raw, failure = await self._attempt(request, timeout)
-        if failure is not None:
-            raise failure
-        assert raw is not None
-        return raw
+        return settled(*await self._attempt(request, timeout))
 
     async def _attempt(
         self, request: CancelRequest, timeout: Timeout
@@ -103,31 +100,24 @@ class AsyncAiohttpTransport:
         )
         started = False
         failure: MailPartnerError | None = None
-        with AsyncDeadline(timeout.deadline) as deadline:
+        with AsyncDeadline(timeout.deadline):
             try:
                 async with session.get(url, allow_redirects=False, timeout=phases) as response:
                     started = True
                     return await _read(response), None
             except Exception as exc:
-                failure = self._failure(exc, request.message_id, started)
-        if failure is None:
-            assert deadline.expired
-            failure = APITimeoutError(
-                f"the attempt took longer than its time-out ({timeout.deadline} s)",
-                message_id=request.message_id,
-                request_sent=True,
-            )
-        return None, failure
+                mapped = connection_error(
+                    exc, message_id=request.message_id, response_started=started
+                )
+                failure = attempt_failure(
+                    exc, mapped, message_id=request.message_id, closed=self._closed_now()
+                )
+        return None, deadline_passed(
+            failure, message_id=request.message_id, deadline=timeout.deadline
+        )
 
-    def _failure(self, exc: Exception, message_id: str, started: bool) -> MailPartnerError:
-        error = connection_error(exc, message_id=message_id, response_started=started)
-        if error is not None:
-            return error
-        if self.closed or (self._session is not None and self._session.closed):
-            return MailPartnerError(
-                "the client was closed while this call was in flight", message_id=message_id
-            )
-        raise exc
+    def _closed_now(self) -> bool:
+        return self.closed or (self._session is not None and self._session.closed)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -15,9 +15,10 @@ import httpx2
 from .._body import ACCEPT_ENCODING, BodyDecoder
 from .._compat import Deadline
 from .._config import MAX_BODY_BYTES, Settings, Timeout
-from .._exceptions import APITimeoutError, ConfigurationError, MailPartnerError
+from .._exceptions import ConfigurationError, MailPartnerError
 from .._httpx2 import USER_AGENT, connection_error, new_client, to_httpx_timeout
 from .._protocol import CancelRequest, RawResponse
+from .._transports import attempt_failure, deadline_passed, settled
 
 __all__ = ["Httpx2Transport"]
 
@@ -50,11 +51,7 @@ class Httpx2Transport:
         ``APIConnectionError`` (``APITimeoutError`` past the deadline) saying whether
         the request may have reached the server.
         """
-        raw, failure = self._attempt(request, timeout)
-        if failure is not None:
-            raise failure
-        assert raw is not None
-        return raw
+        return settled(*self._attempt(request, timeout))
 
     def _attempt(
         self, request: CancelRequest, timeout: Timeout
@@ -74,25 +71,15 @@ class Httpx2Transport:
                     started = True
                     return _read(response, deadline), None
             except Exception as exc:
-                failure = self._failure(exc, request.message_id, started)
-        if failure is None:
-            assert deadline.expired
-            failure = APITimeoutError(
-                f"the attempt took longer than its time-out ({timeout.deadline} s)",
-                message_id=request.message_id,
-                request_sent=True,
-            )
-        return None, failure
-
-    def _failure(self, exc: Exception, message_id: str, started: bool) -> MailPartnerError:
-        error = connection_error(exc, message_id=message_id, response_started=started)
-        if error is not None:
-            return error
-        if self.http.is_closed:
-            return MailPartnerError(
-                "the client was closed while this call was in flight", message_id=message_id
-            )
-        raise exc
+                mapped = connection_error(
+                    exc, message_id=request.message_id, response_started=started
+                )
+                failure = attempt_failure(
+                    exc, mapped, message_id=request.message_id, closed=self.http.is_closed
+                )
+        return None, deadline_passed(
+            failure, message_id=request.message_id, deadline=timeout.deadline
+        )
 
     def close(self) -> None:
         if self.owned:
