@@ -104,35 +104,34 @@ def proxy_for(base_url: str) -> str | None:
     return proxy
 
 
-def new_async_client(settings: Settings) -> httpx2.AsyncClient:
-    """The ``httpx2.AsyncClient`` the SDK owns: on httpx2's own transport, or on the
-    ``httpx2.AsyncBaseTransport`` given as ``transport``."""
-    transport = settings.transport
-    if isinstance(transport, httpx2.AsyncBaseTransport):
-        return httpx2.AsyncClient(transport=transport, **_client_options(settings))
-    _check_name(transport)
-    http_transport = httpx2.AsyncHTTPTransport(
+def _transport_for(settings: Settings, given_kind: type, built_kind: Any) -> Any:
+    """What an owned client runs on: the transport given as ``transport`` when it is a
+    ``given_kind``, else a new ``built_kind`` under the SDK's proxy and TLS rules."""
+    if isinstance(settings.transport, given_kind):
+        return settings.transport
+    _check_name(settings.transport)
+    return built_kind(
         verify=ssl_context(settings.base_url),
         limits=_limits(settings),
         proxy=proxy_for(settings.base_url),
     )
-    return httpx2.AsyncClient(transport=http_transport, **_client_options(settings))
+
+
+def new_async_client(settings: Settings) -> httpx2.AsyncClient:
+    """The ``httpx2.AsyncClient`` the SDK owns: on httpx2's own transport, or on the
+    ``httpx2.AsyncBaseTransport`` given as ``transport``."""
+    transport = _transport_for(settings, httpx2.AsyncBaseTransport, httpx2.AsyncHTTPTransport)
+    return httpx2.AsyncClient(transport=transport, **_client_options(settings))
 
 
 def new_client(settings: Settings) -> httpx2.Client:
     """The ``httpx2.Client`` the sync SDK owns (on the ``httpx2.BaseTransport`` given as
-    ``transport``, if one was). Its sockets honour the attempt's deadline."""
-    transport = settings.transport
-    if isinstance(transport, httpx2.BaseTransport):
-        return httpx2.Client(transport=transport, **_client_options(settings))
-    _check_name(transport)
-    http_transport = httpx2.HTTPTransport(
-        verify=ssl_context(settings.base_url),
-        limits=_limits(settings),
-        proxy=proxy_for(settings.base_url),
-    )
-    _clip_to_deadline(http_transport)
-    return httpx2.Client(transport=http_transport, **_client_options(settings))
+    ``transport``, if one was). The sockets of one it builds honour the attempt's
+    deadline; a transport of yours is left as it is."""
+    transport = _transport_for(settings, httpx2.BaseTransport, httpx2.HTTPTransport)
+    if transport is not settings.transport:
+        _clip_to_deadline(transport)
+    return httpx2.Client(transport=transport, **_client_options(settings))
 
 
 def _check_name(transport: object) -> None:
