@@ -249,4 +249,6 @@ def test_sync_cancel_iter_pulls_lazily_and_stops_on_break(server: ScriptedServer
         count = len(server.requests)
         time.sleep(0.1)
         assert len(server.requests) == count
-    assert pulled <= 20 + 4 + 1
+    # As in the async batch: one id in each call in flight, one in each outcome
+    # waiting for the consumer, and the one pull that found the batch stopped.
+    assert pulled <= 20 + 4 + 4 + 1

@@ -338,8 +338,9 @@ class MailPartner:
         """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
 
         Outcomes come in completion order. ``ids`` is any iterable of ids this
-        client takes (``Ids``), pulled lazily, ``concurrency`` ids ahead of
-        what you consumed, so memory stays flat for millions of ids. ``concurrency``
+        client takes (``Ids``), pulled lazily, at most twice ``concurrency``
+        ids ahead of what you consumed (the calls in flight and the outcomes waiting
+        for you), so memory stays flat for millions of ids. ``concurrency``
         (default: the client's ``max_concurrency``) bounds the calls in progress;
         the client's own limits and rate limit still apply. ``on_progress`` is
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
