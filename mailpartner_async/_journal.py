@@ -19,7 +19,6 @@ An advisory lock (``flock``) keeps two runs from sharing one journal.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import os
 import threading
@@ -92,7 +91,7 @@ class Journal:
                 f"cannot open the journal {self.path}: {exc.strerror}"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
         except OSError:
             os.close(fd)
             raise ConfigurationError(f"the journal {self.path} is in use by another run") from None
@@ -197,3 +196,13 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     ):
         return None
     return record
+
+
+def _lock(fd: int) -> None:
+    """Take the journal's advisory lock, or raise ``OSError`` when another run has it.
+
+    POSIX only: imported here, so that importing the SDK works on every platform.
+    """
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
