@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from ._config import MAX_BODY_BYTES, ResponseFormat
 from ._exceptions import (
@@ -87,6 +88,11 @@ class CancelRequest:
         if self.response_format == "xml":
             return (*params, ("_format", "xml"))
         return params
+
+    def query(self) -> str:
+        """:attr:`params` percent-encoded into a query string, as httpx encodes them
+        (a ``+`` or a space in the key or the id is sent as ``%2B`` or ``%20``)."""
+        return "&".join(f"{name}={quote(value, safe='')}" for name, value in self.params)
 
 
 def normalize_message_id(message_id: object) -> str:

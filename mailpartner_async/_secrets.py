@@ -41,10 +41,12 @@ class Secret:
     every text, wherever a server echoes it back (a reason phrase, a header, a body).
     """
 
-    __slots__ = ("__weakref__", "_value")
+    __slots__ = ("__weakref__", "_spellings", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # Worked out once: redact() masks them on every answer.
+        self._spellings = _spellings(value)
         if len(value) >= _MIN_SECRET_CHARS:
             _LIVE.add(self)
 
@@ -67,8 +69,9 @@ class Secret:
 _LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
 
 
-def _spellings(secret: str) -> set[str]:
-    return {secret, quote(secret, safe=""), quote_plus(secret)}
+def _spellings(secret: str) -> frozenset[str]:
+    """The key as sent, percent-encoded, and form-encoded (a space as "+")."""
+    return frozenset((secret, quote(secret, safe=""), quote_plus(secret)))
 
 
 def redact(text: str, secret: str | None = None) -> str:
@@ -80,16 +83,22 @@ def redact(text: str, secret: str | None = None) -> str:
     >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
     'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
     """
-    text = _API_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
-    secrets = [held._value for held in list(_LIVE)]
+    if "=" in text:
+        text = _API_KEY_PARAM.sub(_masked_param, text)
+    spellings = [held._spellings for held in list(_LIVE)]
     # A secret shorter than this would mask ordinary words ("ok" for a key "k");
     # real keys are far longer.
     if secret and len(secret) >= _MIN_SECRET_CHARS:
-        secrets.append(secret)
-    for value in secrets:
-        for spelling in _spellings(value):
-            text = text.replace(spelling, REDACTED)
+        spellings.append(_spellings(secret))
+    for forms in spellings:
+        for spelling in forms:
+            if spelling in text:
+                text = text.replace(spelling, REDACTED)
     return text
+
+
+def _masked_param(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED
 
 
 def redact_json(value: Any, secret: str | None = None) -> Any:
