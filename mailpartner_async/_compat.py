@@ -27,7 +27,6 @@ from ._pacing import RateSchedule
 if TYPE_CHECKING:
     import asyncio
 
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = [
     "AsyncChannel",
@@ -48,10 +47,8 @@ __all__ = [
     "RateLimiter",
     "WorkerStopped",
     "Workers",
-    "async_checkpoint",
     "async_iterate",
     "async_sleep",
-    "checkpoint",
     "deadline_remaining",
     "iterate",
     "sleep",
@@ -78,18 +75,6 @@ def _stop_event() -> threading.Event | None:
 
 
 # --- sleeping and iterating ------------------------------------------------------------
-
-
-async def async_checkpoint() -> None:
-    """Let a cancellation land here (and let other tasks run)."""
-    await anyio.lowlevel.checkpoint()
-
-
-def checkpoint() -> None:
-    """In a stopped worker thread, raise :class:`WorkerStopped`; else return at once."""
-    stop = _stop_event()
-    if stop is not None and stop.is_set():
-        raise WorkerStopped
 
 
 async def async_sleep(seconds: float) -> None:
@@ -218,7 +203,8 @@ class AsyncLock:
 
     async def __aenter__(self) -> None:
         if self._lock is None:
-            self._lock = anyio.Lock()
+            # Taken without a trip round the loop when it is free.
+            self._lock = anyio.Lock(fast_acquire=True)
         await self._lock.acquire()
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -440,43 +426,67 @@ class AsyncChannel(Generic[T]):
 
     :meth:`send` waits while ``capacity`` items are queued and returns ``False``
     once the consumer closed its end. :meth:`receive` returns ``None`` once the
-    producers closed theirs and the queue is drained. Both ends are opened at first
-    use, inside the event loop, and :meth:`close_sending` / :meth:`close_receiving`
-    do no I/O (safe in ``__del__``).
+    producers closed theirs and the queue is drained. Neither yields to the event
+    loop when it need not wait (a batch hands over thousands of outcomes a second,
+    and each yield is a trip round the loop). :meth:`close_sending` and
+    :meth:`close_receiving` do no I/O (safe in ``__del__``).
     """
 
-    __slots__ = ("_capacity", "_receive", "_send")
+    __slots__ = ("_capacity", "_items", "_readable", "_receiving", "_sending", "_writable")
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._send: MemoryObjectSendStream[T] | None = None
-        self._receive: MemoryObjectReceiveStream[T] | None = None
+        self._items: collections.deque[T] = collections.deque()
+        self._sending = self._receiving = True
+        # Made by a task that has to wait, set (and dropped) by the one that frees it.
+        self._readable: anyio.Event | None = None
+        self._writable: anyio.Event | None = None
 
     def open(self) -> None:
-        self._send, self._receive = anyio.create_memory_object_stream[T](self._capacity)
+        return None
 
     async def send(self, item: T) -> bool:
-        assert self._send is not None
-        try:
-            await self._send.send(item)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        while self._receiving and len(self._items) >= self._capacity:
+            if self._writable is None:
+                self._writable = anyio.Event()
+            await self._writable.wait()
+        if not self._receiving:
             return False
+        self._items.append(item)
+        self._wake_reader()
         return True
 
     async def receive(self) -> T | None:
-        assert self._receive is not None
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+        while not self._items and self._sending and self._receiving:
+            if self._readable is None:
+                self._readable = anyio.Event()
+            await self._readable.wait()
+        if not self._items or not self._receiving:
             return None
+        item = self._items.popleft()
+        self._wake_writers()
+        return item
 
     def close_sending(self) -> None:
-        if self._send is not None:
-            self._send.close()
+        self._sending = False
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        # The next task that has to wait makes a new event.
+        event, self._readable = self._readable, None
+        if event is not None:
+            event.set()
+
+    def _wake_writers(self) -> None:
+        event, self._writable = self._writable, None
+        if event is not None:
+            event.set()
 
     def close_receiving(self) -> None:
-        if self._receive is not None:
-            self._receive.close()
+        self._receiving = False
+        self._items.clear()
+        self._wake_writers()
+        self._wake_reader()
 
 
 class Channel(Generic[T]):
@@ -564,6 +574,11 @@ class AsyncWorkers:
             finished()
             self._done.set()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: a worker starts nothing new then."""
+        return self._scope is not None and self._scope.cancel_called
+
     def stop(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
@@ -632,6 +647,11 @@ class Workers:
                 last = self._left == 0
             if last:
                 finished()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: a worker starts nothing new then."""
+        return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()

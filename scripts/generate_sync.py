@@ -68,7 +68,6 @@ PACKAGE_RULES = [
     Rule(r"\bnew_async_client\b", "new_client"),
     Rule(r"\bopen_async_transport\b", "open_transport"),
     Rule(r"\basync_iterate\b", "iterate"),
-    Rule(r"\basync_checkpoint\b", "checkpoint"),
     Rule(r"\basync_sleep\b", "sleep"),
     Rule(r"\bAsyncIds\b", "Ids"),
     Rule(r"\bStopAsyncIteration\b", "StopIteration"),

@@ -193,11 +193,11 @@ async def test_a_429_storm_pauses_every_worker_and_the_batch_completes(
     assert [o.message_id for o in outcomes] == ids
     assert all(o.ok for o in outcomes)
     storm = next(r for r in server.requests if r.message_id == "0").arrived
-    # Requests already in flight when the 429 came back may land just after it; after
-    # that, nobody starts one until Retry-After has passed.
+    # Until the client has read the 429, the other workers go on (each of their calls
+    # answered at once, then the next one started): allow it 0.1 s for that. After
+    # it, nobody starts a request until Retry-After has passed.
     quiet = [r for r in server.requests if storm + 0.1 < r.arrived < storm + 0.5 - 0.02]
     assert quiet == []
-    assert len([r for r in server.requests if storm < r.arrived <= storm + 0.1]) <= 8
     assert max(r.arrived for r in server.requests) >= storm + 0.5 - 0.02
     assert time.monotonic() - started >= 0.5
 

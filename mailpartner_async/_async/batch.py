@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 from typing import Self
 
-from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_checkpoint, async_iterate
+from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_iterate
 from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
 from .._journal import Journal
 from .._models import (
@@ -176,8 +176,7 @@ class _AsyncRun:
         self.workers.start(concurrency, self._work, self.outbox.close_sending)
 
     async def _work(self) -> None:
-        while True:
-            await async_checkpoint()  # a stopped batch starts no other id
+        while not self.workers.stopping:  # a stopped batch starts no other id
             pulled = await self.source.pull()
             if pulled is None:
                 return

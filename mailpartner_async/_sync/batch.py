@@ -45,7 +45,7 @@ from __future__ import annotations
 import os
 from typing import Self
 
-from .._compat import Channel, Lock, Workers, checkpoint, iterate
+from .._compat import Channel, Lock, Workers, iterate
 from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
 from .._journal import Journal
 from .._models import (
@@ -177,8 +177,7 @@ class _Run:
         self.workers.start(concurrency, self._work, self.outbox.close_sending)
 
     def _work(self) -> None:
-        while True:
-            checkpoint()  # a stopped batch starts no other id
+        while not self.workers.stopping:  # a stopped batch starts no other id
             pulled = self.source.pull()
             if pulled is None:
                 return
