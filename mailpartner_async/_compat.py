@@ -19,13 +19,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, I
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import anyio
-import anyio.lowlevel
 
 from ._exceptions import ConfigurationError, MailPartnerError
 from ._pacing import RateSchedule
 
 if TYPE_CHECKING:
     import asyncio
+
+    from anyio.lowlevel import EventLoopToken
 
 
 __all__ = [
@@ -386,7 +387,7 @@ class AsyncLoopGuard:
         self._asyncio_only = asyncio_only
 
     def check(self) -> None:
-        token = anyio.lowlevel.current_token()
+        token = _loop_token()
         if self._asyncio_only and not token.backend_class.__module__.endswith("_asyncio"):
             raise ConfigurationError("this transport runs on asyncio only; use transport='httpx'")
         if self._token is None:
@@ -400,7 +401,14 @@ class AsyncLoopGuard:
 
     def foreign(self) -> bool:
         """Whether the client already ran on an event loop other than this one."""
-        return self._token is not None and anyio.lowlevel.current_token() != self._token
+        return self._token is not None and _loop_token() != self._token
+
+
+def _loop_token() -> EventLoopToken:
+    # anyio.lowlevel is imported at the first call, not with the SDK.
+    from anyio.lowlevel import current_token
+
+    return current_token()
 
 
 class LoopGuard:
