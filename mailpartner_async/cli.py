@@ -200,6 +200,12 @@ def _add_serve_fake(commands: Any) -> None:
         help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
         "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable",
     )
+    serve.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="stop the fake's clock when it starts, so each --schedule keeps its answer "
+        "(+4m stays code 6) however long the fake runs",
+    )
 
 
 def _positive_int(text: str) -> int:

@@ -155,6 +155,18 @@ def test_serve_fake_schedule_makes_an_id_answer_code_6(fake: tuple[str, Path]) -
     assert FAKE_KEY + "&" not in log.read_text()
 
 
+@pytest.mark.parametrize(("frozen", "code"), [(True, 6), (False, 7)])
+def test_serve_fake_freeze_clock_keeps_a_schedule_answering_as_at_the_start(
+    tmp_path: Path, frozen: bool, code: int
+) -> None:
+    options = ["--schedule", "tick=+1s"] + (["--freeze-clock"] if frozen else [])
+    with serving_fake(tmp_path / "serve-fake.log", *options) as url:
+        time.sleep(1.2)  # past the send time, on a clock that runs
+        env = child_env(MAILPARTNER_API_KEY=FAKE_KEY)
+        run = run_cli("cancel", "--base-url", url, "--rate-limit", "none", "tick", env=env)
+    assert json.loads(run.stdout)["code"] == code
+
+
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [
