@@ -89,7 +89,8 @@ def serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise ConfigurationError(
-            "serve-fake needs the cli extra: install the package with its [cli] extra"
+            "serve-fake needs the cli extra: "
+            "pip install '.[cli]' in a clone of the repository (not on PyPI yet)"
         ) from None
     fake = build_fake(args)
     sock = _listening_socket(args.host, args.port)

@@ -388,7 +388,8 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
         from .redis import RedisRateLimiter
     except ImportError:
         raise _UsageError(
-            "--redis-url needs the redis extra: pip install 'mailpartner-async[redis]'"
+            "--redis-url needs the redis extra: "
+            "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
         ) from None
     return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
 

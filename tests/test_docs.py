@@ -49,6 +49,7 @@ import inspect
 import logging
 import re
 import shlex
+import subprocess
 import sys
 import textwrap
 import threading
@@ -78,6 +79,8 @@ TITLE: Final = re.compile(r'\btitle="(?P<title>[^"]+)"')
 PYTHONISH: Final = frozenset({"py", "py3", "python3", "pycon", "ipython"})
 IMPORTS_TRIO: Final = re.compile(r"^\s*(?:import|from)\s+trio\b", re.MULTILINE)
 IMPORTS_ASYNCIO: Final = re.compile(r"^\s*(?:import|from)\s+asyncio\b", re.MULTILINE)
+# An install of the package by its name, from PyPI, which does not have it yet.
+UNPUBLISHED_INSTALL: Final = re.compile(r"pip install\s+['\"]?mailpartner[-_]async\b", re.I)
 ENV_TO_CLEAR: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 LOGGERS: Final = ("", "httpx", "httpcore", "mailpartner_async")
 
@@ -473,3 +476,25 @@ def test_collector_finds_indented_fences_and_refuses_other_spellings(tmp_path: P
     page.write_text("```python\n# not run:\nx = 1\n```\n")
     with pytest.raises(ValueError, match="say why"):
         python_blocks(page, tmp_path)
+
+
+def _cli_help(*command: str) -> str:
+    done = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "mailpartner_async", *command, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_no_text_tells_to_install_the_unpublished_package_from_pypi() -> None:
+    texts = {path.relative_to(ROOT).as_posix(): path.read_text("utf-8") for path in PAGES}
+    for path in sorted((ROOT / "mailpartner_async").rglob("*.py")):
+        texts[path.relative_to(ROOT).as_posix()] = path.read_text("utf-8")
+    for command in ((), ("cancel",), ("serve-fake",)):
+        texts[" ".join(("mailpartner", *command, "--help"))] = _cli_help(*command)
+    wrong = sorted(name for name, text in texts.items() if UNPUBLISHED_INSTALL.search(text))
+    assert wrong == [], f"install from PyPI, which does not have the package: {wrong}"
+    for page in ("README.md", "docs/index.md"):
+        assert "not on PyPI yet" in " ".join(texts[page].split()), page
