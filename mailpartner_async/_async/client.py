@@ -264,7 +264,8 @@ class AsyncMailPartner:
         """A client with other defaults, sharing this one's pool and limits.
 
         The copy shares the HTTP connection pool, the ``max_concurrency`` limiter
-        and the ``rate_limit`` pacing; closing either closes both.
+        and the ``rate_limit`` pacing; closing either closes both. An option left
+        ``UNSET`` (not given) keeps this client's value.
         """
         copy = object.__new__(type(self))
         copy._settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
@@ -298,6 +299,8 @@ class AsyncMailPartner:
         ``Retry-After`` honoured); control codes are final. If a retry answers
         code 5 after an earlier attempt may have reached the server, the result is
         a success with ``code=CancelCode.ALREADY_CANCELLED``: that attempt did it.
+        ``timeout`` and ``max_retries`` apply to this call only; left ``UNSET`` (not
+        given), they are the client's.
 
         Raises the most specific :class:`~mailpartner_async.MailPartnerError`:
         :class:`~mailpartner_async.AuthenticationError` (no key, or code 1 or 10),
