@@ -498,3 +498,18 @@ def test_no_text_tells_to_install_the_unpublished_package_from_pypi() -> None:
     assert wrong == [], f"install from PyPI, which does not have the package: {wrong}"
     for page in ("README.md", "docs/index.md"):
         assert "not on PyPI yet" in " ".join(texts[page].split()), page
+
+
+@pytest.mark.parametrize(
+    ("page", "says"),
+    [
+        # Where top-level await runs, next to the README's first example.
+        ("README.md", "Top-level `await` runs as is in `python -m asyncio`"),
+        ("README.md", "put the block in an `async def main()` and call `asyncio.run(main())`"),
+        # What rate_limit=None is for.
+        ("docs/batch.md", "`rate_limit=None` takes the cap away: that is for a fake or a local"),
+        ("docs/batch.md", "Never against the real API."),
+    ],
+)
+def test_pages_answer_what_new_readers_asked(page: str, says: str) -> None:
+    assert says in " ".join((ROOT / page).read_text("utf-8").split())
