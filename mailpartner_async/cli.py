@@ -49,12 +49,23 @@ class _UsageError(Exception):
     """A problem with what the user typed or configured: exit 2, one line."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help says it already;
+    none for switches, which are off unless given."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with every error message redacted: a key typed in the wrong place
     (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -106,7 +117,7 @@ def _add_cancel(commands: Any) -> None:
         metavar="PATH",
         help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
         "with message_id and send_at (then the soonest cut-off goes first); blank lines "
-        "and lines starting with # are skipped",
+        "and lines starting with # are skipped (default: the IDs given only)",
     )
     cancel.add_argument(
         "--timezone",
@@ -117,7 +128,7 @@ def _add_cancel(commands: Any) -> None:
         "--journal",
         metavar="PATH",
         help="append each final outcome to PATH as it happens; a rerun with the same "
-        "PATH skips the ids already final",
+        "PATH skips the ids already final (default: no journal)",
     )
     cancel.add_argument(
         "--dry-run",
@@ -141,13 +152,18 @@ def _add_cancel(commands: Any) -> None:
     cancel.add_argument(
         "--redis-url",
         metavar="URL",
-        help="share the rate limit with every client on this Redis (the redis extra)",
+        help="share the rate limit with every client on this Redis (the redis extra; "
+        "default: this process paces itself alone)",
     )
     cancel.add_argument(
         "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
     )
     cancel.add_argument(
-        "--format", choices=("json", "xml"), default="json", dest="fmt", help="answer format"
+        "--format",
+        choices=("json", "xml"),
+        default="json",
+        dest="fmt",
+        help="the format asked of the API (answers are read in either)",
     )
     cancel.add_argument(
         "--base-url",
@@ -183,14 +199,15 @@ def _add_serve_fake(commands: Any) -> None:
     serve.add_argument(
         "--schedule-unknown",
         action="store_true",
-        help="take any id not seen before as scheduled an hour ahead",
+        help="take any id not seen before as scheduled an hour ahead (otherwise: code 4)",
     )
     serve.add_argument(
         "--rate-limit-per-minute",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="answer code 429 past N requests in 60 seconds, as the provider does",
+        help="answer code 429 past N requests in 60 seconds, as the provider does "
+        "(default: no cap)",
     )
     serve.add_argument(
         "--schedule",
@@ -198,7 +215,8 @@ def _add_serve_fake(commands: Any) -> None:
         default=[],
         metavar="ID=+DELAY",
         help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
-        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable",
+        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable (default: "
+        "none)",
     )
     serve.add_argument(
         "--freeze-clock",
