@@ -153,6 +153,37 @@ def test_sync_cancel_many_checks_cutoffs_against_the_clock_it_is_given() -> None
     assert isinstance(outcomes[0].error, CancellationTooLateError)
 
 
+@pytest.mark.anyio
+async def test_the_cutoff_is_checked_again_just_before_each_start() -> None:
+    # Both in time when the batch begins; each request takes 2.5 minutes of the
+    # batch's clock, so by the time "b" would start it is 4.5 minutes from its send.
+    items = [msg("a", 6), msg("b", 7)]
+    fake, _ = _fake_with(items)
+
+    def clock() -> datetime:
+        return NOW + timedelta(minutes=2.5) * len(fake.requests)
+
+    async with fake.async_client() as client:
+        outcomes = await client.cancel_many(items, concurrency=1, clock=clock)
+    assert [r.message_id for r in fake.requests] == ["a"]
+    assert outcomes[0].ok
+    assert isinstance(outcomes[1].error, CancellationTooLateError)
+    assert fake.status("b") == "scheduled"
+
+
+def test_sync_batch_checks_the_cutoff_again_just_before_each_start() -> None:
+    items = [msg("a", 6), msg("b", 7)]
+    fake, _ = _fake_with(items)
+    with fake.client() as client:
+        outcomes = client.cancel_many(
+            items,
+            concurrency=1,
+            clock=lambda: NOW + timedelta(minutes=2.5) * len(fake.requests),
+        )
+    assert [r.message_id for r in fake.requests] == ["a"]
+    assert isinstance(outcomes[1].error, CancellationTooLateError)
+
+
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [
