@@ -115,10 +115,17 @@ def check_generated(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; broken links and references fail."""
-    install(session, "docs")
+    """Build the documentation site; broken links and references fail.
+
+    Then check the built API reference (tests/docs_reference.py: public paths, fields,
+    no internal members, default values).
+    """
+    install(session, "docs", "tests")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+    session.run(
+        "pytest", "tests/docs_reference.py", "-p", "no:cacheprovider", env={"DOCS_SITE": "site"}
     )
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from mailpartner_async import AsyncBatch, ScheduledMessage, plan_rescue
+from mailpartner_async import ScheduledMessage, plan_rescue
 from mailpartner_async._models import BatchItem
 from mailpartner_async.testing import FakeMailPartner
 
@@ -38,6 +38,10 @@ class ScaledClock:
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
+        self._origin = time.monotonic()
+
+    def restart(self) -> None:
+        """Start simulated time again at ``START``."""
         self._origin = time.monotonic()
 
     def __call__(self) -> datetime:
@@ -59,11 +63,10 @@ async def cancelled_in_time(
     fake = FakeMailPartner(clock=clock)
     for message in messages:
         fake.schedule(message.send_at, message_id=message.message_id)
-    clock.__init__(speed)  # the campaign starts now, once the fake is filled
+    clock.restart()  # the campaign starts now, once the fake is filled
     started = time.monotonic()
     async with fake.async_client(rate_limit=int(RATE_LIMIT * speed)) as client:
-        batch = AsyncBatch(client.cancel, items, concurrency=20, clock=clock)
-        async for _ in batch:
+        async for _ in client.cancel_iter(items, concurrency=20, clock=clock):
             pass
     elapsed = time.monotonic() - started
     done = sum(fake.status(m.message_id) == "cancelled" for m in messages)

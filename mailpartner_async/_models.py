@@ -84,14 +84,24 @@ class CancelCode(enum.IntEnum):
     """
 
     API_KEY_REQUIRED = 1
+    """No API key was sent (:class:`~mailpartner_async.AuthenticationError`)."""
     MESSAGE_ID_REQUIRED = 3
+    """No message id was sent (:class:`~mailpartner_async.InvalidRequestError`)."""
     MESSAGE_NOT_FOUND = 4
+    """No message has this id (:class:`~mailpartner_async.MessageNotFoundError`)."""
     ALREADY_CANCELLED = 5
+    """Cancelled earlier (:class:`~mailpartner_async.AlreadyCancelledError`)."""
     TOO_LATE = 6
+    """Less than 5 minutes before the send
+    (:class:`~mailpartner_async.CancellationTooLateError`)."""
     ALREADY_SENT = 7
+    """Already sent (:class:`~mailpartner_async.AlreadySentError`)."""
     INVALID_API_KEY = 10
+    """The API key is wrong (:class:`~mailpartner_async.AuthenticationError`)."""
     CANCELLED = 200
+    """Cancelled: the success code."""
     RATE_LIMITED = 429
+    """Too many requests (:class:`~mailpartner_async.RateLimitError`, once retries are spent)."""
 
 
 PROVIDER_MESSAGES: Final[Mapping[int, str]] = {
@@ -129,10 +139,15 @@ class CancelResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     success: bool
+    """True: the message is cancelled (a result is only made for a success)."""
     code: CancelCode
+    """``CANCELLED``, or ``ALREADY_CANCELLED`` when a lost answer's retry found it done."""
     message: str
+    """The provider's message, as it came (it may be in French)."""
     message_id: str
+    """The id given to ``cancel``, as a ``str``."""
     attempts: int = 1
+    """The HTTP attempts the call made, the first one included."""
 
     _response: ResponseInfo | None = PrivateAttr(default=None)
 

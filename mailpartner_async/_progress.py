@@ -8,8 +8,10 @@ terminal (the caller checks). The line is cleared when the display closes.
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from collections.abc import Callable
 from typing import Self, TextIO
 
 from ._models import BatchProgress
@@ -45,14 +47,26 @@ def progress_text(progress: BatchProgress, total: int | None, elapsed: float) ->
 
 
 class ProgressDisplay:
-    """Draws :func:`progress_text` on ``err``; write outcome lines through :meth:`line`."""
+    """Draws :func:`progress_text` on ``err``; write outcome lines through :meth:`line`.
 
-    def __init__(self, err: TextIO, total: int | None, out: TextIO | None = None) -> None:
+    ``clock`` gives the seconds the rate and the time left are measured in (a test
+    gives its own).
+    """
+
+    def __init__(
+        self,
+        err: TextIO,
+        total: int | None,
+        out: TextIO | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._err = err
         self._out = out
         self._total = total
-        self._started = time.monotonic()
-        self._drawn_at = -1.0
+        self._clock = clock
+        self._started = clock()
+        self._drawn_at = -math.inf
         self._shown = ""
         self._progress = BatchProgress()
         self._shares_terminal = out is not None and out.isatty()
@@ -64,19 +78,27 @@ class ProgressDisplay:
         self._clear()
 
     def __call__(self, progress: BatchProgress) -> None:
+        """Show ``progress``, unless the line was drawn less than a tenth of a second ago."""
         self._progress = progress
-        now = time.monotonic()
-        if now - self._drawn_at >= _REDRAW_SECONDS or progress.done == self._total:
+        now = self._clock()
+        if self._due(now):
             self._draw(now)
 
-    def line(self, text: str) -> None:
-        """Write one outcome line on stdout without mixing it with the progress line."""
+    def line(self, text: str, progress: BatchProgress | None = None) -> None:
+        """Write one outcome line on stdout without mixing it with the progress line,
+        and show ``progress`` (the counts with that outcome) when given."""
         assert self._out is not None
+        if progress is not None:
+            self._progress = progress
         if self._shares_terminal:
             self._clear()
         print(text, file=self._out, flush=True)
-        if self._shares_terminal:
-            self._draw(time.monotonic())
+        now = self._clock()
+        if self._shares_terminal or self._due(now):
+            self._draw(now)
+
+    def _due(self, now: float) -> bool:
+        return now - self._drawn_at >= _REDRAW_SECONDS or self._progress.done == self._total
 
     def _width(self) -> int:
         try:

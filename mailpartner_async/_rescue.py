@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ._exceptions import CancellationTooLateError
+from ._config import check_count
+from ._exceptions import CancellationTooLateError, ConfigurationError
 from ._models import BatchItem, CancelCode, MessageId, ScheduledMessage
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "Clock",
     "DeadlineQueue",
     "RescuePlan",
+    "check_clock",
+    "check_window",
     "cutoff",
     "plan_rescue",
     "start_offsets",
@@ -45,6 +48,29 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time, aware, in UTC: the default clock of a batch."""
     return datetime.now(UTC)
+
+
+def check_clock(clock: object) -> Clock:
+    """A batch's ``clock``: ``None`` for :func:`utc_now`, else a callable giving an aware time.
+
+    The clock is called once here, so a clock that gives a naive ``datetime`` (or no
+    ``datetime``) is refused before the batch starts, not on its first message.
+    """
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigurationError(f"clock must be a callable returning a datetime, got {clock!r}")
+    now = clock()
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise ConfigurationError(
+            f"clock must return an aware datetime (with a tzinfo), it returned {now!r}"
+        )
+    return clock
+
+
+def check_window(window: object) -> int:
+    """A batch's read-ahead ``window`` for scheduled messages: ``None`` for the default."""
+    return DEADLINE_WINDOW if window is None else check_count("window", window, minimum=1)
 
 
 def cutoff(send_at: datetime) -> datetime:

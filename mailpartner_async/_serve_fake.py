@@ -17,7 +17,7 @@ from typing import Any
 from ._exceptions import ConfigurationError
 from ._secrets import redact_params
 
-__all__ = ["parse_schedule", "serve"]
+__all__ = ["build_fake", "parse_schedule", "serve"]
 
 _DELAY = re.compile(r"^(?P<id>[^=]+)=(?P<sign>[+-])(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smh])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -65,26 +65,34 @@ class _LoggingApp:
             )
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the fake until Ctrl+C; returns the exit status."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise ConfigurationError(
-            "serve-fake needs the cli extra: install the package with its [cli] extra"
-        ) from None
-    from .testing import FakeMailPartner
+def build_fake(args: argparse.Namespace) -> Any:
+    """The ``FakeMailPartner`` that ``serve-fake`` with these options serves."""
+    from .testing import FakeClock, FakeMailPartner
 
     if not args.api_key.strip():
         raise ConfigurationError("--api-key must not be empty")
     schedule = [parse_schedule(text) for text in args.schedule]
     fake = FakeMailPartner(
         args.api_key,
+        clock=FakeClock() if args.freeze_clock else None,
         schedule_unknown=args.schedule_unknown,
         rate_limit_per_minute=args.rate_limit_per_minute,
     )
     for message_id, delay in schedule:
         fake.schedule(delay, message_id=message_id)
+    return fake
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the fake until Ctrl+C; returns the exit status."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "serve-fake needs the cli extra: "
+            "pip install '.[cli]' in a clone of the repository (not on PyPI yet)"
+        ) from None
+    fake = build_fake(args)
     sock = _listening_socket(args.host, args.port)
     print(
         f"fake Mail Partner API on http://{args.host}:{args.port}/v1/message-cancel "

@@ -204,8 +204,8 @@ class Observer:
         observer = cls(on_attempt, tracer_provider, meter_provider)
         if (tracer_provider is not None or meter_provider is not None) and observer.otel is None:
             raise ConfigurationError(
-                "tracer_provider and meter_provider need OpenTelemetry: "
-                "pip install 'mailpartner-async[otel]'"
+                "tracer_provider and meter_provider need OpenTelemetry, the otel extra: "
+                "pip install '.[otel]' in a clone of the repository (not on PyPI yet)"
             )
         return observer
 

@@ -10,6 +10,7 @@ usage or configuration error, 130 on Ctrl+C (after the summary so far).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import signal
 import sys
@@ -48,12 +49,23 @@ class _UsageError(Exception):
     """A problem with what the user typed or configured: exit 2, one line."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help says it already;
+    none for switches, which are off unless given."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with every error message redacted: a key typed in the wrong place
     (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -105,7 +117,7 @@ def _add_cancel(commands: Any) -> None:
         metavar="PATH",
         help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
         "with message_id and send_at (then the soonest cut-off goes first); blank lines "
-        "and lines starting with # are skipped",
+        "and lines starting with # are skipped (default: the IDs given only)",
     )
     cancel.add_argument(
         "--timezone",
@@ -116,7 +128,7 @@ def _add_cancel(commands: Any) -> None:
         "--journal",
         metavar="PATH",
         help="append each final outcome to PATH as it happens; a rerun with the same "
-        "PATH skips the ids already final",
+        "PATH skips the ids already final (default: no journal)",
     )
     cancel.add_argument(
         "--dry-run",
@@ -140,13 +152,18 @@ def _add_cancel(commands: Any) -> None:
     cancel.add_argument(
         "--redis-url",
         metavar="URL",
-        help="share the rate limit with every client on this Redis (the redis extra)",
+        help="share the rate limit with every client on this Redis (the redis extra; "
+        "default: this process paces itself alone)",
     )
     cancel.add_argument(
         "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
     )
     cancel.add_argument(
-        "--format", choices=("json", "xml"), default="json", dest="fmt", help="answer format"
+        "--format",
+        choices=("json", "xml"),
+        default="json",
+        dest="fmt",
+        help="the format asked of the API (answers are read in either)",
     )
     cancel.add_argument(
         "--base-url",
@@ -182,14 +199,15 @@ def _add_serve_fake(commands: Any) -> None:
     serve.add_argument(
         "--schedule-unknown",
         action="store_true",
-        help="take any id not seen before as scheduled an hour ahead",
+        help="take any id not seen before as scheduled an hour ahead (otherwise: code 4)",
     )
     serve.add_argument(
         "--rate-limit-per-minute",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="answer code 429 past N requests in 60 seconds, as the provider does",
+        help="answer code 429 past N requests in 60 seconds, as the provider does "
+        "(default: no cap)",
     )
     serve.add_argument(
         "--schedule",
@@ -197,7 +215,14 @@ def _add_serve_fake(commands: Any) -> None:
         default=[],
         metavar="ID=+DELAY",
         help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
-        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable",
+        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable (default: "
+        "none)",
+    )
+    serve.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="stop the fake's clock when it starts, so each --schedule keeps its answer "
+        "(+4m stays code 6) however long the fake runs",
     )
 
 
@@ -309,17 +334,13 @@ def _client(args: argparse.Namespace) -> AsyncMailPartner:
 
 
 async def _cancel(
-    args: argparse.Namespace,
-    items: Sequence[BatchItem] | Iterator[BatchItem],
-    out: TextIO,
-    err: TextIO,
+    args: argparse.Namespace, items: Items, total: int | None, out: TextIO, err: TextIO
 ) -> int:
     client = _client(args)
     journal = Journal(args.journal) if args.journal else None
     with ExitStack() as stack:
         if journal is not None:
             stack.enter_context(journal)
-        total = len(items) if isinstance(items, Sequence) else None
         display = _progress_display(stack, out, err, total)
         async with client:
             batch = client.cancel_iter(items, concurrency=args.concurrency, journal=journal)
@@ -367,8 +388,7 @@ async def _run(
                         if display is None:
                             print(_outcome_line(outcome), file=out, flush=True)
                         else:
-                            display.line(_outcome_line(outcome))
-                            display(batch.progress)
+                            display.line(_outcome_line(outcome), batch.progress)
                 except IdsSourceError as exc:
                     source_error = exc  # every id sent was reported above
         group.cancel_scope.cancel()
@@ -386,15 +406,20 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
         from .redis import RedisRateLimiter
     except ImportError:
         raise _UsageError(
-            "--redis-url needs the redis extra: pip install 'mailpartner-async[redis]'"
+            "--redis-url needs the redis extra: "
+            "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
         ) from None
     return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
 
 
 def _unreadable(cause: BaseException | None) -> str:
     if isinstance(cause, UnicodeDecodeError):
-        return f"the ids are not UTF-8 text (byte {cause.object[cause.start]:#04x}); stopped there"
+        return f"{_not_utf8(cause)}; stopped there"
     return f"reading the ids failed ({type(cause).__name__}); stopped there"
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return f"the ids are not UTF-8 text (byte {error.object[error.start]:#04x})"
 
 
 def _progress_display(
@@ -413,41 +438,77 @@ def _timezone(name: str) -> ZoneInfo:
         raise _UsageError(f"unknown --timezone {name!r} (try Europe/Paris or UTC)") from None
 
 
-def _items(args: argparse.Namespace, stack: ExitStack) -> Sequence[BatchItem] | Iterator[BatchItem]:
-    """The ids to cancel; a list when send times are known (the plan needs them all)."""
-    sources: list[Iterator[BatchItem]] = [iter(args.ids)]
-    if args.from_file is not None:
-        if args.from_file == "-":
-            stream: Any = sys.stdin
-        else:
-            try:
-                stream = stack.enter_context(open(args.from_file, encoding="utf-8"))  # noqa: SIM115
-            except OSError as exc:
-                raise _UsageError(f"cannot read {args.from_file}: {exc.strerror}") from None
-        read = read_items(stream, _timezone(args.timezone))
-        first = _first_item(read, args.from_file)
-        if isinstance(first, ScheduledMessage) or args.dry_run:
-            return [*args.ids, *_all_items(read, args.from_file, first)]
-        if first is not None:
-            sources.append(iter([first]))
-        sources.append(read)
-    if args.dry_run:
-        return list(args.ids)
-    return (item for source in sources for item in source)
+Items = Sequence[BatchItem] | Iterator[BatchItem]
+
+
+def _items(args: argparse.Namespace, stack: ExitStack) -> tuple[Items, int | None]:
+    """The ids to cancel, and how many there are (None when unknown).
+
+    With send times (or ``--dry-run``) every item is read into a list: the plan needs
+    them all. Plain ids from a file are counted first, in a pass that reads and
+    checks the whole file, so an unreadable line stops the command before any
+    request and the progress line shows the total; then the file is read again as the
+    batch goes, so memory stays flat. A pipe is read once, as it comes: no total.
+    """
+    if args.from_file is None:
+        return list(args.ids), len(args.ids)
+    name = args.from_file
+    stream = _open_ids(name, stack)
+    timezone = _timezone(args.timezone)
+    read = read_items(stream, timezone)
+    first = _first_item(read, name)
+    if isinstance(first, ScheduledMessage) or args.dry_run:
+        items = [*args.ids, *_all_items(read, name, first)]
+        return items, len(items)
+    head: list[BatchItem] = [*args.ids] if first is None else [*args.ids, first]
+    if not stream.seekable():
+        return itertools.chain(head, read), None
+    total = len(head) + _count(read, name)
+    stream.seek(0)
+    again = read_items(stream, timezone)
+    next(again, None)  # the first item, already in head
+    return itertools.chain(head, again), total
+
+
+def _open_ids(name: str, stack: ExitStack) -> TextIO:
+    if name == "-":
+        # UTF-8 and strict, as files are read, whatever the locale says.
+        reconfigure = getattr(sys.stdin, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors="strict")
+        return sys.stdin
+    try:
+        return stack.enter_context(open(name, encoding="utf-8"))
+    except OSError as exc:
+        raise _UsageError(f"cannot read {name}: {exc.strerror}") from None
 
 
 def _first_item(read: Iterator[BatchItem], name: str) -> BatchItem | None:
     try:
         return next(read, None)
     except ValueError as exc:
-        raise _UsageError(f"{name}: {exc}") from None
+        raise _UsageError(_bad_input(name, exc)) from None
 
 
 def _all_items(read: Iterator[BatchItem], name: str, first: BatchItem | None) -> list[BatchItem]:
     try:
         return ([] if first is None else [first]) + list(read)
     except ValueError as exc:
-        raise _UsageError(f"{name}: {exc}") from None
+        raise _UsageError(_bad_input(name, exc)) from None
+
+
+def _count(read: Iterator[BatchItem], name: str) -> int:
+    try:
+        return sum(1 for _ in read)
+    except ValueError as exc:
+        raise _UsageError(_bad_input(name, exc)) from None
+
+
+def _bad_input(name: str, exc: ValueError) -> str:
+    """A line saying why the ids could not be read; read before any request."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{name}: {_not_utf8(exc)}; nothing was sent"
+    return f"{name}: {exc}"
 
 
 def _print_plan(items: Sequence[BatchItem], rate_limit: int | None, err: TextIO) -> None:
@@ -465,7 +526,7 @@ def _check_cancel_args(args: argparse.Namespace) -> None:
 def _run_cancel(args: argparse.Namespace) -> int:
     _check_cancel_args(args)
     with ExitStack() as stack:
-        items = _items(args, stack)
+        items, total = _items(args, stack)
         if isinstance(items, list):
             if not items and args.from_file is not None:
                 raise _UsageError(f"no ids in {args.from_file}")
@@ -474,7 +535,7 @@ def _run_cancel(args: argparse.Namespace) -> int:
                 _print_plan(items, rate, sys.stderr)
             if args.dry_run:
                 return EXIT_OK
-        return anyio.run(_cancel, args, items, sys.stdout, sys.stderr)
+        return anyio.run(_cancel, args, items, total, sys.stdout, sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """RedisRateLimiter: one rate limit shared by every client, in every process, through Redis.
 
-Needs the ``redis`` extra (``pip install 'mailpartner-async[redis]'``).
+Needs the ``redis`` extra (``pip install '.[redis]'`` in a clone of the repository:
+the package is not on PyPI yet).
 
 The budget lives in Redis and is spent by one Lua script, run atomically by the
 server (``EVALSHA``) and timed by the server's own clock (``TIME``), so clients on
@@ -44,7 +45,8 @@ try:
     from redis.backoff import NoBackoff
 except ImportError as exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "mailpartner_async.redis needs the redis extra: pip install 'mailpartner-async[redis]'"
+        "mailpartner_async.redis needs the redis extra: "
+        "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
     ) from exc
 
 __all__ = ["RedisRateLimiter"]

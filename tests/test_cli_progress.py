@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -13,21 +14,29 @@ from pathlib import Path
 
 import pyte
 
+from mailpartner_async import BatchProgress
+from mailpartner_async._progress import ProgressDisplay
 from tests.test_cli import CLI, child_env
 
 BAR = re.compile(r"^cancelling (\d+)/(\d+) · [\d.]+/s( · \S+( \S+)? left)? · \d+ cancelled")
 
 
+CLEAR_LINE = b"\r\x1b[2K"  # how the display erases its line
+
+
 def _run_on_terminal(*args: str) -> tuple[int, list[list[str]]]:
-    """Run the CLI with stdout and stderr on one pseudo-terminal; screens after each read."""
+    """Run the CLI with stdout and stderr on one pseudo-terminal.
+
+    Returns the exit status and the screens: one just before each time the progress
+    line is erased, and the last one, so what was shown does not depend on how the
+    reads happened to split the output.
+    """
     leader, follower = pty.openpty()
-    screen = pyte.Screen(120, 100)
-    stream = pyte.ByteStream(screen)
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
         [*CLI, *args], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=child_env()
     )
     os.close(follower)
-    screens = []
+    output = bytearray()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ready, _, _ = select.select([leader], [], [], 0.5)
@@ -41,9 +50,15 @@ def _run_on_terminal(*args: str) -> tuple[int, list[list[str]]]:
             break
         if not data:
             break
-        stream.feed(data)
-        screens.append([line.rstrip() for line in screen.display])
+        output += data
     os.close(leader)
+    screen = pyte.Screen(120, 100)
+    stream = pyte.ByteStream(screen)
+    screens = []
+    for part in bytes(output).split(CLEAR_LINE):
+        stream.feed(part)
+        screens.append([line.rstrip() for line in screen.display])
+        stream.feed(CLEAR_LINE)
     return process.wait(timeout=10), screens
 
 
@@ -65,3 +80,53 @@ def test_progress_line_never_mixes_with_outcome_lines_and_shows_totals(tmp_path:
     )
     assert not any("cancelling" in line for line in final)  # cleared, never mixed in
     assert final[-1] == "60 cancelled now (of 60)"
+
+
+def test_plain_ids_from_a_file_and_the_arguments_show_their_total(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"p-{n}\n" for n in range(60)))
+
+    status, screens = _run_on_terminal("cancel", "--sandbox", "a-1", "a-2", "--from-file", str(ids))
+
+    assert status == 0
+    bars = [line for shown in screens for line in shown if BAR.match(line)]
+    assert bars, "the progress line was never on screen"
+    assert {BAR.match(line)[2] for line in bars} == {"62"}  # type: ignore[index]
+    assert [line for line in screens[-1] if line][-1] == "62 cancelled now (of 62)"
+
+
+class _Terminal(io.StringIO):
+    """What the CLI writes to a terminal, kept to be rendered by pyte."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _screen(terminal: _Terminal) -> list[str]:
+    screen = pyte.Screen(80, 4)
+    pyte.Stream(screen).feed(terminal.getvalue())
+    return [line.rstrip() for line in screen.display]
+
+
+def test_the_line_shows_the_time_left_at_the_current_pace() -> None:
+    terminal = _Terminal()  # stdout and stderr on one terminal, as in a shell
+    now = [1000.0]
+    with ProgressDisplay(terminal, 600, terminal, clock=lambda: now[0]) as display:
+        now[0] += 10  # 30 outcomes in 10 s: 3 a second, 570 left: 190 s
+        counts = BatchProgress(done=30, cancelled=24, already_cancelled=1, too_late=3, failed=2)
+        display.line('{"message_id": "30"}', counts)
+        assert _screen(terminal)[:2] == [
+            '{"message_id": "30"}',
+            "cancelling 30/600 · 3.0/s · 3m 10s left · 25 cancelled · 3 too late · 2 failed",
+        ]
+        now[0] += 190  # 400 by 200 s: 2 a second, 200 left: 100 s
+        display.line('{"message_id": "400"}', BatchProgress(done=400, cancelled=99))
+        assert _screen(terminal)[:3] == [
+            '{"message_id": "30"}',
+            '{"message_id": "400"}',
+            "cancelling 400/600 · 2.0/s · 1m 40s left · 99 cancelled · 0 too late · 0 failed",
+        ]
+        now[0] += 399  # 599 by 599 s: one left at one a second
+        display(BatchProgress(done=599, cancelled=599))
+        assert _screen(terminal)[2].startswith("cancelling 599/600 · 1.0/s · 1s left ·")
+    assert _screen(terminal)[2] == ""  # closing the display clears the line

@@ -21,6 +21,7 @@ from typing import Final
 import pytest
 
 from mailpartner_async import __version__
+from mailpartner_async.cli import _SUBPARSERS, _parser
 from tests.test_cli import CLI, FAKE_KEY, child_env, free_port, run_cli, serving_fake
 
 REQUEST_LINE: Final = re.compile(r"messageId=(?P<id>[^&\s]+) -> \d+ code=(?P<code>\d+)")
@@ -56,10 +57,46 @@ def test_unknown_flag_after_cancel_prints_the_cancel_usage() -> None:
     assert run.stderr.startswith("usage: mailpartner cancel")
 
 
-def test_help_shows_the_defaults() -> None:
-    run = run_cli("cancel", "--help")
-    assert "(default: Europe/Paris)" in run.stdout
-    assert "(default: 2000" in run.stdout
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        (
+            "cancel",
+            [
+                "(default: Europe/Paris)",
+                "(default 2000,",
+                "(default: json)",
+                "(default: the transport's best)",
+                "(default: no journal)",
+                "(default: $MAILPARTNER_API_KEY;",
+            ],
+        ),
+        (
+            "serve-fake",
+            [
+                "(default: 127.0.0.1)",
+                "(default: 8025)",
+                "(default: test-key)",
+                "(default: no cap)",
+                "(otherwise: code 4)",
+            ],
+        ),
+    ],
+)
+def test_help_shows_each_default_once_and_no_empty_one(command: str, defaults: list[str]) -> None:
+    text = " ".join(run_cli(command, "--help").stdout.split())
+    for default in defaults:
+        assert default in text
+    for empty in ("(default: None)", "(default: False)", "(default: [])"):
+        assert empty not in text
+    # Every option that takes a value says its default, once.
+    _parser()  # fills _SUBPARSERS
+    parser = _SUBPARSERS[command]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.option_strings and action.nargs != 0:
+            said = str(formatter._get_help_string(action))
+            assert said.replace("%(default)s", "").count("default") == 1, action.option_strings
 
 
 def test_plain_http_error_names_the_flag_to_allow_it() -> None:
@@ -153,6 +190,18 @@ def test_serve_fake_schedule_makes_an_id_answer_code_6(fake: tuple[str, Path]) -
     assert json.loads(run.stdout)["code"] == 6
     assert "apiKey=[REDACTED]" in log.read_text()
     assert FAKE_KEY + "&" not in log.read_text()
+
+
+@pytest.mark.parametrize(("frozen", "code"), [(True, 6), (False, 7)])
+def test_serve_fake_freeze_clock_keeps_a_schedule_answering_as_at_the_start(
+    tmp_path: Path, frozen: bool, code: int
+) -> None:
+    options = ["--schedule", "tick=+1s"] + (["--freeze-clock"] if frozen else [])
+    with serving_fake(tmp_path / "serve-fake.log", *options) as url:
+        time.sleep(1.2)  # past the send time, on a clock that runs
+        env = child_env(MAILPARTNER_API_KEY=FAKE_KEY)
+        run = run_cli("cancel", "--base-url", url, "--rate-limit", "none", "tick", env=env)
+    assert json.loads(run.stdout)["code"] == code
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailpartner_async import (
-    AsyncBatch,
     AsyncMailPartner,
     CancelCode,
     CancellationTooLateError,
+    ConfigurationError,
     ScheduledMessage,
     plan_rescue,
 )
@@ -121,13 +121,93 @@ async def test_batch_starts_earliest_cutoff_first_and_spends_nothing_on_lost_ids
     client: AsyncMailPartner = fake.async_client()
     async with client:
         # The fake's clock drives the batch's cut-off checks too.
-        batch = AsyncBatch(client.cancel, items, concurrency=1, clock=clock)
-        outcomes = [outcome async for outcome in batch]
+        outcomes = [o async for o in client.cancel_iter(items, concurrency=1, clock=clock)]
     assert [r.message_id for r in fake.requests] == ["plain", "near", "mid", "far"]
     lost = next(o for o in outcomes if o.message_id == "lost")
     assert isinstance(lost.error, CancellationTooLateError)
     assert lost.error.code == CancelCode.TOO_LATE
     assert fake.status("lost") == "scheduled"
+
+
+@pytest.mark.anyio
+async def test_cancel_many_checks_cutoffs_against_the_clock_it_is_given() -> None:
+    # Ten minutes ahead of NOW: in time by the real clock (it is years before 2030),
+    # too late by a clock that reads NOW + 6 minutes.
+    items = [msg("soon", 10), msg("later", 30)]
+    fake, clock = _fake_with(items)
+    clock.advance(timedelta(minutes=6))
+    async with fake.async_client() as client:
+        outcomes = await client.cancel_many(items, clock=clock)
+    assert [r.message_id for r in fake.requests] == ["later"]
+    assert isinstance(outcomes[0].error, CancellationTooLateError)
+    assert outcomes[1].ok
+
+
+def test_sync_cancel_many_checks_cutoffs_against_the_clock_it_is_given() -> None:
+    items = [msg("soon", 10), msg("later", 30)]
+    fake, clock = _fake_with(items)
+    clock.advance(timedelta(minutes=6))
+    with fake.client() as client:
+        outcomes = client.cancel_many(items, clock=clock)
+    assert [r.message_id for r in fake.requests] == ["later"]
+    assert isinstance(outcomes[0].error, CancellationTooLateError)
+
+
+@pytest.mark.anyio
+async def test_the_cutoff_is_checked_again_just_before_each_start() -> None:
+    # Both in time when the batch begins; each request takes 2.5 minutes of the
+    # batch's clock, so by the time "b" would start it is 4.5 minutes from its send.
+    items = [msg("a", 6), msg("b", 7)]
+    fake, _ = _fake_with(items)
+
+    def clock() -> datetime:
+        return NOW + timedelta(minutes=2.5) * len(fake.requests)
+
+    async with fake.async_client() as client:
+        outcomes = await client.cancel_many(items, concurrency=1, clock=clock)
+    assert [r.message_id for r in fake.requests] == ["a"]
+    assert outcomes[0].ok
+    assert isinstance(outcomes[1].error, CancellationTooLateError)
+    assert fake.status("b") == "scheduled"
+
+
+def test_sync_batch_checks_the_cutoff_again_just_before_each_start() -> None:
+    items = [msg("a", 6), msg("b", 7)]
+    fake, _ = _fake_with(items)
+    with fake.client() as client:
+        outcomes = client.cancel_many(
+            items,
+            concurrency=1,
+            clock=lambda: NOW + timedelta(minutes=2.5) * len(fake.requests),
+        )
+    assert [r.message_id for r in fake.requests] == ["a"]
+    assert isinstance(outcomes[1].error, CancellationTooLateError)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"window": 0}, "window must be an int >= 1"),
+        ({"window": 2.5}, "window must be an int >= 1"),
+        ({"window": True}, "window must be an int >= 1"),
+        ({"clock": "now"}, "clock must be a callable"),
+        ({"clock": lambda: datetime(2030, 1, 1)}, "clock must return an aware datetime"),
+        ({"clock": lambda: 0.0}, "clock must return an aware datetime"),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_bad_window_or_clock_is_refused_before_any_request(
+    options: dict[str, object], fragment: str
+) -> None:
+    fake, _ = _fake_with([msg("a", 30)])
+    async with fake.async_client() as client:
+        with pytest.raises(ConfigurationError, match=fragment):
+            await client.cancel_many([msg("a", 30)], **options)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match=fragment):
+            client.cancel_iter([msg("a", 30)], **options)  # type: ignore[arg-type]
+    with fake.client() as sync_client, pytest.raises(ConfigurationError, match=fragment):
+        sync_client.cancel_many([msg("a", 30)], **options)  # type: ignore[arg-type]
+    assert fake.requests == []
 
 
 @pytest.mark.anyio
@@ -162,7 +242,7 @@ async def test_a_small_window_orders_within_it_and_reads_no_further_ahead() -> N
             yield item
 
     async with fake.async_client() as client:
-        batch = AsyncBatch(client.cancel, source(), concurrency=1, clock=clock, window=2)
+        batch = client.cancel_iter(source(), concurrency=1, clock=clock, window=2)
         first = await anext(batch)
         # c starts first: had the batch read past its window before starting, a (the
         # soonest) would have gone first.
@@ -173,13 +253,10 @@ async def test_a_small_window_orders_within_it_and_reads_no_further_ahead() -> N
 
 
 def test_sync_batch_skips_lost_ids_and_orders_within_a_small_window() -> None:
-    from mailpartner_async import Batch
-
     items = [msg("d", 40), msg("lost", 2), msg("b", 20), msg("a", 10)]
     fake, clock = _fake_with(items)
     with fake.client() as client:
-        batch = Batch(client.cancel, iter(items), concurrency=1, clock=clock, window=2)
-        outcomes = list(batch)
+        outcomes = client.cancel_many(iter(items), concurrency=1, clock=clock, window=2)
     # A window of 2: d and lost are read; lost is skipped with no request and b comes
     # in, so b (20 min) goes before d (40 min); then a (10 min) before d.
     assert [r.message_id for r in fake.requests] == ["b", "a", "d"]

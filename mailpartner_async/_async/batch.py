@@ -27,7 +27,8 @@ start as they come. Scheduled messages are held in a queue of at most ``window``
 (default 100,000: about 30 MB) and started earliest cut-off first; the input is
 read ahead until the queue is full, so an input that fits is ordered exactly, and a
 larger one in a sliding window. Just before a scheduled message starts, the batch
-checks its cut-off against ``clock``: a message already inside its last 5 minutes
+checks its cut-off against ``clock`` (default: the current time in UTC; a callable
+returning an aware ``datetime``): a message already inside its last 5 minutes
 gets a ``CancellationTooLateError`` outcome and costs no request. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
 written before each request and each final outcome is recorded as it happens.
@@ -56,7 +57,14 @@ from .._models import (
     ProgressCallback,
     ScheduledMessage,
 )
-from .._rescue import DEADLINE_WINDOW, Clock, DeadlineQueue, too_late, too_late_error, utc_now
+from .._rescue import (
+    Clock,
+    DeadlineQueue,
+    check_clock,
+    check_window,
+    too_late,
+    too_late_error,
+)
 
 __all__ = ["AsyncBatch", "check_ids"]
 
@@ -76,8 +84,8 @@ class AsyncBatch:
         concurrency: int,
         on_progress: ProgressCallback | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
-        clock: Clock = utc_now,
-        window: int = DEADLINE_WINDOW,
+        clock: Clock | None = None,
+        window: int | None = None,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -86,7 +94,7 @@ class AsyncBatch:
         self._on_progress = on_progress
         self._run: _AsyncRun | None = None
         self._closed = False
-        self._rules = _Rules(_as_journal(journal), clock, window)
+        self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
         self.progress = BatchProgress()
 
     @property

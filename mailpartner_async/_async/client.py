@@ -45,6 +45,7 @@ from .._protocol import (
     interpret_response,
     interpret_transport_error,
 )
+from .._rescue import Clock
 from .._response import ResponseInfo
 from .._secrets import redacted_url
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, log_fields
@@ -263,7 +264,8 @@ class AsyncMailPartner:
         """A client with other defaults, sharing this one's pool and limits.
 
         The copy shares the HTTP connection pool, the ``max_concurrency`` limiter
-        and the ``rate_limit`` pacing; closing either closes both.
+        and the ``rate_limit`` pacing; closing either closes both. An option left
+        ``UNSET`` (not given) keeps this client's value.
         """
         copy = object.__new__(type(self))
         copy._settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
@@ -297,6 +299,8 @@ class AsyncMailPartner:
         ``Retry-After`` honoured); control codes are final. If a retry answers
         code 5 after an earlier attempt may have reached the server, the result is
         a success with ``code=CancelCode.ALREADY_CANCELLED``: that attempt did it.
+        ``timeout`` and ``max_retries`` apply to this call only; left ``UNSET`` (not
+        given), they are the client's.
 
         Raises the most specific :class:`~mailpartner_async.MailPartnerError`:
         :class:`~mailpartner_async.AuthenticationError` (no key, or code 1 or 10),
@@ -331,6 +335,8 @@ class AsyncMailPartner:
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        window: int | None = None,
     ) -> AsyncBatch:
         """Cancel many ids; yield one :class:`~mailpartner_async.CancelOutcome` each.
 
@@ -346,6 +352,10 @@ class AsyncMailPartner:
         earliest cut-off first, and one already inside its last 5 minutes costs no
         request. ``journal`` (a :class:`~mailpartner_async.Journal` or a path)
         records each final outcome as it happens and skips ids it already holds.
+        ``window`` (default 100,000) is how many scheduled messages the batch reads
+        ahead to order them; ``clock`` (default: the current time in UTC) is what
+        their cut-offs are checked against, a callable returning an aware
+        ``datetime`` (give a test fake's clock, or a simulated one).
 
         Example::
 
@@ -362,6 +372,8 @@ class AsyncMailPartner:
             concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
             journal=journal,
+            clock=clock,
+            window=window,
         )
 
     async def cancel_many(
@@ -371,6 +383,8 @@ class AsyncMailPartner:
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        window: int | None = None,
     ) -> list[CancelOutcome]:
         """Cancel many ids; return one outcome per id, in the order of ``ids``.
 
@@ -387,7 +401,12 @@ class AsyncMailPartner:
         """
         by_index: dict[int, CancelOutcome] = {}
         async with self.cancel_iter(
-            ids, concurrency=concurrency, on_progress=on_progress, journal=journal
+            ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            journal=journal,
+            clock=clock,
+            window=window,
         ) as outcomes:
             while True:
                 try:

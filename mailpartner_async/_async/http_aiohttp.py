@@ -39,7 +39,7 @@ class AsyncAiohttpTransport:
         except ImportError:
             raise ConfigurationError(
                 "transport='aiohttp' needs the aiohttp extra: "
-                "pip install 'mailpartner-async[aiohttp]'"
+                "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
             ) from None
         self._settings = settings
         self._proxy = proxy_for(settings.base_url)

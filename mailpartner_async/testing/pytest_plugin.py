@@ -1,7 +1,7 @@
 """The pytest plugin of the ``testing`` extra: the ``mailpartner_fake`` fixture.
 
-Registered through the ``pytest11`` entry point, so installing
-``mailpartner-async[testing]`` is enough; no ``conftest.py`` needed.
+Registered through the ``pytest11`` entry point, so installing the package (with
+its ``testing`` extra, to bring pytest) is enough; no ``conftest.py`` needed.
 """
 
 from __future__ import annotations
