@@ -82,6 +82,7 @@ def serve(args: argparse.Namespace) -> int:
         args.api_key,
         schedule_unknown=args.schedule_unknown,
         rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_window=args.rate_window,
     )
     for message_id, delay in schedule:
         fake.schedule(delay, message_id=message_id)
