@@ -24,6 +24,9 @@ The examples run unmodified, as a reader would paste them:
   is then called with a fresh ``FakeMailPartner()`` for a ``mailpartner_fake``
   argument (what the pytest plugin's fixture gives), and async ones, which must carry
   an ``anyio`` or ``asyncio`` mark, are awaited in the page's event loop.
+- A line ``--8<-- "PATH"`` in a block is replaced by that file (relative to the
+  repository), as the snippets extension does when mkdocs builds the page, so an
+  example module shown whole in a page runs as the page shows it.
 - A block whose first line is ``# not run: <reason>`` is compiled but not run, and its
   item is skipped with that reason. Other fences that look like Python (``py``,
   ``pycon``, ``python3``) are refused, so no example escapes by its spelling.
@@ -63,6 +66,7 @@ API_KEY: Final = "test-key"
 TOO_LATE_ID: Final = "1001"  # goes out in 3 minutes: code 6
 SENT_ID: Final = "1002"  # went out an hour ago: code 7
 CAMPAIGN_IDS: Final = tuple(str(n) for n in range(5000, 5030))
+SNIPPET: Final = re.compile(r'^--8<-- "(?P<path>[^"]+)"\n', re.MULTILINE)
 NOT_RUN: Final = re.compile(r"#\s*not run\b:?\s*(?P<reason>.*)")
 FENCE: Final = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 PYTHONISH: Final = frozenset({"py", "py3", "python3", "pycon", "ipython"})
@@ -132,9 +136,14 @@ def python_blocks(path: Path, root: Path = ROOT) -> list[Block]:
             continue
         if any(text.strip() and not text.startswith(indent) for text in body):
             raise ValueError(f"{page}:{fence_line}: a code line is less indented than its fence")
-        source = textwrap.dedent("\n".join(body)) + "\n"
+        source = _include_snippets(textwrap.dedent("\n".join(body)) + "\n", root)
         blocks.append(Block(page, fence_line, source, _not_run_reason(page, fence_line, source)))
     return blocks
+
+
+def _include_snippets(source: str, root: Path) -> str:
+    """``source`` with each ``--8<-- "PATH"`` line replaced by that file, as mkdocs does."""
+    return SNIPPET.sub(lambda line: (root / line["path"]).read_text(encoding="utf-8"), source)
 
 
 def _not_run_reason(page: str, line: int, source: str) -> str | None:
