@@ -93,6 +93,12 @@ class Health:
         self._up = True
         self._retry_at = 0.0
 
+    @property
+    def up(self) -> bool:
+        """Whether the last call to Redis was answered."""
+        with self._lock:
+            return self._up
+
     def try_redis(self) -> bool:
         """True when Redis is up, or when this caller should probe it again."""
         with self._lock:
@@ -144,12 +150,27 @@ class RedisScripts:
     def reserve(self, reserved: int) -> tuple[int, int]:
         """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""
         limiter = self._limiter
-        delay_us, start = self._reserve(keys=limiter._keys, args=[*limiter._reserve_args, reserved])
+        try:
+            delay_us, start = self._reserve(
+                keys=limiter._keys, args=[*limiter._reserve_args, reserved]
+            )
+        except REDIS_ERRORS:
+            self._drop_connections()
+            raise
         return int(delay_us), int(start)
 
     def pause(self, seconds: float) -> None:
         """Hold back every start of the key for ``seconds`` (a later pause wins)."""
-        self._pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+        try:
+            self._pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+        except REDIS_ERRORS:
+            self._drop_connections()
+            raise
+
+    def _drop_connections(self) -> None:
+        # The idle connections of the pool died with the server too: without this, the
+        # calls right after a restart would take them, fail, and start a second outage.
+        self._client.connection_pool.disconnect()
 
     def close(self) -> None:
         self._client.close()
@@ -202,7 +223,13 @@ class AsyncRedisScripts:
                 self._in_thread().reserve, reserved, abandon_on_cancel=True
             )
         reserve = self._on_loop()[0]
-        delay_us, start = await reserve(keys=limiter._keys, args=[*limiter._reserve_args, reserved])
+        try:
+            delay_us, start = await reserve(
+                keys=limiter._keys, args=[*limiter._reserve_args, reserved]
+            )
+        except REDIS_ERRORS:
+            await self._drop_connections()
+            raise
         return int(delay_us), int(start)
 
     async def pause(self, seconds: float) -> None:
@@ -211,7 +238,16 @@ class AsyncRedisScripts:
             await anyio.to_thread.run_sync(self._in_thread().pause, seconds, abandon_on_cancel=True)
             return
         pause = self._on_loop()[1]
-        await pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+        try:
+            await pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+        except REDIS_ERRORS:
+            await self._drop_connections()
+            raise
+
+    async def _drop_connections(self) -> None:
+        # As RedisScripts._drop_connections: the idle connections died with the server.
+        if self._client is not None:
+            await self._client.connection_pool.disconnect()
 
     async def aclose(self) -> None:
         client, self._client, self._scripts = self._client, None, None

@@ -26,7 +26,10 @@ class RedisPacer:
     set meanwhile (a 429 or ``Retry-After`` met by any client of the key), the start
     is given up and a new one taken after the pause. When a call to Redis fails, the
     wait falls back to a local pacer at the limiter's ``fallback_rate_limit``, and
-    Redis is tried again at most every few seconds: a start is never refused.
+    Redis is tried again at most every few seconds: a start is never refused. Both
+    hand-overs move the starts already promised: a shared start is checked again at
+    its time, so Redis gone sends it to the local pacer, and a local start whose
+    wait saw Redis return is exchanged for a shared one.
     """
 
     def __init__(self, limiter: RedisRateLimiter) -> None:
@@ -35,18 +38,30 @@ class RedisPacer:
         self._scripts = RedisScripts(limiter)
 
     def wait(self) -> None:
+        while True:
+            if self._shared_wait():
+                return
+            self._local.wait()
+            if not self._health.up:
+                return
+            # Redis came back while this caller waited for its local start: the shared
+            # budget does not count that start, so take a shared one instead (the
+            # local one, given up, only makes the local pace stricter).
+
+    def _shared_wait(self) -> bool:
+        """Wait for a start from Redis; False (at once) when Redis is away."""
         reserved = 0
         while self._health.try_redis():
             try:
                 delay_us, reserved = self._scripts.reserve(reserved)
             except REDIS_ERRORS as exc:
                 self._health.failed(exc)
-                break
+                return False
             self._health.answered()
             if delay_us <= 0:
-                return
+                return True
             sleep(delay_us / 1e6)
-        self._local.wait()
+        return False
 
     def pause(self, seconds: float) -> None:
         self._local.pause(seconds)
