@@ -408,3 +408,11 @@ def test_collector_finds_indented_fences_and_refuses_other_spellings(tmp_path: P
     page.write_text("```python\n# not run:\nx = 1\n```\n")
     with pytest.raises(ValueError, match="say why"):
         python_blocks(page, tmp_path)
+
+
+def test_collector_includes_snippet_lines_as_mkdocs_does(tmp_path: Path) -> None:
+    (tmp_path / "example.py").write_text("import os\n\nx = 1\n")
+    page = tmp_path / "page.md"
+    page.write_text('```python\ny = 0\n--8<-- "example.py"\nz = x\n```\n')
+    (block,) = python_blocks(page, tmp_path)
+    assert block.source == "y = 0\nimport os\n\nx = 1\nz = x\n"
