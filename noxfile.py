@@ -177,12 +177,20 @@ def bench(session: nox.Session) -> None:
 
     Prints the tables and writes bench/throughput.png; never fails on speed.
     `nox -s bench -- --quick`; `-- --rate-limit-check` adds the 5-minute pacing run;
-    `-- --rescue` runs the rescue bench instead (as `nox -s rescue`).
+    `-- --rescue` runs the rescue bench instead (as `nox -s rescue`); `-- --fleet`
+    runs the 5-minute fleet bench instead: 4 processes on one Redis limiter.
     """
     if "--rescue" in session.posargs:
         install(session)
         rest = [arg for arg in session.posargs if arg != "--rescue"]
         session.run("python", "bench/rescue.py", *rest)
+        return
+    if "--fleet" in session.posargs:
+        if not shutil.which("redis-server"):
+            session.error("the fleet bench needs redis-server: apt-get install redis-server")
+        install(session, extras="redis")
+        rest = [arg for arg in session.posargs if arg != "--fleet"]
+        session.run("python", "bench/fleet.py", *rest)
         return
     has_nginx = shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
     if not has_nginx or not NGINX_ECHO_MODULE.exists():

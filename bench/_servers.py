@@ -27,6 +27,7 @@ __all__ = [
     "ANSWER",
     "CountingServer",
     "Nginx",
+    "RedisServer",
     "cpu_seconds",
     "find_nginx",
     "free_port",
@@ -202,7 +203,8 @@ class CountingServer:
 
     It keeps the times of the requests it accepted in the last 60 seconds (a sliding
     window, the strictest reading of the provider's cap) and answers code 429, in
-    the status and the body, to any request beyond the cap. It runs its own event
+    the status and the body, to any request beyond the cap. ``arrivals`` holds the
+    arrival time (``time.monotonic()``) of every request, accepted or not. It runs its own event
     loop in a thread; at tens of requests a second it is far from being a bottleneck.
     """
 
@@ -211,6 +213,7 @@ class CountingServer:
         self.accepted = 0
         self.rejected = 0
         self.max_in_window = 0
+        self.arrivals: list[float] = []  # time.monotonic() of every request, in order
         self._window: collections.deque[float] = collections.deque()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -258,6 +261,7 @@ class CountingServer:
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"GET "):
                     break
+                self.arrivals.append(time.monotonic())
                 if self._admit():
                     status, body = b"200 OK", ANSWER.encode()
                 else:
@@ -272,3 +276,55 @@ class CountingServer:
             pass
         finally:
             writer.close()
+
+
+class RedisServer:
+    """A ``redis-server`` on a free loopback port, without persistence.
+
+    :meth:`stop` and :meth:`start` make an outage; a restarted server has forgotten
+    everything, as a Redis without persistence does.
+    """
+
+    def __init__(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise SystemExit("the fleet bench needs redis-server: apt-get install redis-server")
+        self.executable = executable
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        argv = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
+        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv
+            [*argv, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False

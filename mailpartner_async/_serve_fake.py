@@ -77,6 +77,7 @@ def build_fake(args: argparse.Namespace) -> Any:
         clock=FakeClock() if args.freeze_clock else None,
         schedule_unknown=args.schedule_unknown,
         rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_window=args.rate_window,
     )
     for message_id, delay in schedule:
         fake.schedule(delay, message_id=message_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -210,6 +211,13 @@ def _add_serve_fake(commands: Any) -> None:
         "(default: no cap)",
     )
     serve.add_argument(
+        "--rate-window",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="the window of --rate-limit-per-minute, shorter to test a scaled-down pace",
+    )
+    serve.add_argument(
         "--schedule",
         action="append",
         default=[],
@@ -233,6 +241,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"must be an integer of at least 1, got {text!r}"
         ) from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _port(text: str) -> int:

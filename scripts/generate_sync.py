@@ -76,6 +76,8 @@ PACKAGE_RULES = [
     Rule(r"\banext\b", "next"),
     Rule(r"\baiter_raw\b", "iter_raw"),
     Rule(r"\bAsyncDeadline\b", "Deadline"),
+    Rule(r"\bAsyncRedisPacer\b", "RedisPacer"),
+    Rule(r"\bAsyncRedisScripts\b", "RedisScripts"),
     Rule(r"\b_async\.batch\b", "_sync.batch"),
     *COMMON_RULES,
 ]
@@ -121,6 +123,11 @@ TARGETS = [
     Target(
         "mailpartner_async/_async/http_httpx.py",
         "mailpartner_async/_sync/http_httpx.py",
+        tuple(PACKAGE_RULES),
+    ),
+    Target(
+        "mailpartner_async/_async/redis_pacer.py",
+        "mailpartner_async/_sync/redis_pacer.py",
         tuple(PACKAGE_RULES),
     ),
     Target("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py", tuple(HTTPX2_RULES)),

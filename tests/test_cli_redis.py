@@ -1,8 +1,9 @@
 """The command line joins a fleet's shared budget (``--redis-url``), and ``serve-fake``
-enforces the provider's per-minute cap (``--rate-limit-per-minute``)."""
+enforces the provider's per-minute cap (``--rate-limit-per-minute``, ``--rate-window``)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -47,3 +48,31 @@ def test_serve_fake_rate_limit_per_minute_answers_429_past_the_cap(tmp_path: Pat
             for n in range(3)
         ]
     assert codes == [200, 200, 429]
+
+
+def test_serve_fake_rate_window_sets_the_window_of_the_cap(tmp_path: Path) -> None:
+    with (
+        serving_fake(
+            tmp_path / "fake.log",
+            "--schedule-unknown",
+            "--rate-limit-per-minute",
+            "1",
+            "--rate-window",
+            "2",
+        ) as url,
+        httpx.Client(trust_env=False, timeout=10) as http,
+    ):
+
+        def status(message_id: str) -> int:
+            params = {"apiKey": FAKE_KEY, "messageId": message_id}
+            return http.get(f"{url}/message-cancel", params=params).status_code
+
+        first, refused = status("w0"), status("w1")
+        time.sleep(2.1)  # past the 2-second window: a 60 s one would still refuse
+        assert (first, refused, status("w2")) == (200, 429, 200)
+
+
+def test_serve_fake_refuses_a_window_that_is_not_a_positive_number() -> None:
+    run = run_cli("serve-fake", "--rate-window", "0")
+    assert run.returncode == 2
+    assert "--rate-window: must be a positive number of seconds" in run.stderr

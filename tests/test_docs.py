@@ -31,6 +31,9 @@ The examples run unmodified, as a reader would paste them, against what a reader
   ``mailpartner_fake`` argument (what the pytest plugin's fixture gives), and async
   ones, which must carry an ``anyio`` or ``asyncio`` mark, are awaited in the page's
   event loop.
+- A line ``--8<-- "PATH"`` in a block is replaced by that file (relative to the
+  repository), as the snippets extension does when mkdocs builds the page, so an
+  example module shown whole in a page runs as the page shows it.
 - A block whose first line is ``# not run: <reason>`` is compiled but not run, and its
   item is skipped with that reason. Other fences that look like Python (``py``,
   ``pycon``, ``python3``) are refused, so no example escapes by its spelling.
@@ -73,6 +76,7 @@ PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 EXAMPLES_PAGE: Final = ROOT / "docs" / "index.md"  # where the reader's serve-fake is
 # The ids the pages say answer specially, with the code they say.
 SPECIAL_IDS: Final = {"498": 6, "499": 7, "698": 6, "699": 7, "1098": 6}
+SNIPPET: Final = re.compile(r'^--8<-- "(?P<path>[^"]+)"\n', re.MULTILINE)
 NOT_RUN: Final = re.compile(r"#\s*not run\b:?\s*(?P<reason>.*)")
 FENCE: Final = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 TITLE: Final = re.compile(r'\btitle="(?P<title>[^"]+)"')
@@ -155,11 +159,16 @@ def python_blocks(path: Path, root: Path = ROOT) -> list[Block]:
             continue
         if any(text.strip() and not text.startswith(indent) for text in body):
             raise ValueError(f"{page}:{fence_line}: a code line is less indented than its fence")
-        source = textwrap.dedent("\n".join(body)) + "\n"
+        source = _include_snippets(textwrap.dedent("\n".join(body)) + "\n", root)
         title = TITLE.search(opening["info"])
         not_run = _not_run_reason(page, fence_line, source)
         blocks.append(Block(page, fence_line, source, not_run, title and title["title"]))
     return blocks
+
+
+def _include_snippets(source: str, root: Path) -> str:
+    """``source`` with each ``--8<-- "PATH"`` line replaced by that file, as mkdocs does."""
+    return SNIPPET.sub(lambda line: (root / line["path"]).read_text(encoding="utf-8"), source)
 
 
 def _not_run_reason(page: str, line: int, source: str) -> str | None:
@@ -513,3 +522,11 @@ def test_no_text_tells_to_install_the_unpublished_package_from_pypi() -> None:
 )
 def test_pages_answer_what_new_readers_asked(page: str, says: str) -> None:
     assert says in " ".join((ROOT / page).read_text("utf-8").split())
+
+
+def test_collector_includes_snippet_lines_as_mkdocs_does(tmp_path: Path) -> None:
+    (tmp_path / "example.py").write_text("import os\n\nx = 1\n")
+    page = tmp_path / "page.md"
+    page.write_text('```python\ny = 0\n--8<-- "example.py"\nz = x\n```\n')
+    (block,) = python_blocks(page, tmp_path)
+    assert block.source == "y = 0\nimport os\n\nx = 1\nz = x\n"

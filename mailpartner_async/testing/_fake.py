@@ -116,6 +116,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _check_window(seconds: object) -> float:
+    number = math.nan
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        number = float(seconds)
+    if not 0 < number < math.inf:
+        raise ValueError(f"rate_window must be a positive number of seconds: {seconds!r}")
+    return number
+
+
 class FakeMailPartner:
     """An in-memory fake of the provider's ``message-cancel`` endpoint, for your tests.
 
@@ -134,8 +143,10 @@ class FakeMailPartner:
     the fake answer code 429 (HTTP 429, ``Retry-After`` in whole seconds) once that
     many requests were served in the last 60 seconds of ``rate_clock`` (default
     :func:`time.monotonic`, real elapsed time, so a frozen test clock does not freeze
-    the window). Only requests answered with a control code other than 429 count:
-    refused ones, injected faults, 404s and 405s do not. Thread-safe: one lock guards
+    the window); ``rate_window`` sets that window in seconds (default 60), shorter to
+    test a pace scaled down as a ``RedisRateLimiter`` with the same ``period`` is. Only
+    requests answered with a control code other than 429 count: refused ones,
+    injected faults, 404s and 405s do not. Thread-safe: one lock guards
     all state; usable from threads, asyncio and trio at once.
 
     Example::
@@ -155,6 +166,7 @@ class FakeMailPartner:
         schedule_unknown: bool = False,
         rate_limit_per_minute: int | None = None,
         rate_clock: Callable[[], float] | None = None,
+        rate_window: float = RATE_WINDOW_SECONDS,
     ) -> None:
         if not _is_text(api_key):
             raise ValueError("api_key must be a non-blank string")
@@ -165,6 +177,7 @@ class FakeMailPartner:
         self._schedule_unknown = schedule_unknown
         self._rate_limit = rate_limit_per_minute
         self._rate_clock = rate_clock or time.monotonic
+        self._rate_window = _check_window(rate_window)
         self._lock = threading.Lock()
         self._messages: dict[str, _Message] = {}
         self._requests: list[RecordedRequest] = []
@@ -192,8 +205,13 @@ class FakeMailPartner:
 
     @property
     def rate_limit_per_minute(self) -> int | None:
-        """Requests served per sliding 60 s before code 429; ``None``: no cap."""
+        """Requests served per sliding window before code 429; ``None``: no cap."""
         return self._rate_limit
+
+    @property
+    def rate_window(self) -> float:
+        """The sliding window of :attr:`rate_limit_per_minute`, in seconds (60 by default)."""
+        return self._rate_window
 
     # --- the state, for tests --------------------------------------------------------
 
@@ -348,10 +366,11 @@ class FakeMailPartner:
             return None
         now = self._rate_clock()
         served = self._served
-        while served and served[0] <= now - RATE_WINDOW_SECONDS:
+        window = self._rate_window
+        while served and served[0] <= now - window:
             served.popleft()
         if len(served) >= limit:
-            wait = max(1, math.ceil(served[0] + RATE_WINDOW_SECONDS - now))
+            wait = max(1, math.ceil(served[0] + window - now))
             return code_answer(429, xml=xml, extra_headers=(("retry-after", str(wait)),))
         served.append(now)
         return None

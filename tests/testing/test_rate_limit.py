@@ -74,6 +74,27 @@ def test_429_comes_in_xml_when_asked() -> None:
     assert b"<entry>429</entry>" in refused.body
 
 
+def test_rate_window_shortens_the_sliding_window_and_the_retry_after() -> None:
+    ticker = Ticker()
+    fake = FakeMailPartner(rate_limit_per_minute=2, rate_clock=ticker, rate_window=5)
+    assert fake.rate_window == 5.0
+    fake.handle("GET", ENDPOINT, CANCEL)  # t=1000
+    ticker.now = 1001
+    fake.handle("GET", ENDPOINT, CANCEL)  # t=1001
+    ticker.now = 1002.5
+    refused = fake.handle("GET", ENDPOINT, CANCEL)
+    assert (refused.code, dict(refused.headers)["retry-after"]) == (429, "3")  # 1005 - 1002.5
+    ticker.now = 1005  # the request of t=1000 is 5 s old: out of the window
+    assert fake.handle("GET", ENDPOINT, CANCEL).code == 4
+    assert fake.handle("GET", ENDPOINT, CANCEL).code == 429
+
+
+@pytest.mark.parametrize("window", [0, -1, True, "5", float("inf"), float("nan")])
+def test_fake_refuses_a_bad_rate_window(window: object) -> None:
+    with pytest.raises(ValueError, match="rate_window must be a positive number"):
+        FakeMailPartner(rate_window=window)  # type: ignore[arg-type]
+
+
 def test_default_rate_clock_is_real_elapsed_time() -> None:
     fake = FakeMailPartner(rate_limit_per_minute=5)
     codes = [fake.handle("GET", ENDPOINT, CANCEL).code for _ in range(6)]
