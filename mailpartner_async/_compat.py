@@ -195,22 +195,30 @@ def deadline_remaining() -> float | None:
 
 
 class AsyncLock:
-    """A mutual-exclusion lock for the tasks of one event loop, made at first use."""
+    """A mutual-exclusion lock for the tasks of one event loop.
 
-    __slots__ = ("_lock",)
+    Taken at once, without a trip round the loop, when it is free (a batch takes it
+    for every id); a task that finds it held waits for its release.
+    """
+
+    __slots__ = ("_held", "_released")
 
     def __init__(self) -> None:
-        self._lock: anyio.Lock | None = None
+        self._held = False
+        self._released: anyio.Event | None = None
 
     async def __aenter__(self) -> None:
-        if self._lock is None:
-            # Taken without a trip round the loop when it is free.
-            self._lock = anyio.Lock(fast_acquire=True)
-        await self._lock.acquire()
+        while self._held:
+            if self._released is None:
+                self._released = anyio.Event()
+            await self._released.wait()
+        self._held = True
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._lock is not None
-        self._lock.release()
+        self._held = False
+        released, self._released = self._released, None
+        if released is not None:
+            released.set()
 
 
 class Lock:
