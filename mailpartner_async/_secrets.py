@@ -45,8 +45,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        if len(value) >= _MIN_SECRET_CHARS:
-            _LIVE.add(self)
+        _LIVE.add(self)
 
     def reveal(self) -> str:
         return self._value
@@ -82,13 +81,14 @@ def redact(text: str, secret: str | None = None) -> str:
     """
     text = _API_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
     secrets = [held._value for held in list(_LIVE)]
-    # A secret shorter than this would mask ordinary words ("ok" for a key "k");
-    # real keys are far longer.
-    if secret and len(secret) >= _MIN_SECRET_CHARS:
+    if secret:
         secrets.append(secret)
     for value in secrets:
-        for spelling in _spellings(value):
-            text = text.replace(spelling, REDACTED)
+        # A secret shorter than this would mask ordinary words ("ok" for a key "k");
+        # real keys are far longer.
+        if len(value) >= _MIN_SECRET_CHARS:
+            for spelling in _spellings(value):
+                text = text.replace(spelling, REDACTED)
     return text
 
 
