@@ -35,7 +35,7 @@ class BodyDecoder:
     True
     """
 
-    __slots__ = ("_body", "_decompressor", "_deflate", "_limit", "oversized", "problem")
+    __slots__ = ("_body", "_decompressor", "_deflate", "_head", "_limit", "oversized", "problem")
 
     def __init__(self, content_encoding: str, *, limit: int) -> None:
         self._limit = limit
@@ -43,6 +43,7 @@ class BodyDecoder:
         self.oversized = False
         self.problem = ""
         self._decompressor: zlib._Decompress | None = None
+        self._head = b""  # deflate's first bytes, until there are two to look at
         codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
         codings = [c for c in codings if c != "identity"]
         if len(codings) > 1:
@@ -63,44 +64,51 @@ class BodyDecoder:
         if self._stopped():
             return False
         if self._deflate and self._decompressor is None:
-            # RFC 9110 says zlib-wrapped; some servers send raw deflate: look.
-            wrapped = len(chunk) >= 2 and (chunk[0] * 256 + chunk[1]) % 31 == 0
+            # RFC 9110 says zlib-wrapped; some servers send raw deflate: the first two
+            # bytes tell, however the body was cut into chunks.
+            chunk = self._head + chunk
+            if len(chunk) < 2:
+                self._head = chunk
+                return True
+            wrapped = (chunk[0] * 256 + chunk[1]) % 31 == 0
             self._decompressor = zlib.decompressobj(_ZLIB_WBITS if wrapped else _RAW_DEFLATE_WBITS)
         if self._decompressor is None:
             self._keep(chunk)
         else:
-            self._inflate(chunk)
+            self._inflate(self._decompressor, chunk)
         return not self._stopped()
 
     def _stopped(self) -> bool:
         return bool(self.problem) or self.oversized
 
-    def _inflate(self, chunk: bytes) -> None:
-        assert self._decompressor is not None
-        room = self._limit + 1 - len(self._body)
+    def _room(self) -> int:
+        """Bytes the body may still take: up to one past the cap, to know it is over."""
+        return self._limit + 1 - len(self._body)
+
+    def _inflate(self, decompressor: zlib._Decompress, chunk: bytes) -> None:
+        # Never more out than the room left: zlib stops there and holds the rest of
+        # its input, so a bomb costs no more than the cap.
         try:
-            out = self._decompressor.decompress(chunk, room)
+            self._keep(decompressor.decompress(chunk, self._room()))
         except zlib.error:
             self.problem = "the body is not what its Content-Encoding says"
-            return
-        self._keep(out)
-        if self._decompressor.unconsumed_tail and not self.oversized:
-            self.oversized = True  # output was cut at the cap: there is more
 
     def _keep(self, data: bytes) -> None:
-        room = self._limit + 1 - len(self._body)
-        self._body += data[:room]
+        self._body += data[: self._room()]
         if len(self._body) > self._limit:
             self.oversized = True
 
     def finish(self) -> BodyDecoder:
-        """Flush what the decompressor holds; a stream cut short is a problem."""
-        decompressor = self._decompressor
-        if decompressor is not None and not (self.problem or self.oversized):
-            try:
-                self._keep(decompressor.flush())
-            except zlib.error:
-                self.problem = "the body is not what its Content-Encoding says"
-            if not decompressor.eof and not self.problem and not self.oversized:
-                self.problem = "the compressed body ends early"
+        """Say whether a compressed body was cut short; returns the decoder.
+
+        Nothing is left to flush: zlib gives out less than the room left only when
+        it has given out all it can of the input so far.
+        """
+        if not self._stopped() and self._awaits_more():
+            self.problem = "the compressed body ends early"
         return self
+
+    def _awaits_more(self) -> bool:
+        if self._decompressor is None:
+            return bool(self._head)  # a lone byte of deflate: no stream is that short
+        return not self._decompressor.eof

@@ -28,7 +28,6 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
@@ -57,11 +56,9 @@ API_KEY_ENV: Final = "MAILPARTNER_API_KEY"
 BASE_URL_ENV: Final = "MAILPARTNER_BASE_URL"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_RETRIES: Final = 2
-# Measured on 2 cores against a local server: httpx 0.28's transport is fastest with
-# about 10 requests in flight and slows down beyond (see docs/benchmarks.md).
-DEFAULT_MAX_CONCURRENCY: Final = 10
 # Measured per transport at 20 ms of latency (bench/RESULTS.md): httpx's pool slows
 # down past about 10 in flight; httpx2 peaks near 20-50 and aiohttp still gains at 100.
+# A transport object given in place of a name gets httpx's.
 DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT: Final[dict[str, int]] = {
     "httpx": 10,
     "httpx2": 20,
@@ -188,7 +185,7 @@ def _max_concurrency(value: object, transport: object) -> int:
     """``value`` checked; ``None``: the measured default of the transport."""
     if value is None:
         name = transport if isinstance(transport, str) else "httpx"
-        return DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT.get(name, DEFAULT_MAX_CONCURRENCY)
+        return DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT[name]
     return check_count("max_concurrency", value, minimum=1)
 
 

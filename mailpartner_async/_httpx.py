@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import httpcore
@@ -18,7 +18,7 @@ import httpx
 
 from ._body import ACCEPT_ENCODING
 from ._compat import deadline_remaining
-from ._config import Settings, Timeout, is_loopback
+from ._config import Settings, Timeout, TransportName, is_loopback
 from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
 from ._secrets import redact
 from ._version import __version__
@@ -133,9 +133,11 @@ def new_client(settings: Settings) -> httpx.Client:
 
 def _check_name(transport: object) -> None:
     if transport != "httpx":
+        # Not spelled out: generating the twin for the fork renames the library names.
+        names = ", ".join(map(repr, get_args(TransportName)))
         raise ConfigurationError(
-            "transport must be a name ('httpx', 'httpx2', 'aiohttp') or an httpx "
-            f"transport of the client's kind (async or sync), got {type(transport).__name__}"
+            f"transport must be a name ({names}) or an httpx transport of the client's "
+            f"kind (async or sync), got {type(transport).__name__}"
         )
 
 

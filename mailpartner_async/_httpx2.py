@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import httpcore2
@@ -21,7 +21,7 @@ import httpx2
 
 from ._body import ACCEPT_ENCODING
 from ._compat import deadline_remaining
-from ._config import Settings, Timeout, is_loopback
+from ._config import Settings, Timeout, TransportName, is_loopback
 from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
 from ._secrets import redact
 from ._version import __version__
@@ -136,9 +136,11 @@ def new_client(settings: Settings) -> httpx2.Client:
 
 def _check_name(transport: object) -> None:
     if transport != "httpx2":
+        # Not spelled out: generating the twin for the fork renames the library names.
+        names = ", ".join(map(repr, get_args(TransportName)))
         raise ConfigurationError(
-            "transport must be a name ('httpx2', 'httpx2', 'aiohttp') or an httpx2 "
-            f"transport of the client's kind (async or sync), got {type(transport).__name__}"
+            f"transport must be a name ({names}) or an httpx2 transport of the client's "
+            f"kind (async or sync), got {type(transport).__name__}"
         )
 
 

@@ -209,7 +209,7 @@ class BatchProgress:
 
     def add(self, outcome: CancelOutcome) -> BatchProgress:
         """These counts with one more outcome."""
-        field = _category(outcome.error)
+        field = outcome_category(outcome)
         changes = {"done": self.done + 1, field: getattr(self, field) + 1}
         return dataclasses.replace(self, **changes)
 
@@ -226,13 +226,9 @@ _CATEGORIES: tuple[tuple[type[MailPartnerError], str], ...] = (
 
 def outcome_category(outcome: CancelOutcome) -> str:
     """The :class:`BatchProgress` count an outcome adds to (``"cancelled"``, ``"failed"``...)."""
-    return _category(outcome.error)
-
-
-def _category(error: MailPartnerError | None) -> str:
-    if error is None:
+    if outcome.error is None:
         return "cancelled"
     for cls, name in _CATEGORIES:
-        if isinstance(error, cls):
+        if isinstance(outcome.error, cls):
             return name
     return "failed"

@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 ENDPOINT: Final = "/message-cancel"
+# The first ``charset`` parameter; its value as sent, quotes and spaces included.
+_CHARSET_PARAMETER: Final = re.compile(r";\s*charset\s*=([^;]*)", re.IGNORECASE)
 
 _CODE_ERRORS: Final[Mapping[int, type[APIError]]] = {
     CancelCode.API_KEY_REQUIRED: AuthenticationError,
@@ -78,7 +80,7 @@ class CancelRequest:
     url: str
     message_id: str
     api_key: Secret
-    response_format: ResponseFormat = "json"
+    response_format: ResponseFormat
     method: str = "GET"
 
     @property
@@ -126,7 +128,7 @@ def build_request(
     base_url: str,
     api_key: Secret | None,
     message_id: object,
-    response_format: ResponseFormat = "json",
+    response_format: ResponseFormat,
 ) -> CancelRequest:
     """The request that cancels ``message_id``; fails before any I/O on bad input.
 
@@ -198,14 +200,14 @@ def read_answer(raw: RawResponse) -> Answer:
             raise _NotAnAPIResponse(raw.undecodable)
         if raw.oversized:
             raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
-        fields = _parse_body(raw.body, raw.headers.get("content-type"))
+        fields = _parse_body(raw.body, raw.headers.get("content-type", ""))
     except _NotAnAPIResponse as exc:
         return Answer({}, None, str(exc))
     code = _as_code(fields.get("code"))
     return Answer(fields, code, "no control code" if code is None else "")
 
 
-def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+def _parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise _NotAnAPIResponse(f"body larger than {MAX_BODY_BYTES} bytes")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -219,8 +221,8 @@ def _parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     raise _NotAnAPIResponse(f"body is neither JSON nor XML (Content-Type {content_type!r})")
 
 
-def _body_kind(body: bytes, content_type: str | None) -> str | None:
-    media = (content_type or "").partition(";")[0].strip().lower()
+def _body_kind(body: bytes, content_type: str) -> str | None:
+    media = content_type.partition(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         return "json"
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
@@ -232,25 +234,29 @@ def _body_kind(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def _charset(content_type: str | None) -> str | None:
-    """The ``charset`` parameter of a Content-Type, lowercased, if it names a codec."""
-    for parameter in (content_type or "").split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-            try:
-                return codecs.lookup(charset).name
-            except LookupError:
-                return None
-    return None
+def _charset(content_type: str) -> str | None:
+    """The codec the ``charset`` parameter of a Content-Type names, if any.
+
+    The codec registry ignores case, spaces and quotes around a name; a name it does
+    not know counts as none.
+    """
+    match = _CHARSET_PARAMETER.search(content_type)
+    if match is None:
+        return None
+    try:
+        return codecs.lookup(match.group(1)).name
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
+        return None
 
 
 def _parse_json(body: bytes, charset: str | None = None) -> dict[str, Any]:
     try:
-        text = body.decode(charset) if charset not in (None, "utf-8") else body
+        text = body.decode(charset) if charset else body
         data = json.loads(text)
     except RecursionError:
         raise _NotAnAPIResponse("invalid JSON: nested too deeply") from None
+    except LookupError:  # a codec, but not of text: hex, rot13...
+        raise _NotAnAPIResponse(f"charset {charset!r} is not a text encoding") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _NotAnAPIResponse(f"invalid JSON: {exc.__class__.__name__}") from None
     if not isinstance(data, dict):
@@ -269,7 +275,8 @@ def _parse_xml(body: bytes) -> dict[str, Any]:
     from defusedxml.ElementTree import fromstring as defused_fromstring
 
     try:
-        root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True)
+        # Entities are refused by default, and they are declared in a DTD anyway.
+        root = defused_fromstring(body, forbid_dtd=True)
     except DefusedXmlException:
         raise _NotAnAPIResponse("XML declares a DTD or entities") from None
     except (ET.ParseError, LookupError, ValueError) as exc:

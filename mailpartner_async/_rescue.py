@@ -18,7 +18,7 @@ from typing import Final
 
 from ._config import check_count
 from ._exceptions import CancellationTooLateError, ConfigurationError
-from ._models import BatchItem, CancelCode, MessageId, ScheduledMessage
+from ._models import BatchItem, CancelCode, ScheduledMessage
 
 __all__ = [
     "CANCEL_CUTOFF",
@@ -181,16 +181,14 @@ def plan_rescue(
         plan = plan_rescue(messages, now=datetime.now(UTC), rate_limit=2000)
         print(plan.reachable, "of", plan.total)
     """
-    plain: list[MessageId] = []
     queue = DeadlineQueue()
-    total = 0
+    total = started = 0
     for total, item in enumerate(items, start=1):
         if isinstance(item, ScheduledMessage):
             queue.push(total, item)
         else:
-            plain.append(item)
+            started += 1  # an id without a send time is started first
     offset = start_offsets(rate_limit)
-    started = len(plain)
     lost: list[str] = []
     unreachable: list[str] = []
     while (entry := queue.pop()) is not None:

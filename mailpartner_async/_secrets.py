@@ -45,10 +45,9 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        # Worked out once: redact() masks them on every answer.
+        # Worked out once: redact() masks them in every answer.
         self._spellings = _spellings(value)
-        if len(value) >= _MIN_SECRET_CHARS:
-            _LIVE.add(self)
+        _LIVE.add(self)
 
     def reveal(self) -> str:
         return self._value
@@ -70,7 +69,11 @@ _LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
 
 
 def _spellings(secret: str) -> frozenset[str]:
-    """The key as sent, percent-encoded, and form-encoded (a space as "+")."""
+    """What :func:`redact` masks of a key: the key as sent, percent-encoded, and
+    form-encoded (a space as "+"); nothing for a key under six characters, which
+    would mask ordinary words ("ok" for a key "k"). Real keys are far longer."""
+    if len(secret) < _MIN_SECRET_CHARS:
+        return frozenset()
     return frozenset((secret, quote(secret, safe=""), quote_plus(secret)))
 
 
@@ -86,9 +89,7 @@ def redact(text: str, secret: str | None = None) -> str:
     if "=" in text:
         text = _API_KEY_PARAM.sub(_masked_param, text)
     spellings = [held._spellings for held in list(_LIVE)]
-    # A secret shorter than this would mask ordinary words ("ok" for a key "k");
-    # real keys are far longer.
-    if secret and len(secret) >= _MIN_SECRET_CHARS:
+    if secret:
         spellings.append(_spellings(secret))
     for forms in spellings:
         for spelling in forms:

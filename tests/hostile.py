@@ -3,8 +3,8 @@
 Unlike tests/server.py, which always frames a sane answer, this one writes whatever
 bytes a :class:`Misbehaviour` renders: a reason phrase echoing the key, a broken
 status line, a lying ``Content-Encoding``, a decompression bomb, an answer dripped one
-byte at a time. It runs its own asyncio loop in a background thread, so asyncio, trio
-and sync tests can all use it, and every stall ends when the server stops::
+byte at a time. Like it, it is a :class:`~tests.loop_server.LoopServer`: asyncio,
+trio and sync tests can all use it, and every stall ends when the server stops::
 
     hostile.script("1", drip("body", every=0.3))  # the first request for id 1
     hostile.default = echo_key_in_reason()        # every other request
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import functools
 import gzip
@@ -30,6 +29,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+
+from tests.loop_server import LoopServer, RequestHead
 
 __all__ = [
     "CountingServer",
@@ -278,100 +279,15 @@ def duplicate_content_length() -> Misbehaviour:
     return Misbehaviour("duplicate-content-length", render)
 
 
-class _LoopServer:
-    """An asyncio server on 127.0.0.1 in its own thread; subclasses handle connections."""
-
-    thread_name = "loop-server"
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.errors: list[BaseException] = []
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._connections = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError(f"the {self.thread_name} did not start: {self.errors!r}")
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), f"the {self.thread_name} did not stop"
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by the fixture
-            self.errors.append(exc)
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        listener = await asyncio.start_server(self._track, "127.0.0.1", 0)
-        self.port = listener.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            listener.close()
-            await listener.wait_closed()
-
-    async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._connections += 1
-        try:
-            await self._handle(reader, writer, self._connections)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away or wrote nonsense: its business
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _handle(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
-    ) -> None:
-        raise NotImplementedError
-
-    async def _read_request(self, reader: asyncio.StreamReader, connection: int) -> Seen | None:
-        line = await reader.readline()
-        if not line.strip():
-            return None
-        request_line = line.decode("latin-1").rstrip("\r\n")
-        headers: dict[str, str] = {}
-        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if length := int(headers.get("content-length", "0") or 0):
-            await reader.readexactly(length)
-        parts = request_line.split()
-        target = parts[1] if len(parts) > 1 else ""
-        params = tuple(parse_qsl(urlsplit(target).query, keep_blank_values=True))
-        return Seen(request_line, params, headers, time.monotonic(), connection)
+def _seen(head: RequestHead, connection: int) -> Seen:
+    request_line, headers = head
+    parts = request_line.split()
+    target = parts[1] if len(parts) > 1 else ""
+    params = tuple(parse_qsl(urlsplit(target).query, keep_blank_values=True))
+    return Seen(request_line, params, headers, time.monotonic(), connection)
 
 
-class HostileServer(_LoopServer):
+class HostileServer(LoopServer):
     """Start with ``with HostileServer() as hostile:``; see the module docstring."""
 
     thread_name = "hostile-http-server"
@@ -391,13 +307,6 @@ class HostileServer(_LoopServer):
     def requests_for(self, message_id: str) -> list[Seen]:
         return [seen for seen in self.requests if seen.message_id == message_id]
 
-    def __enter__(self) -> HostileServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def _next(self, seen: Seen) -> Misbehaviour:
         with self._lock:
             script = self._scripts.get(seen.message_id)
@@ -406,7 +315,8 @@ class HostileServer(_LoopServer):
     async def _handle(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
     ) -> None:
-        while (seen := await self._read_request(reader, connection)) is not None:
+        while (head := await self._read_head(reader)) is not None:
+            seen = _seen(head, connection)
             self.requests.append(seen)
             misbehaviour = self._next(seen)
             if misbehaviour.delay == math.inf:
@@ -433,7 +343,7 @@ class HostileServer(_LoopServer):
             await writer.drain()
 
 
-class CountingServer(_LoopServer):
+class CountingServer(LoopServer):
     """Records every request line that reaches it and answers 502."""
 
     thread_name = "counting-http-server"
@@ -449,8 +359,8 @@ class CountingServer(_LoopServer):
     async def _handle(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
     ) -> None:
-        while (seen := await self._read_request(reader, connection)) is not None:
-            self.requests.append(seen)
+        while (head := await self._read_head(reader)) is not None:
+            self.requests.append(_seen(head, connection))
             writer.write(answer("HTTP/1.1 502 Bad Gateway", [], b"counted", close=False))
             await writer.drain()
 

@@ -1,7 +1,7 @@
 """A scriptable HTTP/1.1 server on 127.0.0.1, for tests over real sockets.
 
-It runs its own asyncio loop in a background thread, so asyncio, trio and sync
-tests can all talk to it. Each request is recorded (raw target, decoded params,
+A :class:`~tests.loop_server.LoopServer`: asyncio, trio and sync tests can all talk
+to it. Each request is recorded (raw target, decoded params,
 headers, arrival time on ``time.monotonic()``) and answered by the next action
 scripted for its ``messageId``, or by ``server.default`` once that script is empty::
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import json
 import math
@@ -27,6 +26,7 @@ import pytest
 
 from mailpartner_async._models import PROVIDER_MESSAGES
 from mailpartner_async.testing._answers import code_answer
+from tests.loop_server import LoopServer, RequestHead
 
 __all__ = [
     "Action",
@@ -151,28 +151,19 @@ class RecordedRequest:
         return next((value for name, value in self.params if name == "messageId"), None)
 
 
-class ScriptedServer:
+class ScriptedServer(LoopServer):
     """Start with ``with ScriptedServer() as server:``; see the module docstring."""
 
+    thread_name = "scripted-http-server"
+
     def __init__(self) -> None:
+        super().__init__()
         self.default = reply()
         self.requests: list[RecordedRequest] = []
-        self.errors: list[BaseException] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.port = 0
         self._scripts: dict[str, collections.deque[Action]] = {}
         self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scripted-http-server", daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._connections = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def script(self, message_id: str, *actions: Action) -> None:
         """Append actions for this message id, one used per request."""
@@ -182,89 +173,22 @@ class ScriptedServer:
     def requests_for(self, message_id: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.message_id == message_id]
 
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError(f"the test server did not start: {self.errors!r}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the test server thread did not stop"
-
     # --- the server thread -------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by the fixture
-            self.errors.append(exc)
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        listener = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = listener.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            listener.close()
-            await listener.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._connections += 1
-        connection = self._connections
-        try:
-            while (request := await self._read_request(reader, connection)) is not None:
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                try:
-                    keep_alive = await self._act(self._next_action(request), request, writer)
-                finally:
-                    self.in_flight -= 1
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away: that is the client's business
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader, connection: int
-    ) -> RecordedRequest | None:
-        line = await reader.readline()
-        if not line.strip():
-            return None
-        method, target, _version = line.decode("latin-1").split()
-        headers: dict[str, str] = {}
-        while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = header.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if length := int(headers.get("content-length", "0")):
-            await reader.readexactly(length)
-        parts = urlsplit(target)
-        params = tuple(parse_qsl(parts.query, keep_blank_values=True))
-        request = RecordedRequest(
-            method, target, parts.path, params, headers, time.monotonic(), connection
-        )
-        self.requests.append(request)
-        return request
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
+    ) -> None:
+        while (head := await self._read_head(reader)) is not None:
+            request = _recorded(head, connection)
+            self.requests.append(request)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                keep_alive = await self._act(self._next_action(request), request, writer)
+            finally:
+                self.in_flight -= 1
+            if not keep_alive:
+                break
 
     def _next_action(self, request: RecordedRequest) -> Action:
         with self._lock:
@@ -301,6 +225,16 @@ class ScriptedServer:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         await writer.drain()
         return not close
+
+
+def _recorded(head: RequestHead, connection: int) -> RecordedRequest:
+    request_line, headers = head
+    method, target, _version = request_line.split()
+    parts = urlsplit(target)
+    params = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    return RecordedRequest(
+        method, target, parts.path, params, headers, time.monotonic(), connection
+    )
 
 
 def _render(action: Action, *, xml: bool) -> tuple[bytes, str]:

@@ -257,6 +257,43 @@ def test_settings_keep_a_transport_object_as_given() -> None:
 
 
 @pytest.mark.usefixtures("no_env")
+@pytest.mark.parametrize(
+    ("transport", "expected"), [("httpx", 10), ("httpx2", 20), ("aiohttp", 50), (object(), 10)]
+)
+def test_settings_without_max_concurrency_take_the_transports_default_and_httpxs_for_an_object(
+    transport: object, expected: int
+) -> None:
+    assert _create(max_concurrency=None, transport=transport).max_concurrency == expected
+
+
+@pytest.mark.usefixtures("no_env")
+def test_settings_hand_the_hook_and_both_providers_to_the_observer() -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    def hook(info: object) -> None:
+        pass
+
+    tracer_provider, meter_provider = NoOpTracerProvider(), NoOpMeterProvider()
+    observer = _create(
+        on_attempt=hook, tracer_provider=tracer_provider, meter_provider=meter_provider
+    ).observer
+    assert observer.on_attempt is hook
+    assert observer.tracer_provider is tracer_provider
+    assert observer.meter_provider is meter_provider
+
+
+@pytest.mark.usefixtures("no_env")
+def test_settings_refuse_a_rate_limiter_without_pacers_saying_what_one_is() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _create(rate_limiter=42)
+    assert caught.value.message == (
+        "rate_limiter must be a rate limiter with async_pacer() and pacer() "
+        "(such as mailpartner_async.redis.RedisRateLimiter) or None, got 42"
+    )
+
+
+@pytest.mark.usefixtures("no_env")
 def test_settings_read_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(API_KEY_ENV, "env-key-999")
     key = _create(api_key=None).api_key
@@ -382,6 +419,8 @@ def test_base_url_loses_only_its_trailing_slashes(base_url: str, expected: str) 
             "refusing plain http:// to '10.0.0.1': the API key would travel "
             "unencrypted; use https:// or pass allow_insecure_http=True",
         ),
+        ("https://example.test:99999/v1", "base_url has an invalid port"),
+        ("https://example.test:https/v1", "base_url has an invalid port"),
     ],
 )
 def test_bad_base_url_message_says_what_is_wrong(base_url: str, message: str) -> None:

@@ -279,6 +279,35 @@ async def test_aclose_while_calls_are_in_flight_fails_them_with_mailpartner_erro
     assert all(isinstance(ending, MailPartnerError) for ending in endings), endings
 
 
+@pytest.mark.anyio
+async def test_a_call_still_queued_when_the_client_closes_fails_saying_so(
+    hostile: HostileServer, async_transport: str
+) -> None:
+    hostile.default = stall()
+    client = async_client(hostile, async_transport, max_retries=0, max_concurrency=1)
+    endings: dict[str, Outcome] = {}
+
+    async def call(message_id: str) -> None:
+        endings[message_id] = await async_outcome(client, message_id)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "in-flight")
+            await arrived(hostile, 1)
+            group.start_soon(call, "queued")  # waits for the one connection
+            await anyio.sleep(0.1)
+            await client.aclose()
+
+    assert [seen.message_id for seen in hostile.requests] == ["in-flight"]
+    assert isinstance(endings["in-flight"], APIConnectionError), endings
+    queued = endings["queued"]
+    assert type(queued) is MailPartnerError, queued
+    assert queued.message in (
+        "the client was closed while this call was in flight",  # httpx's client refused it
+        "the client is closed",  # the aiohttp transport refused it first
+    )
+
+
 async def arrived(hostile: HostileServer, count: int) -> None:
     """Return once ``count`` requests reached the server (polled: it is another thread)."""
     for _ in range(1000):
@@ -389,6 +418,39 @@ def test_dripping_server_times_out_by_the_deadline_sync(hostile: HostileServer, 
 
     assert isinstance(error, APITimeoutError), error
     assert elapsed < 1.0 + DEADLINE_SLACK
+
+
+# The read phase ends the attempt long before its deadline (the longest phase, 10 s).
+READ_ONLY = httpx.Timeout(10.0, read=0.3)
+
+
+@pytest.mark.anyio
+async def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request(
+    hostile: HostileServer, async_transport: str
+) -> None:
+    hostile.default = drip("body", every=1.5)
+    async with async_client(hostile, async_transport, timeout=READ_ONLY, max_retries=0) as client:
+        started = time.monotonic()
+        error = await async_outcome(client, "1")
+        elapsed = time.monotonic() - started
+
+    assert isinstance(error, APITimeoutError), error
+    assert error.request_sent is True
+    assert elapsed < 5.0  # the read time-out, not the deadline
+
+
+def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request_sync(
+    hostile: HostileServer,
+) -> None:
+    hostile.default = drip("body", every=1.5)
+    with sync_client(hostile, timeout=READ_ONLY, max_retries=0) as client:
+        started = time.monotonic()
+        error = sync_outcome(client, "1")
+        elapsed = time.monotonic() - started
+
+    assert isinstance(error, APITimeoutError), error
+    assert error.request_sent is True
+    assert elapsed < 5.0
 
 
 def test_sync_batch_of_dripping_ids_ends_within_its_attempts(hostile: HostileServer) -> None:

@@ -15,6 +15,7 @@ from mailpartner_async import (
     IdsSourceError,
     InvalidRequestError,
     MailPartnerError,
+    UnexpectedResponseError,
 )
 from mailpartner_async._config import Settings
 from mailpartner_async._protocol import (
@@ -32,7 +33,7 @@ SECRET = "pin-Secret-4242"
 @pytest.mark.parametrize(
     ("content_type", "expected"),
     [
-        (None, None),
+        ("", None),
         ("application/json", None),
         ("application/json; charset=utf-8", "utf-8"),
         ("application/json; charset=UTF-8", "utf-8"),
@@ -41,11 +42,20 @@ SECRET = "pin-Secret-4242"
         ("application/json; format=x; charset=cp1252", "cp1252"),
         ("application/json; charset=no-such-codec", None),
         ("application/json; charsets=latin-1", None),
+        ("application/json; xcharset=latin-1", None),
         ("charset=latin-1", None),  # a parameter needs a media type before it
+        ("application/json; Charset = latin-1 ", "iso8859-1"),
+        ("application/json; charset=latin-1; charset=utf-16", "iso8859-1"),
+        ("application/json; charset=", None),
+        ("application/json; charset=hex", "hex"),  # a codec, not a text encoding
+        # Names the registry cannot even read (aiohttp hands a non-UTF-8 header byte
+        # over as a lone surrogate).
+        ("application/json; charset=\udcff", None),
+        ("application/json; charset=utf\x00", None),
     ],
 )
-def test_charset_is_the_named_codec_of_the_content_type(
-    content_type: str | None, expected: str | None
+def test_charset_is_the_named_text_codec_of_the_content_type(
+    content_type: str, expected: str | None
 ) -> None:
     assert _charset(content_type) == expected
 
@@ -64,10 +74,27 @@ def test_an_unknown_charset_reads_the_json_as_utf8() -> None:
     assert result.message == "été"
 
 
+@pytest.mark.parametrize("charset", ["\udcff", "utf\x00"])
+def test_a_charset_the_codec_registry_cannot_read_reads_the_json_as_utf8(charset: str) -> None:
+    body = '{"code": 200, "message": "été"}'.encode()
+    result = _read(body, f"application/json; charset={charset}")
+    assert isinstance(result, CancelResult)
+    assert result.message == "été"
+
+
+@pytest.mark.parametrize(("charset", "codec"), [("hex", "hex"), ("ROT13", "rot-13")])
+def test_a_charset_naming_a_codec_not_of_text_is_an_unexpected_response_naming_it(
+    charset: str, codec: str
+) -> None:
+    error = _read(b'{"code": 200}', f"application/json; charset={charset}")
+    assert isinstance(error, UnexpectedResponseError)
+    assert error.message == f"not a valid API response: charset {codec!r} is not a text encoding"
+
+
 def test_json_deeper_than_the_parser_allows_is_not_an_api_response_and_says_so() -> None:
     error = _read(b"[" * 30_000 + b"]" * 30_000, "application/json")  # 60 KB, under the cap
-    assert isinstance(error, MailPartnerError)
-    assert "invalid JSON: nested too deeply" in str(error)
+    assert isinstance(error, UnexpectedResponseError)
+    assert error.message == "not a valid API response: invalid JSON: nested too deeply"
 
 
 def test_a_body_not_in_its_charset_is_invalid_json() -> None:
@@ -133,9 +160,9 @@ def test_a_bad_id_is_code_3_with_its_reason(
 def test_a_request_without_a_key_or_with_a_blank_one_is_code_1() -> None:
     for key in (None, Secret("")):
         with pytest.raises(MailPartnerError) as caught:
-            build_request("https://h.test", key, "9")
+            build_request("https://h.test", key, "9", "json")
         assert getattr(caught.value, "code", None) is CancelCode.API_KEY_REQUIRED
-    request = build_request("https://h.test", Secret("k"), "9")
+    request = build_request("https://h.test", Secret("k"), "9", "json")
     assert (request.url, request.message_id, request.method) == (
         "https://h.test/message-cancel",
         "9",

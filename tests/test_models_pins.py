@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -21,8 +22,10 @@ from mailpartner_async import (
     MailPartnerError,
     MessageNotFoundError,
     RateLimitError,
+    ScheduledMessage,
     UnexpectedResponseError,
 )
+from mailpartner_async._models import outcome_category
 
 RESULT = CancelResult(success=True, code=CancelCode.CANCELLED, message="ok", message_id="1")
 
@@ -51,6 +54,7 @@ def test_batch_progress_counts_each_outcome_under_its_category(
     outcome: CancelOutcome, counts: dict[str, int]
 ) -> None:
     assert BatchProgress().add(outcome) == BatchProgress(**counts)
+    assert {"done", outcome_category(outcome)} == counts.keys()
 
 
 def test_batch_progress_adds_onto_earlier_counts() -> None:
@@ -65,6 +69,27 @@ def test_outcome_with_neither_or_both_is_refused_saying_so(fields: dict[str, obj
     with pytest.raises(ValueError, match="exactly one of") as caught:
         CancelOutcome("1", **fields)  # type: ignore[arg-type]
     assert str(caught.value) == "a CancelOutcome holds exactly one of result or error"
+
+
+@pytest.mark.parametrize(
+    ("send_at", "error", "message"),
+    [
+        ("2030-01-01T12:00:00Z", TypeError, "send_at must be a datetime, got str"),
+        (date(2030, 1, 1), TypeError, "send_at must be a datetime, got date"),
+        (datetime(2030, 1, 1, 12), ValueError, "send_at must be an aware datetime (with a tzinfo)"),
+    ],
+)
+def test_scheduled_message_refuses_a_send_at_not_an_aware_datetime_saying_what_it_got(
+    send_at: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as caught:
+        ScheduledMessage("1", send_at)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_scheduled_message_keeps_an_aware_send_at_as_given() -> None:
+    send_at = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    assert ScheduledMessage(7, send_at).send_at is send_at
 
 
 # Built inside the test (not at collection) so the constructors run under test.

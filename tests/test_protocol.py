@@ -109,7 +109,7 @@ def test_build_request_sends_key_and_id_as_separate_params(
     "message_id", ["300&apiKey=x", "300&messageId=301", "300#frag", "300?x=1", "a+b c%20"]
 )
 def test_id_with_query_syntax_reaches_server_as_one_literal_value(message_id: str) -> None:
-    request = build_request(BASE_URL, Secret(KEY), message_id)
+    request = build_request(BASE_URL, Secret(KEY), message_id, "json")
 
     sent = httpx.Request(request.method, request.url, params=request.params).url
     query = parse_qs(urlsplit(str(sent)).query, keep_blank_values=True)
@@ -123,7 +123,7 @@ def test_id_with_query_syntax_reaches_server_as_one_literal_value(message_id: st
 )
 def test_blank_or_mistyped_id_is_code_3_before_any_request(message_id: object) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        build_request(BASE_URL, Secret(KEY), message_id)
+        build_request(BASE_URL, Secret(KEY), message_id, "json")
 
     assert caught.value.code is CancelCode.MESSAGE_ID_REQUIRED
     assert caught.value.http_status is None
@@ -132,7 +132,7 @@ def test_blank_or_mistyped_id_is_code_3_before_any_request(message_id: object) -
 @pytest.mark.parametrize("api_key", [None, ""])
 def test_missing_key_is_code_1_before_any_request(api_key: str | None) -> None:
     with pytest.raises(AuthenticationError) as caught:
-        build_request(BASE_URL, Secret(api_key) if api_key is not None else None, "300")
+        build_request(BASE_URL, Secret(api_key) if api_key is not None else None, "300", "json")
 
     assert caught.value.code is CancelCode.API_KEY_REQUIRED
     assert caught.value.http_status is None

@@ -169,7 +169,7 @@ VERDICTS = [
         _expected(
             _unexpected(
                 500,
-                "not a valid API response: body is neither JSON nor XML (Content-Type None)",
+                "not a valid API response: body is neither JSON nor XML (Content-Type '')",
                 "oops",
             ),
             reason="HTTP 500 without a control code",
@@ -364,7 +364,7 @@ def test_retry_after_ms_of_zero_means_now(headers: dict[str, str], expected: flo
         (
             None,
             b'XX{"code": 4}',
-            Answer({}, None, "body is neither JSON nor XML (Content-Type None)"),
+            Answer({}, None, "body is neither JSON nor XML (Content-Type '')"),
         ),
     ],
 )
@@ -424,7 +424,7 @@ def test_bad_message_id_error_says_why_and_keeps_the_id_given(
 
 def test_missing_key_error_says_where_a_key_comes_from() -> None:
     with pytest.raises(APIError) as caught:
-        build_request("https://h.test", None, " 7 ")
+        build_request("https://h.test", None, " 7 ", "json")
     assert (caught.value.message, caught.value.message_id, caught.value.code) == (
         "an API key is required: pass api_key= or set $MAILPARTNER_API_KEY",
         "7",
@@ -433,7 +433,7 @@ def test_missing_key_error_says_where_a_key_comes_from() -> None:
 
 
 def test_request_format_defaults_to_json_without_a_format_param() -> None:
-    request = build_request("https://h.test", Secret("key"), 7)
+    request = build_request("https://h.test", Secret("key"), 7, "json")
     assert request.params == (("apiKey", "key"), ("messageId", "7"))
 
 

@@ -33,6 +33,16 @@ def test_secret_of_six_characters_or_more_is_masked_in_every_spelling(
     assert redact(text, secret) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [("abc123", "key [REDACTED] here"), ("abc12", "key abc12 here")]
+)
+def test_a_live_secret_of_six_characters_or_more_is_masked_without_being_named(
+    value: str, expected: str
+) -> None:
+    held = Secret(value)
+    assert redact(f"key {held.reveal()} here") == expected
+
+
 @pytest.mark.parametrize("render", [repr, str, "{}".format, "{:>40}".format])
 def test_secret_renders_as_a_fixed_mask(render: Callable[[Secret], str]) -> None:
     assert render(Secret("abcdefgh")) == "Secret('**********')"

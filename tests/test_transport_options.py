@@ -109,3 +109,81 @@ def test_an_id_that_breaks_the_sdk_still_gets_its_own_outcome(server: ScriptedSe
     assert broken.message_id == "<unprintable UnprintableId>"
     assert fine.ok
     assert [request.message_id for request in server.requests] == ["8"]
+
+
+def test_the_sync_client_refuses_the_aiohttp_transport_saying_why() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        MailPartner(KEY, transport="aiohttp")
+    assert caught.value.message == (
+        "transport='aiohttp' is for AsyncMailPartner on asyncio; MailPartner uses httpx"
+    )
+
+
+NAMES = "'httpx', 'httpx2', 'aiohttp'"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("client_class", "make_transport", "message"),
+    [
+        (
+            MailPartner,
+            httpx.AsyncHTTPTransport,
+            f"transport must be a name ({NAMES}) or an httpx transport of the client's kind "
+            "(async or sync), got AsyncHTTPTransport",
+        ),
+        (
+            MailPartner,
+            httpx2.AsyncHTTPTransport,
+            f"transport must be a name ({NAMES}) or an httpx2 transport of the client's kind "
+            "(async or sync), got AsyncHTTPTransport",
+        ),
+        (
+            AsyncMailPartner,
+            httpx.HTTPTransport,
+            f"transport must be a name ({NAMES}) or an httpx transport of the client's kind "
+            "(async or sync), got HTTPTransport",
+        ),
+        (
+            AsyncMailPartner,
+            httpx2.HTTPTransport,
+            f"transport must be a name ({NAMES}) or an httpx2 transport of the client's kind "
+            "(async or sync), got HTTPTransport",
+        ),
+        (
+            MailPartner,
+            object,
+            f"transport must be a name ({NAMES}) or an httpx transport of the client's kind "
+            "(async or sync), got object",
+        ),
+    ],
+)
+async def test_a_transport_object_of_the_other_kind_is_refused_naming_its_class(
+    client_class: Any, make_transport: Any, message: str
+) -> None:
+    transport = make_transport()
+    with pytest.raises(ConfigurationError) as caught:
+        client_class(KEY, transport=transport)
+    assert caught.value.message == message
+    if hasattr(transport, "aclose"):
+        await transport.aclose()
+    elif hasattr(transport, "close"):
+        transport.close()
+
+
+class BrokenTransport(httpx.BaseTransport):
+    """A transport of the caller's with a bug: it raises what no HTTP library would."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("bug in the caller's transport")
+
+
+def test_a_bug_in_a_transport_object_surfaces_as_itself_and_as_that_ids_outcome() -> None:
+    with MailPartner(KEY, transport=BrokenTransport(), rate_limit=None) as client:
+        with pytest.raises(RuntimeError, match="bug in the caller's transport"):
+            client.cancel("1")
+        [outcome] = client.cancel_many(["2"])
+
+    assert isinstance(outcome.error, MailPartnerError)
+    assert str(outcome.error).startswith("unexpected RuntimeError while cancelling")
+    assert isinstance(outcome.error.__cause__, RuntimeError)

@@ -154,6 +154,8 @@ async def _read(response: Any) -> RawResponse:
         async for chunk in response.content.iter_any():
             if not decoder.feed(chunk):
                 break
+    except TimeoutError:
+        raise  # a read time-out (aiohttp's are TimeoutErrors too): not a short body
     except aiohttp.ClientError:
         return RawResponse(status, headers, decoder.body, truncated=True)
     decoder.finish()
