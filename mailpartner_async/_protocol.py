@@ -92,8 +92,9 @@ class CancelRequest:
         return params
 
     def query(self) -> str:
-        """:attr:`params` percent-encoded into a query string, as httpx encodes them
-        (a ``+`` or a space in the key or the id is sent as ``%2B`` or ``%20``)."""
+        """:attr:`params` as a query string, every value percent-encoded: a ``+`` is
+        sent as ``%2B`` (a server would read a bare one as a space), a space as
+        ``%20``, and ``&``, ``=`` and ``/`` encoded too."""
         return "&".join(f"{name}={quote(value, safe='')}" for name, value in self.params)
 
 

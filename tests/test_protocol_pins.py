@@ -22,6 +22,7 @@ from mailpartner_async import (
     RateLimitError,
     UnexpectedResponseError,
 )
+from mailpartner_async._config import ResponseFormat
 from mailpartner_async._protocol import (
     Answer,
     RawResponse,
@@ -450,3 +451,18 @@ def test_transport_error_verdict_names_the_error_type_and_its_message() -> None:
 
 def test_unexpected_response_error_without_excerpt_shows_only_the_status() -> None:
     assert str(UnexpectedResponseError("bad", http_status=500)) == "bad [HTTP 500]"
+
+
+@pytest.mark.parametrize(
+    ("key", "message_id", "response_format", "query"),
+    [
+        ("k+y-123456", "300", "json", "apiKey=k%2By-123456&messageId=300"),
+        ("a b&c=d/e", "1 2", "json", "apiKey=a%20b%26c%3Dd%2Fe&messageId=1%202"),
+        ("key-\u00e9-123", "x+1", "xml", "apiKey=key-%C3%A9-123&messageId=x%2B1&_format=xml"),
+    ],
+)
+def test_query_percent_encodes_every_value_and_asks_xml_only_when_told(
+    key: str, message_id: str, response_format: ResponseFormat, query: str
+) -> None:
+    request = build_request("https://api.example/v1", Secret(key), message_id, response_format)
+    assert request.query() == query
