@@ -359,6 +359,10 @@ async def _cancel(
     with ExitStack() as stack:
         if journal is not None:
             stack.enter_context(journal)
+            if total is not None:
+                # A rerun: the ids the journal holds as final get no outcome. Exact
+                # when the input is the one the journal was written for.
+                total = max(total - journal.previous.done, 0)
         display = _progress_display(stack, out, err, total)
         async with client:
             batch = client.cancel_iter(items, concurrency=args.concurrency, journal=journal)
@@ -472,6 +476,8 @@ def _items(args: argparse.Namespace, stack: ExitStack) -> tuple[Items, int | Non
         return list(args.ids), len(args.ids)
     name = args.from_file
     stream = _open_ids(name, stack)
+    # Where the input starts: a stdin redirected from a file may be read part-way.
+    start = stream.tell() if stream.seekable() else 0
     timezone = _timezone(args.timezone)
     read = read_items(stream, timezone)
     first = _first_item(read, name)
@@ -482,7 +488,7 @@ def _items(args: argparse.Namespace, stack: ExitStack) -> tuple[Items, int | Non
     if not stream.seekable():
         return itertools.chain(head, read), None
     total = len(head) + _count(read, name)
-    stream.seek(0)
+    stream.seek(start)
     again = read_items(stream, timezone)
     next(again, None)  # the first item, already in head
     return itertools.chain(head, again), total

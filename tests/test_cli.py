@@ -218,6 +218,28 @@ def test_from_file_dash_reads_ids_from_stdin() -> None:
     assert run.stderr_lines == ["3 cancelled now (of 3)"]
 
 
+def test_stdin_from_a_file_read_part_way_starts_where_stdin_starts(tmp_path: Path) -> None:
+    # `{ head -n1 >/dev/null; mailpartner cancel --from-file -; } < ids.txt`: the
+    # ids are counted first, then read again from where stdin was, not from byte 0.
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("skipped-0\nskipped-1\ns-1\ns-2\ns-3\n", encoding="utf-8")
+    with ids_file.open("rb") as stdin:
+        os.lseek(stdin.fileno(), len("skipped-0\nskipped-1\n"), os.SEEK_SET)
+        completed = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+            [*CLI, "cancel", "--sandbox", "--from-file", "-"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    assert completed.returncode == 0, completed.stderr
+    sent = [json.loads(line)["message_id"] for line in completed.stdout.splitlines()]
+    assert sorted(sent) == ["s-1", "s-2", "s-3"]
+    assert completed.stderr.splitlines() == ["3 cancelled now (of 3)"]
+
+
 def test_ids_from_arguments_and_file_are_all_cancelled(tmp_path: Path) -> None:
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text(ID_FILE_TEXT, encoding="utf-8")

@@ -95,6 +95,28 @@ def test_plain_ids_from_a_file_and_the_arguments_show_their_total(tmp_path: Path
     assert [line for line in screens[-1] if line][-1] == "62 cancelled now (of 62)"
 
 
+def test_a_rerun_with_the_journal_counts_only_the_ids_left(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"j-{n}\n" for n in range(60)))
+    first = tmp_path / "first.txt"
+    first.write_text("".join(f"j-{n}\n" for n in range(20)))
+    journal = tmp_path / "run.journal"
+    status, _ = _run_on_terminal(
+        "cancel", "--sandbox", "--journal", str(journal), "--from-file", str(first)
+    )
+    assert status == 0
+
+    status, screens = _run_on_terminal(
+        "cancel", "--sandbox", "--journal", str(journal), "--from-file", str(ids)
+    )
+
+    assert status == 0
+    bars = [line for shown in screens for line in shown if BAR.match(line)]
+    assert bars, "the progress line was never on screen"
+    # The 20 ids the journal holds as final get no outcome: 40 are left.
+    assert {BAR.match(line)[2] for line in bars} == {"40"}  # type: ignore[index]
+
+
 class _Terminal(io.StringIO):
     """What the CLI writes to a terminal, kept to be rendered by pyte."""
 
