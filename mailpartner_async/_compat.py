@@ -412,6 +412,13 @@ class AsyncLoopGuard:
         return self._token is not None and _loop_token() != self._token
 
 
+async def _checkpoint_if_cancelled() -> None:
+    # Imported here, like the loop token: anyio.lowlevel is not loaded with the SDK.
+    from anyio.lowlevel import checkpoint_if_cancelled
+
+    await checkpoint_if_cancelled()
+
+
 def _loop_token() -> EventLoopToken:
     # anyio.lowlevel is imported at the first call, not with the SDK.
     from anyio.lowlevel import current_token
@@ -458,9 +465,6 @@ class AsyncChannel(Generic[T]):
         self._readable: anyio.Event | None = None
         self._writable: anyio.Event | None = None
 
-    def open(self) -> None:
-        return None
-
     async def send(self, item: T) -> bool:
         while self._receiving and len(self._items) >= self._capacity:
             if self._writable is None:
@@ -473,6 +477,8 @@ class AsyncChannel(Generic[T]):
         return True
 
     async def receive(self) -> T | None:
+        # A cancelled consumer stops here even while outcomes are queued.
+        await _checkpoint_if_cancelled()
         while not self._items and self._sending and self._receiving:
             if self._readable is None:
                 self._readable = anyio.Event()
@@ -515,9 +521,6 @@ class Channel(Generic[T]):
         self._items: collections.deque[T] = collections.deque()
         self._changed = threading.Condition()
         self._sending = self._receiving = True
-
-    def open(self) -> None:
-        return None
 
     def send(self, item: T) -> bool:
         stop = _stop_event()

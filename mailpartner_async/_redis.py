@@ -170,7 +170,7 @@ class RedisScripts:
     def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the
         # calls right after a restart would take them, fail, and start a second outage.
-        self._client.connection_pool.disconnect()
+        self._client.connection_pool.disconnect(inuse_connections=False)
 
     def close(self) -> None:
         self._client.close()
@@ -247,7 +247,7 @@ class AsyncRedisScripts:
     async def _drop_connections(self) -> None:
         # As RedisScripts._drop_connections: the idle connections died with the server.
         if self._client is not None:
-            await self._client.connection_pool.disconnect()
+            await self._client.connection_pool.disconnect(inuse_connections=False)
 
     async def aclose(self) -> None:
         client, self._client, self._scripts = self._client, None, None

@@ -84,7 +84,11 @@ PYTHONISH: Final = frozenset({"py", "py3", "python3", "pycon", "ipython"})
 IMPORTS_TRIO: Final = re.compile(r"^\s*(?:import|from)\s+trio\b", re.MULTILINE)
 IMPORTS_ASYNCIO: Final = re.compile(r"^\s*(?:import|from)\s+asyncio\b", re.MULTILINE)
 # An install of the package by its name, from PyPI, which does not have it yet.
-UNPUBLISHED_INSTALL: Final = re.compile(r"pip install\s+['\"]?mailpartner[-_]async\b", re.I)
+# Any argument of the command may name it, the command broken over lines included.
+_PIP_ARGUMENT: Final = r"""(?:-\S+|'[^']*'|"[^"]*"|[\w.\[\],-]+)"""
+UNPUBLISHED_INSTALL: Final = re.compile(
+    rf"pip install(?:\s+{_PIP_ARGUMENT})*?\s+['\"]?mailpartner[-_]async\b", re.I
+)
 ENV_TO_CLEAR: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 LOGGERS: Final = ("", "httpx", "httpcore", "mailpartner_async")
 

@@ -96,6 +96,11 @@ async def test_a_429_seen_by_one_client_pauses_every_client_of_the_limiter(
         anyio.create_task_group() as group,
     ):
         group.start_soon(first.cancel_many, [f"a{n}" for n in range(8)])
+        # The other client starts once the server has refused a2: its batch cannot
+        # have spent its ids before the 429, whichever batch the loop ran first.
+        with anyio.fail_after(10):
+            while not server.requests_for("a2"):  # noqa: ASYNC110 - the server is in a thread
+                await anyio.sleep(0.005)
         group.start_soon(second.cancel_many, [f"b{n}" for n in range(8)])
     refused = server.requests_for("a2")[0].arrived
     # Requests already started may land just after the 429; none starts in the pause.

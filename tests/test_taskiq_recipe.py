@@ -118,6 +118,7 @@ def test_two_taskiq_workers_cancel_300_ids_exactly_once_without_a_429(
     assert collections.Counter(answer["id"] for answer in answered) == dict.fromkeys(ids, 1)
     assert {(answer["status"], answer["code"]) for answer in answered} == {("200", "200")}
     assert "retrying" not in worker_logs
+    assert FAKE_KEY not in worker_logs
     # Both processes worked, and each stopped cleanly through its shutdown event.
     for log in logs:
         text = log.read_text()

@@ -179,7 +179,6 @@ class _AsyncRun:
         self.rules = rules
         self.source = _AsyncSource(ids, rules)
         self.outbox: AsyncChannel[tuple[int, CancelOutcome]] = AsyncChannel(concurrency)
-        self.outbox.open()
         self.workers = AsyncWorkers()
         self.workers.start(concurrency, self._work, self.outbox.close_sending)
 

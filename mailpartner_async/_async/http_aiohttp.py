@@ -128,6 +128,8 @@ class AsyncAiohttpTransport:
 
         read = timeout.read if timeout.read != timeout.deadline else None
         phases = aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect, sock_read=read)
+        if len(self._phases) >= 16:  # a time-out per call: keep the cache small
+            self._phases.clear()
         self._phases[timeout] = phases
         return phases
 

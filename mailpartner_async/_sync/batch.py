@@ -180,7 +180,6 @@ class _Run:
         self.rules = rules
         self.source = _Source(ids, rules)
         self.outbox: Channel[tuple[int, CancelOutcome]] = Channel(concurrency)
-        self.outbox.open()
         self.workers = Workers()
         self.workers.start(concurrency, self._work, self.outbox.close_sending)
 
