@@ -194,6 +194,27 @@ def deadline_remaining() -> float | None:
 # --- locks and limits ------------------------------------------------------------------
 
 
+class _Waiters:
+    """Tasks waiting for something another task frees: the event is made by the first
+    that has to wait, and set (and dropped) by :meth:`wake`, so nothing is made or
+    set while nobody waits."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def wake(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
 class AsyncLock:
     """A mutual-exclusion lock for the tasks of one event loop.
 
@@ -205,20 +226,16 @@ class AsyncLock:
 
     def __init__(self) -> None:
         self._held = False
-        self._released: anyio.Event | None = None
+        self._released = _Waiters()
 
     async def __aenter__(self) -> None:
         while self._held:
-            if self._released is None:
-                self._released = anyio.Event()
             await self._released.wait()
         self._held = True
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._held = False
-        released, self._released = self._released, None
-        if released is not None:
-            released.set()
+        self._released.wake()
 
 
 class Lock:
@@ -461,54 +478,38 @@ class AsyncChannel(Generic[T]):
         self._capacity = capacity
         self._items: collections.deque[T] = collections.deque()
         self._sending = self._receiving = True
-        # Made by a task that has to wait, set (and dropped) by the one that frees it.
-        self._readable: anyio.Event | None = None
-        self._writable: anyio.Event | None = None
+        self._readable = _Waiters()
+        self._writable = _Waiters()
 
     async def send(self, item: T) -> bool:
         while self._receiving and len(self._items) >= self._capacity:
-            if self._writable is None:
-                self._writable = anyio.Event()
             await self._writable.wait()
         if not self._receiving:
             return False
         self._items.append(item)
-        self._wake_reader()
+        self._readable.wake()
         return True
 
     async def receive(self) -> T | None:
         # A cancelled consumer stops here even while outcomes are queued.
         await _checkpoint_if_cancelled()
         while not self._items and self._sending and self._receiving:
-            if self._readable is None:
-                self._readable = anyio.Event()
             await self._readable.wait()
         if not self._items or not self._receiving:
             return None
         item = self._items.popleft()
-        self._wake_writers()
+        self._writable.wake()
         return item
 
     def close_sending(self) -> None:
         self._sending = False
-        self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        # The next task that has to wait makes a new event.
-        event, self._readable = self._readable, None
-        if event is not None:
-            event.set()
-
-    def _wake_writers(self) -> None:
-        event, self._writable = self._writable, None
-        if event is not None:
-            event.set()
+        self._readable.wake()
 
     def close_receiving(self) -> None:
         self._receiving = False
         self._items.clear()
-        self._wake_writers()
-        self._wake_reader()
+        self._writable.wake()
+        self._readable.wake()
 
 
 class Channel(Generic[T]):
