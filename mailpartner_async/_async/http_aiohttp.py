@@ -11,6 +11,7 @@ errors mapped to ours with their text redacted.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 from .._body import ACCEPT_ENCODING, BodyDecoder
@@ -49,7 +50,6 @@ class AsyncAiohttpTransport:
             "Accept-Encoding": ACCEPT_ENCODING,
         }
         self._session: aiohttp.ClientSession | None = None
-        self._phases: dict[Timeout, aiohttp.ClientTimeout] = {}
         self.closed = False
 
     @classmethod
@@ -94,7 +94,7 @@ class AsyncAiohttpTransport:
         # Encoded by the protocol, as httpx encodes it: yarl would leave a "+" in the
         # key or the id as it is, and the server would read a space.
         url = yarl.URL(f"{request.url}?{request.query()}", encoded=True)
-        phases = self._phases.get(timeout) or self._phases_of(timeout)
+        phases = _aiohttp_timeout(timeout)
         started = False
         failure: MailPartnerError | None = None
         # aiohttp runs on asyncio only, so the attempt's deadline is asyncio's own
@@ -120,19 +120,6 @@ class AsyncAiohttpTransport:
             failure, message_id=request.message_id, deadline=timeout.deadline
         )
 
-    def _phases_of(self, timeout: Timeout) -> aiohttp.ClientTimeout:
-        """aiohttp's time-outs for ``timeout``, made once per value. A read time-out
-        as long as the deadline is left out: the deadline ends the attempt first, and
-        each chunk read would re-arm a timer for nothing."""
-        import aiohttp
-
-        read = timeout.read if timeout.read != timeout.deadline else None
-        phases = aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect, sock_read=read)
-        if len(self._phases) >= 16:  # a time-out per call: keep the cache small
-            self._phases.clear()
-        self._phases[timeout] = phases
-        return phases
-
     def _closed_now(self) -> bool:
         return self.closed or (self._session is not None and self._session.closed)
 
@@ -140,6 +127,17 @@ class AsyncAiohttpTransport:
         self.closed = True
         if self._session is not None:
             await self._session.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    """aiohttp's time-outs for ``timeout`` (cached, as ``to_httpx_timeout`` is). A read
+    time-out as long as the deadline is left out: the deadline ends the attempt first,
+    and each chunk read would re-arm a timer for nothing."""
+    import aiohttp
+
+    read = timeout.read if timeout.read != timeout.deadline else None
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect, sock_read=read)
 
 
 async def _read(response: Any) -> RawResponse:
