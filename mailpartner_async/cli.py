@@ -476,8 +476,9 @@ def _items(args: argparse.Namespace, stack: ExitStack) -> tuple[Items, int | Non
         return list(args.ids), len(args.ids)
     name = args.from_file
     stream = _open_ids(name, stack)
-    # Where the input starts: a stdin redirected from a file may be read part-way.
-    start = stream.tell() if stream.seekable() else 0
+    # Where the input starts (a stdin redirected from a file may be read part-way);
+    # None for a pipe, which is read once.
+    start = stream.tell() if stream.seekable() else None
     timezone = _timezone(args.timezone)
     read = read_items(stream, timezone)
     first = _first_item(read, name)
@@ -485,7 +486,7 @@ def _items(args: argparse.Namespace, stack: ExitStack) -> tuple[Items, int | Non
         items = [*args.ids, *_all_items(read, name, first)]
         return items, len(items)
     head: list[BatchItem] = [*args.ids] if first is None else [*args.ids, first]
-    if not stream.seekable():
+    if start is None:
         return itertools.chain(head, read), None
     total = len(head) + _count(read, name)
     stream.seek(start)
