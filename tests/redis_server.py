@@ -69,6 +69,13 @@ class RedisServer:
             process.kill()
             process.wait(timeout=10)
 
+    def restore(self) -> None:
+        """Running and empty again, after a test that stopped it (or not)."""
+        try:
+            self.flush()
+        except OSError:
+            self.start()
+
     def flush(self) -> None:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(b"FLUSHALL\r\n")
