@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 
 from mailpartner_async import ScheduledMessage, plan_rescue
-from mailpartner_async._models import BatchItem
+from mailpartner_async._core.models import BatchItem
 from mailpartner_async.testing import FakeMailPartner
 
 RATE_LIMIT = 2000

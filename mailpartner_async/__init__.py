@@ -10,14 +10,14 @@ Example::
 
 from ._async.batch import AsyncBatch
 from ._async.client import AsyncMailPartner
-from ._config import RetryPolicy
-from ._exceptions import (
+from ._core.errors import (
     AlreadyCancelledError,
     AlreadySentError,
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BatchError,
     CancellationTooLateError,
     ConfigurationError,
     IdsSourceError,
@@ -27,10 +27,11 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
+from ._core.models import BatchProgress, CancelCode, CancelOutcome, CancelResult, ScheduledMessage
+from ._core.rescue import RescuePlan, plan_rescue
+from ._core.response import ResponseInfo
+from ._core.settings import RetryPolicy
 from ._journal import Journal
-from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult, ScheduledMessage
-from ._rescue import RescuePlan, plan_rescue
-from ._response import ResponseInfo
 from ._sync.batch import Batch
 from ._sync.client import MailPartner
 from ._telemetry import AttemptHook, AttemptInfo
@@ -48,6 +49,7 @@ __all__ = [
     "AttemptInfo",
     "AuthenticationError",
     "Batch",
+    "BatchError",
     "BatchProgress",
     "CancelCode",
     "CancelOutcome",

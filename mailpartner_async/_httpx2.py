@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpcore2
 import httpx2
 
-from ._body import ACCEPT_ENCODING
-from ._compat import deadline_remaining
-from ._config import Settings, Timeout, TransportName, is_loopback
-from ._exceptions import APIConnectionError, APITimeoutError, ConfigurationError
-from ._secrets import redact
+from ._core.body import ACCEPT_ENCODING
+from ._core.errors import APIConnectionError, APITimeoutError, ConfigurationError
+from ._core.secrets import redact
+from ._core.settings import Settings, Timeout, TransportName, is_loopback
+from ._deadline import deadline_remaining
 from ._version import __version__
 
 __all__ = [

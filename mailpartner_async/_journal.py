@@ -18,45 +18,25 @@ An advisory lock (``flock``) keeps two runs from sharing one journal.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import threading
 from pathlib import Path
 from typing import Any, Self
 
-from ._exceptions import AlreadyCancelledError, APIError, ConfigurationError
-from ._models import BatchProgress, CancelCode, CancelOutcome, CancelResult, outcome_category
+from ._core.errors import ConfigurationError
+from ._core.journal import JournalState, encode_record, final_record, is_final
+from ._core.models import BatchProgress, CancelOutcome
 
 __all__ = ["Journal", "is_final"]
-
-# Codes after which asking again cannot change the answer.
-_FINAL_CODES = frozenset(
-    {
-        CancelCode.MESSAGE_ID_REQUIRED,
-        CancelCode.MESSAGE_NOT_FOUND,
-        CancelCode.ALREADY_CANCELLED,
-        CancelCode.TOO_LATE,
-        CancelCode.ALREADY_SENT,
-    }
-)
-
-
-def is_final(outcome: CancelOutcome) -> bool:
-    """True when a rerun would get the same answer: cancelled, or a final control code.
-
-    Connection errors, rate limits, unexpected answers and key errors are not
-    final: a rerun tries those ids again.
-    """
-    error = outcome.error
-    return error is None or (isinstance(error, APIError) and error.code in _FINAL_CODES)
 
 
 class Journal:
     """Where a batch records its final outcomes, and what an earlier run recorded.
 
     Pass it to ``cancel_iter``/``cancel_many`` (``journal=``); the batch opens it if
-    needed. ``previous`` counts the final outcomes found when it was opened.
+    needed. ``previous`` counts the final outcomes found when it was opened. Opens
+    and closes pair up: the file is closed by the last :meth:`close`, so batches
+    sharing one journal never close it under each other.
 
     Example::
 
@@ -67,14 +47,18 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.path = Path(path)
         self.fsync = fsync
-        self.previous = BatchProgress()
-        self._final: set[str] = set()
-        self._started_before: set[str] = set()
+        self._state = JournalState()
         self._fd: int | None = None
+        self._users = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
+
+    @property
+    def previous(self) -> BatchProgress:
+        """The final outcomes an earlier run recorded, counted when the journal opened."""
+        return self._state.previous
 
     @property
     def is_open(self) -> bool:
@@ -82,8 +66,13 @@ class Journal:
 
     def open(self) -> Self:
         """Read what an earlier run recorded, then hold the file for appending."""
-        if self._fd is not None:
-            return self
+        with self._lock:
+            if self._fd is None:
+                self._fd = self._open_file()
+            self._users += 1
+        return self
+
+    def _open_file(self) -> int:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
@@ -95,35 +84,20 @@ class Journal:
         except OSError:
             os.close(fd)
             raise ConfigurationError(f"the journal {self.path} is in use by another run") from None
-        self._load(fd)
-        self._fd = fd
-        return self
-
-    def _load(self, fd: int) -> None:
-        with open(fd, "rb", closefd=False) as stream:
-            data = stream.read()
-        complete = data.rfind(b"\n") + 1
-        if complete < len(data):
-            os.ftruncate(fd, complete)  # a torn last line: the write it began never finished
-        counts: dict[str, int] = {}
-        for line in data[:complete].splitlines():
-            record = _parse(line)
-            if record is None:
-                continue
-            message_id = record["id"]
-            if record["event"] == "start":
-                self._started_before.add(message_id)
-            elif message_id not in self._final:
-                self._final.add(message_id)
-                category = record.get("outcome", "failed")
-                counts[category] = counts.get(category, 0) + 1
-        known = {field.name for field in dataclasses.fields(BatchProgress)}
-        counts = {name: count for name, count in counts.items() if name in known}
-        self.previous = BatchProgress(done=sum(counts.values()), **counts)
+        try:
+            self._state = JournalState.read(_complete_lines(fd))
+        except OSError as exc:
+            os.close(fd)
+            raise ConfigurationError(
+                f"cannot read the journal {self.path}: {exc.strerror}"
+            ) from None
+        return fd
 
     def close(self) -> None:
+        """Close the file once every :meth:`open` has its ``close`` (extra closes do nothing)."""
         with self._lock:
-            if self._fd is not None:
+            self._users = max(self._users - 1, 0)
+            if self._users == 0 and self._fd is not None:
                 os.close(self._fd)  # releases the lock
                 self._fd = None
 
@@ -135,10 +109,14 @@ class Journal:
 
     def is_final(self, message_id: str) -> bool:
         """True when an earlier run (or this one) recorded a final outcome for the id."""
-        return message_id in self._final
+        return message_id in self._state.final
 
     def record_start(self, message_id: str) -> None:
-        """Note that a request for the id may reach the server from now on."""
+        """Note that a request for the id may reach the server from now on.
+
+        Raises ``UnicodeEncodeError`` for an id the file cannot hold, and
+        ``OSError`` when the write fails (a full disk): nothing is sent then.
+        """
         self._append({"event": "start", "id": message_id})
 
     def settle(self, outcome: CancelOutcome) -> CancelOutcome:
@@ -147,55 +125,32 @@ class Journal:
         A code 5 for an id an earlier run had started is that run's cancel: it is
         reported (and recorded) as cancelled, with ``code=ALREADY_CANCELLED``.
         """
-        error = outcome.error
-        if isinstance(error, AlreadyCancelledError) and outcome.message_id in self._started_before:
-            result = CancelResult(
-                success=True,
-                code=CancelCode.ALREADY_CANCELLED,
-                message=error.message,
-                message_id=outcome.message_id,
-            )
-            outcome = CancelOutcome(outcome.message_id, result=result)
+        outcome = self._state.settled(outcome)
         if is_final(outcome):
-            self._append(_final_record(outcome))
-            self._final.add(outcome.message_id)
+            self._append(final_record(outcome))
+            self._state.final.add(outcome.message_id)
         return outcome
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        line = encode_record(record)
         with self._lock:
             if self._fd is None:
                 raise ConfigurationError(f"the journal {self.path} is closed")
-            os.write(self._fd, line)  # one write: a line is whole or absent
+            written = os.write(self._fd, line)  # one write: a line is whole or absent
+            if written != len(line):
+                raise OSError(f"short write to the journal ({written} of {len(line)} bytes)")
             if self.fsync:
                 os.fsync(self._fd)
 
 
-def _final_record(outcome: CancelOutcome) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "event": "final",
-        "id": outcome.message_id,
-        "outcome": outcome_category(outcome),
-    }
-    if outcome.result is not None:
-        record["code"] = int(outcome.result.code)
-    elif isinstance(outcome.error, APIError):
-        record["code"] = int(outcome.error.code)
-    return record
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if (
-        not isinstance(record, dict)
-        or not isinstance(record.get("id"), str)
-        or record.get("event") not in ("start", "final")
-    ):
-        return None
-    return record
+def _complete_lines(fd: int) -> list[bytes]:
+    """The journal's whole lines; a torn last line (its write never finished) is cut off."""
+    with open(fd, "rb", closefd=False) as stream:
+        data = stream.read()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):
+        os.ftruncate(fd, complete)
+    return data[:complete].splitlines()
 
 
 def _lock(fd: int) -> None:

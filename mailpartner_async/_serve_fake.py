@@ -14,8 +14,8 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from ._exceptions import ConfigurationError
-from ._secrets import redact_params
+from ._core.errors import ConfigurationError
+from ._core.secrets import redact_params
 
 __all__ = ["build_fake", "parse_schedule", "serve"]
 

@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from ._exceptions import ConfigurationError
+from ._core.errors import ConfigurationError
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._models import CancelResult
-    from ._protocol import Verdict
+    from ._core.models import CancelResult
+    from ._core.protocol import Verdict
 
 __all__ = [
     "AttemptHook",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from ._config import Settings
-from ._exceptions import APITimeoutError, ConfigurationError, MailPartnerError
-from ._protocol import RawResponse
+from ._core.errors import APITimeoutError, ConfigurationError, MailPartnerError
+from ._core.protocol import RawResponse
+from ._core.settings import Settings
 
 if TYPE_CHECKING:
     from ._async.http_aiohttp import AsyncAiohttpTransport

@@ -25,15 +25,15 @@ import anyio
 
 from ._async.batch import AsyncBatch
 from ._async.client import AsyncMailPartner
-from ._compat import RateLimiter
-from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
-from ._exceptions import APIError, ConfigurationError, IdsSourceError
+from ._core.errors import APIError, ConfigurationError, IdsSourceError
+from ._core.models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
+from ._core.pacing import RateLimiter
+from ._core.rescue import plan_rescue
+from ._core.secrets import Secret, redact
+from ._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
 from ._ids_file import read_items
 from ._journal import Journal
-from ._models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
 from ._progress import ProgressDisplay
-from ._rescue import plan_rescue
-from ._secrets import Secret, redact
 from ._version import __version__
 
 __all__ = ["main"]

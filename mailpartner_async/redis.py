@@ -6,7 +6,7 @@ the package is not on PyPI yet).
 The budget lives in Redis and is spent by one Lua script, run atomically by the
 server (``EVALSHA``) and timed by the server's own clock (``TIME``), so clients on
 machines whose clocks disagree still share it exactly. The script hands out *start
-times*, as the client's own pacing does (:mod:`mailpartner_async._pacing`): starts
+times*, as the client's own pacing does (:mod:`mailpartner_async._core.pacing`): starts
 are spaced ``period / rate_limit`` apart and, as a hard bound, a start never comes
 before the one ``rate_limit`` places earlier is more than ``period`` old (plus a small
 margin). The caller sleeps until its start; if a pause was set meanwhile (a 429 or a
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 
-from ._config import check_count, check_rate_limit
-from ._exceptions import ConfigurationError
+from ._core.errors import ConfigurationError
+from ._core.settings import check_count, check_rate_limit
 
 try:
     import redis  # noqa: F401 - fail here, with the extra's name, when it is missing

@@ -51,23 +51,30 @@ COMMON_RULES = [
 ]
 
 PACKAGE_RULES = [
+    Rule(r"Iterable\[BatchItem\] \| AsyncIterable\[BatchItem\]", "Iterable[BatchItem]"),
+    Rule(r"\(Iterable, AsyncIterable\)", "(Iterable,)"),
+    Rule(r"Awaitable\[CancelResult\]", "CancelResult"),
+    Rule(r"\bAsyncCancelScope\b", "CancelScope"),
+    Rule(r"\bAsyncEvent\b", "Event"),
+    Rule(r"\bAsyncTaskGroup\b", "TaskGroup"),
+    Rule(r"\bAsyncStop\b", "Stop"),
+    Rule(r"\basync_(checkpoint|iterate|loop_token|run_sync|spawn|thread_lock|wait_for)\b", r"\1"),
     Rule(r"\b_AsyncPool\b", "_Pool"),
     Rule(r"\b_AsyncRun\b", "_Run"),
     Rule(r"\b_AsyncSource\b", "_Source"),
     Rule(r"\bAsyncChannel\b", "Channel"),
+    Rule(r"\b_async\.(\w+)\b", r"_sync.\1"),
+    Rule(r"\bASYNC_ID_SOURCES\b", "ID_SOURCES"),
     Rule(r"\bAsyncLimiter\b", "Limiter"),
     Rule(r"\bAsyncLock\b", "Lock"),
     Rule(r"\bAsyncLoopGuard\b", "LoopGuard"),
     Rule(r"\bAsyncPacer\b", "Pacer"),
     Rule(r"\bAsyncPacing\b", "Pacing"),
     Rule(r"\.async_pacer\(\)", ".pacer()"),
-    Rule(r"\bAsyncWorkers\b", "Workers"),
     Rule(r"\bAsyncHttpxTransport\b", "HttpxTransport"),
     Rule(r"\bAsyncCancelCall\b", "CancelCall"),
-    Rule(r"\bASYNC_ID_SOURCES\b", "ID_SOURCES"),
     Rule(r"\bnew_async_client\b", "new_client"),
     Rule(r"\bopen_async_transport\b", "open_transport"),
-    Rule(r"\basync_iterate\b", "iterate"),
     Rule(r"\basync_sleep\b", "sleep"),
     Rule(r"\bAsyncIds\b", "Ids"),
     Rule(r"\bStopAsyncIteration\b", "StopIteration"),
@@ -78,7 +85,6 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncDeadline\b", "Deadline"),
     Rule(r"\bAsyncRedisPacer\b", "RedisPacer"),
     Rule(r"\bAsyncRedisScripts\b", "RedisScripts"),
-    Rule(r"\b_async\.batch\b", "_sync.batch"),
     *COMMON_RULES,
 ]
 
@@ -114,6 +120,14 @@ TARGETS = [
         "mailpartner_async/_async/client.py",
         "mailpartner_async/_sync/client.py",
         tuple(PACKAGE_RULES),
+    ),
+    *(
+        Target(
+            f"mailpartner_async/_async/{name}.py",
+            f"mailpartner_async/_sync/{name}.py",
+            tuple(PACKAGE_RULES),
+        )
+        for name in ("channel", "ids", "loop_guard", "pacer")
     ),
     Target(
         "mailpartner_async/_async/batch.py",

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from mailpartner_async._models import PROVIDER_MESSAGES
+from mailpartner_async._core.models import PROVIDER_MESSAGES
 from mailpartner_async.testing._answers import code_answer
 from tests.loop_server import LoopServer, RequestHead
 

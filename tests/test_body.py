@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from mailpartner_async._body import BodyDecoder
+from mailpartner_async._core.body import BodyDecoder
 
 LIMIT = 1024
 

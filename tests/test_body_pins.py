@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from mailpartner_async._body import BodyDecoder
+from mailpartner_async._core.body import BodyDecoder
 
 BODY = b'{"success": true, "code": 200, "message": "cancelled"}'
 RAW_DEFLATE = zlib.compressobj(wbits=-zlib.MAX_WBITS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from mailpartner_async._compat import AsyncChannel
+from mailpartner_async._async.channel import AsyncChannel
 
 
 @pytest.mark.anyio

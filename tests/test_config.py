@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from mailpartner_async import ConfigurationError
-from mailpartner_async._config import (
+from mailpartner_async._core.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from mailpartner_async import ConfigurationError
-from mailpartner_async._config import (
+from mailpartner_async._core.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
     UNSET,
@@ -267,26 +267,28 @@ def test_settings_without_max_concurrency_take_the_transports_default_and_httpxs
 
 
 @pytest.mark.usefixtures("no_env")
-def test_settings_hand_the_hook_and_both_providers_to_the_observer() -> None:
+def test_the_observer_keeps_the_hook_and_both_providers() -> None:
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.trace import NoOpTracerProvider
+
+    from mailpartner_async._telemetry import Observer
 
     def hook(info: object) -> None:
         pass
 
     tracer_provider, meter_provider = NoOpTracerProvider(), NoOpMeterProvider()
-    observer = _create(
-        on_attempt=hook, tracer_provider=tracer_provider, meter_provider=meter_provider
-    ).observer
+    observer = Observer.create(hook, tracer_provider, meter_provider)
     assert observer.on_attempt is hook
     assert observer.tracer_provider is tracer_provider
     assert observer.meter_provider is meter_provider
 
 
 @pytest.mark.usefixtures("no_env")
-def test_settings_refuse_a_rate_limiter_without_pacers_saying_what_one_is() -> None:
+def test_a_rate_limiter_without_pacers_is_refused_saying_what_one_is() -> None:
+    from mailpartner_async._core.pacing import check_rate_limiter
+
     with pytest.raises(ConfigurationError) as caught:
-        _create(rate_limiter=42)
+        check_rate_limiter(42)
     assert caught.value.message == (
         "rate_limiter must be a rate limiter with async_pacer() and pacer() "
         "(such as mailpartner_async.redis.RedisRateLimiter) or None, got 42"

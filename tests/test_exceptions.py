@@ -20,8 +20,8 @@ from mailpartner_async import (
     MessageNotFoundError,
     RateLimitError,
     UnexpectedResponseError,
-    _exceptions,
 )
+from mailpartner_async._core import errors as errors_module
 
 
 def _drawn_tree(docstring: str) -> dict[str, str]:
@@ -41,7 +41,7 @@ def _drawn_tree(docstring: str) -> dict[str, str]:
 
 
 def test_error_tree_is_the_one_drawn_in_the_docs() -> None:
-    drawn = _drawn_tree(_exceptions.__doc__ or "")
+    drawn = _drawn_tree(errors_module.__doc__ or "")
     errors = [getattr(mailpartner_async, name) for name in drawn]
     real = {error.__name__: error.__bases__[0].__name__ for error in errors}
 

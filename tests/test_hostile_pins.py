@@ -17,15 +17,15 @@ from mailpartner_async import (
     MailPartnerError,
     UnexpectedResponseError,
 )
-from mailpartner_async._config import Settings
-from mailpartner_async._protocol import (
+from mailpartner_async._core.protocol import (
     RawResponse,
     _charset,
     build_request,
     interpret_response,
     normalize_message_id,
 )
-from mailpartner_async._secrets import REDACTED, Secret, redact_json
+from mailpartner_async._core.secrets import REDACTED, Secret, redact_json
+from mailpartner_async._core.settings import Settings
 
 SECRET = "pin-Secret-4242"
 
@@ -203,9 +203,11 @@ def test_max_concurrency_must_be_an_int_of_at_least_one(bad: object) -> None:
 
 
 def test_a_rate_limiter_must_be_one_or_none() -> None:
-    assert settings(rate_limiter=None).rate_limiter is None
+    from mailpartner_async._core.pacing import check_rate_limiter
+
+    assert check_rate_limiter(None) is None
     with pytest.raises(ConfigurationError, match=r"rate_limiter must be a rate limiter.*got 5"):
-        settings(rate_limiter=5)
+        check_rate_limiter(5)
 
 
 def test_ids_source_error_keeps_its_message_and_a_copy_of_the_outcomes() -> None:

@@ -25,7 +25,7 @@ from mailpartner_async import (
     ScheduledMessage,
     UnexpectedResponseError,
 )
-from mailpartner_async._models import outcome_category
+from mailpartner_async._core.models import outcome_category
 
 RESULT = CancelResult(success=True, code=CancelCode.CANCELLED, message="ok", message_id="1")
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mailpartner_async._pacing import WINDOW_SECONDS, RateSchedule
+from mailpartner_async._core.pacing import WINDOW_SECONDS, RateSchedule
 
 
 def _most_starts_in_a_closed_window(starts: list[float]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailpartner_async._pacing import RateSchedule
+from mailpartner_async._core.pacing import RateSchedule
 
 
 def _starts(schedule: RateSchedule, count: int, now: float = 0.0) -> list[float]:

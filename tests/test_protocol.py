@@ -26,8 +26,7 @@ from mailpartner_async import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from mailpartner_async._config import MAX_BODY_BYTES
-from mailpartner_async._protocol import (
+from mailpartner_async._core.protocol import (
     Answer,
     RawResponse,
     build_request,
@@ -38,7 +37,8 @@ from mailpartner_async._protocol import (
     parse_retry_after,
     read_answer,
 )
-from mailpartner_async._secrets import Secret
+from mailpartner_async._core.secrets import Secret
+from mailpartner_async._core.settings import MAX_BODY_BYTES
 
 BASE_URL = "https://api.mailpartner.fr/v1"
 URL = "https://api.mailpartner.fr/v1/message-cancel"

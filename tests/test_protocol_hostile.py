@@ -12,14 +12,14 @@ from mailpartner_async import (
     MessageNotFoundError,
     UnexpectedResponseError,
 )
-from mailpartner_async._protocol import (
+from mailpartner_async._core.protocol import (
     RawResponse,
     Verdict,
     build_request,
     interpret_response,
     normalize_message_id,
 )
-from mailpartner_async._secrets import Secret
+from mailpartner_async._core.secrets import Secret
 
 KEY = "hostile-Key-0123456789"
 

@@ -22,8 +22,7 @@ from mailpartner_async import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from mailpartner_async._config import ResponseFormat
-from mailpartner_async._protocol import (
+from mailpartner_async._core.protocol import (
     Answer,
     RawResponse,
     Verdict,
@@ -34,7 +33,8 @@ from mailpartner_async._protocol import (
     parse_retry_after,
     read_answer,
 )
-from mailpartner_async._secrets import Secret
+from mailpartner_async._core.secrets import Secret
+from mailpartner_async._core.settings import ResponseFormat
 
 ID = "msg-42"
 SECRET = "s3cr3t-key"
@@ -293,19 +293,24 @@ def test_error_message_is_the_first_text_found_else_the_provider_message(
 # --- Retry-After ---------------------------------------------------------------------------
 
 
-def test_retry_after_date_in_the_past_is_zero_without_an_explicit_now() -> None:
+def test_retry_after_date_in_the_past_is_zero_counted_from_the_given_now() -> None:
     raw = RawResponse(429, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"")
-    verdict = interpret_response(raw, message_id=ID)
+    verdict = interpret_response(raw, message_id=ID, now=1_764_000_000.0)
     assert verdict.retry_after == 0.0
     assert isinstance(verdict.error, RateLimitError)
     assert verdict.error.retry_after == 0.0
 
 
-def test_retry_after_date_in_the_future_counts_from_the_clock() -> None:
+def test_retry_after_date_in_the_future_counts_from_the_given_now() -> None:
     raw = RawResponse(429, {"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, b"")
-    delay = interpret_response(raw, message_id=ID).retry_after
-    assert delay is not None
-    assert 2_000_000_000 < delay < 4_102_444_800
+    delay = interpret_response(raw, message_id=ID, now=4_102_444_700.0).retry_after
+    assert delay == 100.0
+
+
+def test_retry_after_date_without_a_now_asks_for_no_wait() -> None:
+    # The core reads no clock: without the caller's now, a date cannot be counted.
+    raw = RawResponse(429, {"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, b"")
+    assert interpret_response(raw, message_id=ID).retry_after is None
 
 
 @pytest.mark.parametrize(

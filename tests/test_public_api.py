@@ -98,7 +98,7 @@ def test_every_private_module_the_package_loads_has_its_all_checked() -> None:
         and any(_is_private(part) for part in name.split(".")[1:])
     }
 
-    assert "mailpartner_async._secrets" in loaded
+    assert "mailpartner_async._core.secrets" in loaded
     assert loaded <= set(_private_modules())
 
 

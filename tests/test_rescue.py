@@ -15,7 +15,7 @@ from mailpartner_async import (
     ScheduledMessage,
     plan_rescue,
 )
-from mailpartner_async._rescue import DeadlineQueue, cutoff, too_late
+from mailpartner_async._core.rescue import DeadlineQueue, cutoff, too_late
 from mailpartner_async.testing import FakeClock, FakeMailPartner
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

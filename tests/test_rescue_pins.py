@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailpartner_async import CancelCode, CancellationTooLateError, ScheduledMessage, plan_rescue
-from mailpartner_async._models import BatchItem
-from mailpartner_async._rescue import too_late_error
+from mailpartner_async._core.models import BatchItem
+from mailpartner_async._core.rescue import too_late_error
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from mailpartner_async._protocol import build_request
-from mailpartner_async._secrets import (
+from mailpartner_async._core.protocol import build_request
+from mailpartner_async._core.secrets import (
     Secret,
     excerpt,
     redact,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mailpartner_async._secrets import (
+from mailpartner_async._core.secrets import (
     _FILTER,
     _REDACTED_LOGGERS,
     Secret,

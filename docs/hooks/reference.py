@@ -17,7 +17,7 @@ import griffe
 # Public in Python's sense, used by the package's other modules; not for users.
 INTERNAL: Final = frozenset(
     {
-        "mailpartner_async._models.BatchProgress.add",
+        "mailpartner_async._core.models.BatchProgress.add",
         "mailpartner_async._async.batch.AsyncBatch.next_indexed",
         "mailpartner_async._sync.batch.Batch.next_indexed",
         "mailpartner_async._journal.Journal.is_final",

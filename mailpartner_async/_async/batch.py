@@ -3,24 +3,41 @@
 The engine behind ``cancel_iter`` and ``cancel_many``. Workers pull ids lazily
 from the input (at most ``concurrency`` ids taken ahead of the consumer, so memory
 stays flat for millions of ids), call the client, and queue each outcome for the
-consumer, who reads them in completion order.
+consumer, who reads them in completion order. The workers run in a task group (a
+group of threads in the sync client) that one background task hosts: a worker that
+crashes fails the run, and the consumer gets a ``BatchError``.
 
 How a batch ends, the same in the async and the sync client:
 
-=============================  =======================================================
-the consumer ...               the batch ...
-=============================  =======================================================
-reads every outcome            ends when the ids run out and every call answered
-closes it (or leaves ``with``)  starts no other id and no retry, drops the calls in
-                               flight, and returns once no worker is left
-breaks out of its loop         (without ``with``) is dropped: it is told to stop as on
-                               close, without waiting
-raises, is cancelled, Ctrl+C   inside ``with``: as on close; without: as on a break
-the ids iterable raises        starts no other id, delivers the outcome of every id
-                               already taken, then raises ``IdsSourceError``
-calls ``stop_starting()``      starts no other id; the calls in flight finish and
-                               their outcomes come, then the iteration ends
-=============================  =======================================================
+===============================  ======================================================
+when ...                         the batch ...
+===============================  ======================================================
+the consumer reads every outcome ends when the ids run out and every call answered
+the consumer closes it (or       starts no other id and no retry, drops the calls in
+leaves ``with``)                 flight, and returns once no worker is left
+the consumer breaks out of its   (without ``with``) is dropped: it is told to stop as
+loop                             on close, without waiting
+the consumer raises, is          inside ``with``: as on close; without: as on a break
+cancelled, or gets Ctrl+C
+the consumer calls               starts no other id; the calls in flight finish and
+``stop_starting()``              their outcomes come, then the iteration ends
+the ids iterable raises          starts no other id, delivers the outcome of every id
+                                 already taken, then raises ``IdsSourceError``
+the clock raises or turns naive  gives the id at hand an error outcome ("not sent: the
+                                 clock failed"), starts no other id, delivers the
+                                 outcomes in flight, then raises ``BatchError``
+the journal cannot write a       as for the clock: that id is not sent and gets an
+``start`` line (a full disk)     error outcome; then ``BatchError``
+the journal cannot write a       the outcome is given as it is (a rerun asks again:
+``final`` line                   it was never recorded); then as for the clock
+the journal cannot encode an id  that id alone is not sent and gets an error outcome;
+(not valid UTF-8 text)           the batch goes on
+a worker crashes (a bug)         the calls in flight are dropped, the outcomes given
+                                 are delivered, then ``BatchError``
+===============================  ======================================================
+
+``BatchError`` (and ``IdsSourceError``, one of its kind) carries the batch's
+``progress``; ``cancel_many`` also puts every outcome given in its ``outcomes``.
 
 Items may be plain ids or :class:`~mailpartner_async.ScheduledMessage`. Plain ids
 start as they come. Scheduled messages are held in a queue of at most ``window``
@@ -31,11 +48,12 @@ checks its cut-off against ``clock`` (default: the current time in UTC; a callab
 returning an aware ``datetime``): a message already inside its last 5 minutes
 gets a ``CancellationTooLateError`` outcome and costs no request. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
-written before each request and each final outcome is recorded as it happens.
+written before each request and each final outcome is recorded as it happens; the
+writes run in a worker thread, off the event loop.
 
 Dropping a call in flight cancels it at once in the async batch; a sync worker
-thread cannot be interrupted, so its attempt ends within its time-out and no retry
-follows.
+thread cannot be interrupted, so it starts no new attempt and no retry once the
+batch stops, and its attempt in flight ends within its time-out.
 """
 
 from __future__ import annotations
@@ -43,13 +61,18 @@ from __future__ import annotations
 import os
 from typing import Self
 
-from .._compat import AsyncChannel, AsyncLock, AsyncWorkers, async_iterate
-from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
-from .._journal import Journal
-from .._models import (
-    ASYNC_ID_SOURCES,
-    AsyncCancelCall,
-    AsyncIds,
+from .._compat import (
+    AsyncCancelScope,
+    AsyncEvent,
+    AsyncLock,
+    AsyncTaskGroup,
+    async_iterate,
+    async_run_sync,
+    async_spawn,
+    utc_now,
+)
+from .._core.errors import BatchError, ConfigurationError, IdsSourceError, MailPartnerError
+from .._core.models import (
     BatchItem,
     BatchProgress,
     CancelOutcome,
@@ -57,14 +80,10 @@ from .._models import (
     ProgressCallback,
     ScheduledMessage,
 )
-from .._rescue import (
-    Clock,
-    DeadlineQueue,
-    check_clock,
-    check_window,
-    too_late,
-    too_late_error,
-)
+from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._journal import Journal
+from .channel import AsyncChannel
+from .ids import ASYNC_ID_SOURCES, AsyncCancelCall, AsyncIds, AsyncStop
 
 __all__ = ["AsyncBatch", "check_ids"]
 
@@ -126,20 +145,34 @@ class AsyncBatch:
             raise StopAsyncIteration
         item = await run.outbox.receive()
         if item is None:
-            self._closed = True
-            run.stop()
-            self._rules.close()
-            failure, run.source.failure = run.source.failure, None
-            if failure is not None:
-                raise IdsSourceError(
-                    f"the ids iterable raised {type(failure).__name__} after "
-                    f"{self.progress.done} ids; every id taken got its outcome"
-                ) from failure
+            await self._finish(run)
             raise StopAsyncIteration
         self.progress = self.progress.add(item[1])
         if self._on_progress is not None:
             self._on_progress(self.progress)
         return item
+
+    async def _finish(self, run: _AsyncRun) -> None:
+        """Once the outcomes ran out: no worker left, the journal closed, and what
+        ended the batch early, if anything, raised (once)."""
+        self._closed = True
+        await run.aclose()
+        self._rules.close()
+        if run.failure is not None:
+            (what, cause), run.failure = run.failure, None
+            error = BatchError(
+                f"the batch stopped after {self.progress.done} outcomes: {what} "
+                f"({type(cause).__name__}: {cause}); the ids it did not reach have no outcome",
+                progress=self.progress,
+            )
+            raise error from cause
+        if run.source.failure is not None:
+            failure, run.source.failure = run.source.failure, None
+            raise IdsSourceError(
+                f"the ids iterable raised {type(failure).__name__} after "
+                f"{self.progress.done} ids; every id taken got its outcome",
+                progress=self.progress,
+            ) from failure
 
     async def __aenter__(self) -> Self:
         self._started()
@@ -170,6 +203,7 @@ class _AsyncRun:
 
     Kept apart from :class:`AsyncBatch`, and holding no reference to it, so that
     the handle is collected (and the run told to stop) when a consumer drops it.
+    ``failure`` is what ended the run early: what failed, and the exception.
     """
 
     def __init__(
@@ -179,28 +213,88 @@ class _AsyncRun:
         self.rules = rules
         self.source = _AsyncSource(ids, rules)
         self.outbox: AsyncChannel[tuple[int, CancelOutcome]] = AsyncChannel(concurrency)
-        self.workers = AsyncWorkers()
-        self.workers.start(concurrency, self._work, self.outbox.close_sending)
+        self.failure: tuple[str, BaseException] | None = None
+        self.halt = AsyncStop()
+        self._concurrency = concurrency
+        self._scope = AsyncCancelScope()
+        self._done = AsyncEvent()
+        self._host = async_spawn(self._hosted)
+
+    async def _hosted(self) -> None:
+        """Run the workers in a task group; never raises (a worker's crash is kept)."""
+        try:
+            with self._scope:
+                async with AsyncTaskGroup() as group:
+                    for _ in range(self._concurrency):
+                        group.start_soon(self._work)
+        except Exception as exc:  # a worker crashed: a bug, but never a silent end
+            self.fail("a worker crashed", _first_leaf(exc))
+        finally:
+            self.outbox.close_sending()
+            self._done.set()
 
     async def _work(self) -> None:
-        while not self.workers.stopping:  # a stopped batch starts no other id
+        while not self.halt.is_set:  # a stopped batch starts no other id
             pulled = await self.source.pull()
             if pulled is None:
                 return
             index, item = pulled
-            outcome = self.rules.skipped(item)
-            if outcome is None:
-                outcome = self.rules.settle(await _outcome(self.call, self.rules.started(item)))
+            outcome = await self._outcome_of(item)
             if not await self.outbox.send((index, outcome)):
                 return
 
+    async def _outcome_of(self, item: BatchItem) -> CancelOutcome:
+        """Exactly one outcome for an item taken, whatever fails around its call."""
+        message_id = _message_id(item)
+        text = _id_text(message_id)
+        try:
+            skipped = self.rules.skipped(item)
+        except Exception as exc:
+            return self._not_sent(text, "the clock failed", exc)
+        if skipped is not None:
+            return await self._settled(skipped)
+        try:
+            await self.rules.started(text)
+        except UnicodeEncodeError as exc:
+            return _unrecordable(text, exc)
+        except Exception as exc:
+            return self._not_sent(text, "the journal could not record a start", exc)
+        return await self._settled(await _outcome(self.call, message_id, self.halt))
+
+    async def _settled(self, outcome: CancelOutcome) -> CancelOutcome:
+        """The outcome as the journal settles it; when it cannot be recorded, the
+        outcome as it is (a rerun asks again), and the batch starts no other id."""
+        try:
+            return await self.rules.settle(outcome)
+        except UnicodeEncodeError:
+            return outcome
+        except Exception as exc:
+            self.fail("the journal could not record an outcome", exc)
+            return outcome
+
+    def _not_sent(self, text: str, what: str, exc: Exception) -> CancelOutcome:
+        self.fail(what, exc)
+        error = MailPartnerError(f"not sent: {what} ({type(exc).__name__}: {exc})", message_id=text)
+        error.__cause__ = exc
+        return CancelOutcome(text, error=error)
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """End the run early: start no other id; the first failure is the one kept."""
+        if self.failure is None:
+            self.failure = (what, exc)
+        self.source.stop()
+
     def stop(self) -> None:
-        self.workers.stop()
+        """Start nothing more and drop what is in flight; no I/O (safe in ``__del__``)."""
+        self.halt.set()
+        self.source.stop()
+        self._scope.cancel()
         self.outbox.close_receiving()
 
     async def aclose(self) -> None:
         self.stop()
-        await self.workers.wait()
+        with AsyncCancelScope(shield=True):
+            await self._done.wait()
 
 
 class _AsyncSource:
@@ -254,10 +348,10 @@ class _AsyncSource:
                 return item
 
 
-async def _outcome(call: AsyncCancelCall, message_id: MessageId) -> CancelOutcome:
+async def _outcome(call: AsyncCancelCall, message_id: MessageId, halt: AsyncStop) -> CancelOutcome:
     """One id's outcome; whatever goes wrong is on the outcome, never lost."""
     try:
-        return CancelOutcome(_id_text(message_id), result=await call(message_id))
+        return CancelOutcome(_id_text(message_id), result=await call(message_id, halt))
     except MailPartnerError as exc:
         return CancelOutcome(_id_text(message_id), error=exc)
     except Exception as exc:
@@ -270,6 +364,16 @@ async def _outcome(call: AsyncCancelCall, message_id: MessageId) -> CancelOutcom
         return CancelOutcome(text, error=error)
 
 
+def _unrecordable(text: str, exc: UnicodeEncodeError) -> CancelOutcome:
+    error = MailPartnerError(
+        "not sent: the journal cannot record this id (it is not valid UTF-8 text); "
+        "check how the ids were read",
+        message_id=text.encode("utf-8", "backslashreplace").decode(),
+    )
+    error.__cause__ = exc
+    return CancelOutcome(text, error=error)
+
+
 class _Rules:
     """What a batch does around each call: skip, check the cut-off, journal."""
 
@@ -280,7 +384,7 @@ class _Rules:
         self._opened = False
 
     def open(self) -> None:
-        if self.journal is not None and not self.journal.is_open:
+        if self.journal is not None and not self._opened:
             self.journal.open()
             self._opened = True
 
@@ -296,19 +400,39 @@ class _Rules:
         """The outcome of a message already too late, given without a request."""
         if not isinstance(item, ScheduledMessage):
             return None
-        now = self.clock()
+        now = checked_now(self.clock())
         if not too_late(item.send_at, now):
             return None
-        return self.settle(CancelOutcome(str(item.message_id), error=too_late_error(item, now)))
+        return CancelOutcome(str(item.message_id), error=too_late_error(item, now))
 
-    def started(self, item: BatchItem) -> MessageId:
-        message_id = _message_id(item)
+    async def started(self, text: str) -> None:
         if self.journal is not None:
-            self.journal.record_start(_id_text(message_id))
-        return message_id
+            await async_run_sync(self.journal.record_start, text)
 
-    def settle(self, outcome: CancelOutcome) -> CancelOutcome:
-        return outcome if self.journal is None else self.journal.settle(outcome)
+    async def settle(self, outcome: CancelOutcome) -> CancelOutcome:
+        if self.journal is None:
+            return outcome
+        return await async_run_sync(self.journal.settle, outcome)
+
+
+def check_clock(clock: object) -> Clock:
+    """A batch's ``clock``: ``None`` for the current time in UTC, else a callable
+    giving an aware time.
+
+    The clock is called once here, so a clock that gives a naive ``datetime`` (or no
+    ``datetime``, or raises) is refused before the batch starts, not on its first
+    message.
+    """
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigurationError(f"clock must be a callable returning a datetime, got {clock!r}")
+    try:
+        now = clock()
+    except Exception as exc:
+        raise ConfigurationError(f"the clock raised {type(exc).__name__}: {exc}") from exc
+    checked_now(now)
+    return clock
 
 
 def _message_id(item: BatchItem) -> MessageId:
@@ -326,6 +450,13 @@ def _id_text(message_id: object) -> str:
         return str(message_id)
     except Exception:
         return f"<unprintable {type(message_id).__name__}>"
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception an (exception) group holds, however deep."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def check_ids(ids: object) -> None:

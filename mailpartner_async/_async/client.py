@@ -14,15 +14,21 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import (
-    AsyncLimiter,
-    AsyncLoopGuard,
-    AsyncPacer,
-    AsyncPacing,
-    RateLimiter,
-    async_sleep,
+from .._compat import AsyncLimiter, async_sleep
+from .._core.errors import APIConnectionError, BatchError, MailPartnerError
+from .._core.models import CancelOutcome, CancelResult, ProgressCallback
+from .._core.pacing import AsyncPacing, RateLimiter, check_rate_limiter
+from .._core.protocol import (
+    CancelRequest,
+    Verdict,
+    build_request,
+    interpret_response,
+    interpret_transport_error,
 )
-from .._config import (
+from .._core.rescue import Clock
+from .._core.response import ResponseInfo
+from .._core.secrets import redacted_url
+from .._core.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
@@ -35,20 +41,8 @@ from .._config import (
     Unset,
     check_concurrency,
 )
-from .._exceptions import APIConnectionError, IdsSourceError, MailPartnerError
 from .._journal import Journal
-from .._models import AsyncIds, CancelOutcome, CancelResult, ProgressCallback
-from .._protocol import (
-    CancelRequest,
-    Verdict,
-    build_request,
-    interpret_response,
-    interpret_transport_error,
-)
-from .._rescue import Clock
-from .._response import ResponseInfo
-from .._secrets import redacted_url
-from .._telemetry import AttemptHook, AttemptReport, CallObservation, log_fields
+from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 from .._transports import open_async_transport
 
 if TYPE_CHECKING:
@@ -56,6 +50,9 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 from .batch import AsyncBatch
+from .ids import AsyncIds, AsyncStop
+from .loop_guard import AsyncLoopGuard
+from .pacer import AsyncPacer
 
 __all__ = ["AsyncMailPartner"]
 
@@ -71,9 +68,17 @@ class _AsyncPool:
     parent.
     """
 
-    def __init__(self, settings: Settings, http_client: object | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http_client: object | None,
+        observer: Observer,
+        rate_limiter: RateLimiter | None,
+    ) -> None:
         self._settings = settings
         self._http_client = http_client
+        self.observer = observer
+        self._rate_limiter = rate_limiter
         self.closed = False
         self._start()
 
@@ -83,8 +88,8 @@ class _AsyncPool:
         self.transport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
         self.pacer: AsyncPacing = (
-            settings.rate_limiter.async_pacer()
-            if settings.rate_limiter is not None
+            self._rate_limiter.async_pacer()
+            if self._rate_limiter is not None
             else AsyncPacer(settings.rate_limit)
         )
         self.loop_guard = AsyncLoopGuard(asyncio_only=settings.transport == "aiohttp")
@@ -204,12 +209,13 @@ class AsyncMailPartner:
             allow_insecure_http=allow_insecure_http,
             transport=transport,
             retry_policy=retry_policy,
-            on_attempt=on_attempt,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            rate_limiter=rate_limiter,
         )
-        self._pool = _AsyncPool(self._settings, http_client)
+        self._pool = _AsyncPool(
+            self._settings,
+            http_client,
+            Observer.create(on_attempt, tracer_provider, meter_provider),
+            check_rate_limiter(rate_limiter),
+        )
 
     def __repr__(self) -> str:
         key = "set" if self._settings.api_key is not None else "missing"
@@ -321,12 +327,21 @@ class AsyncMailPartner:
             result = await client.cancel("300", timeout=2.0, max_retries=0)
         """
         settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
-        with settings.observer.call(message_id) as call:
+        return await self._cancel(message_id, settings, None)
+
+    async def _cancel_in_batch(self, message_id: str | int, halt: AsyncStop) -> CancelResult:
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        return await self._cancel(message_id, self._settings, halt)
+
+    async def _cancel(
+        self, message_id: str | int, settings: Settings, halt: AsyncStop | None
+    ) -> CancelResult:
+        with self._pool.observer.call(message_id) as call:
             request = build_request(
                 settings.base_url, settings.api_key, message_id, settings.response_format
             )
             self._pool.check(request.message_id)
-            return await self._cancel_with_retries(request, settings, call)
+            return await self._cancel_with_retries(request, settings, call, halt)
 
     def cancel_iter(
         self,
@@ -367,7 +382,7 @@ class AsyncMailPartner:
         until no call is left in flight (see :mod:`mailpartner_async._async.batch`).
         """
         return AsyncBatch(
-            self.cancel,
+            self._cancel_in_batch,
             ids,
             concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
@@ -391,7 +406,9 @@ class AsyncMailPartner:
         Never raises for one id's failure: each outcome holds a result or an error.
         Duplicated ids are each answered. If the ids iterable itself raises, the ids
         taken are answered first, then :class:`~mailpartner_async.IdsSourceError`
-        carries their outcomes. See :meth:`cancel_iter` for the arguments; ids
+        carries their outcomes; if the batch's own machinery fails (its journal, its
+        clock), :class:`~mailpartner_async.BatchError` does, and never fewer
+        outcomes are returned silently. See :meth:`cancel_iter` for the arguments; ids
         skipped because the journal holds them as final get no outcome.
 
         Example::
@@ -413,14 +430,19 @@ class AsyncMailPartner:
                     index, outcome = await outcomes.next_indexed()
                 except StopAsyncIteration:
                     break
-                except IdsSourceError as exc:
-                    exc.outcomes = [by_index[index] for index in range(len(by_index))]
+                except BatchError as exc:
+                    exc.outcomes = [by_index[index] for index in sorted(by_index)]
                     raise
                 by_index[index] = outcome
-        return [by_index[index] for index in range(len(by_index))]
+        # Ids the journal held as final got no outcome: their positions are gaps.
+        return [by_index[index] for index in sorted(by_index)]
 
     async def _cancel_with_retries(
-        self, request: CancelRequest, settings: Settings, call: CallObservation
+        self,
+        request: CancelRequest,
+        settings: Settings,
+        call: CallObservation,
+        halt: AsyncStop | None,
     ) -> CancelResult:
         reached = False
         attempt = 0
@@ -436,7 +458,7 @@ class AsyncMailPartner:
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
-            if delay is None:
+            if delay is None or (halt is not None and halt.is_set):
                 # A fresh traceback: the one from the attempt passes through frames
                 # whose locals hold what the server sent.
                 raise verdict.error.with_traceback(None)
@@ -452,7 +474,10 @@ class AsyncMailPartner:
                 verdict.reason,
                 extra=log_fields(request.message_id, attempt, report.code, delay, verdict.reason),
             )
-            await async_sleep(delay)
+            if halt is None:
+                await async_sleep(delay)
+            elif await halt.sleep(delay):
+                raise verdict.error.with_traceback(None)  # the batch stopped: no retry
 
     async def _attempt(
         self,
@@ -478,6 +503,7 @@ class AsyncMailPartner:
                     message_id=request.message_id,
                     attempt=attempt,
                     earlier_attempt_reached=reached,
+                    now=time.time(),
                 )
                 status = raw.status
                 _attach_response(verdict, ResponseInfo(raw.status, raw.headers))

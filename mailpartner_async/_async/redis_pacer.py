@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._compat import AsyncPacer, async_sleep
+from .._compat import async_sleep
 from .._redis import REDIS_ERRORS, AsyncRedisScripts, Health
+from .pacer import AsyncPacer
 
 if TYPE_CHECKING:
     from ..redis import RedisRateLimiter

@@ -6,24 +6,41 @@
 The engine behind ``cancel_iter`` and ``cancel_many``. Workers pull ids lazily
 from the input (at most ``concurrency`` ids taken ahead of the consumer, so memory
 stays flat for millions of ids), call the client, and queue each outcome for the
-consumer, who reads them in completion order.
+consumer, who reads them in completion order. The workers run in a task group (a
+group of threads in the sync client) that one background task hosts: a worker that
+crashes fails the run, and the consumer gets a ``BatchError``.
 
 How a batch ends, the same in the async and the sync client:
 
-=============================  =======================================================
-the consumer ...               the batch ...
-=============================  =======================================================
-reads every outcome            ends when the ids run out and every call answered
-closes it (or leaves ``with``)  starts no other id and no retry, drops the calls in
-                               flight, and returns once no worker is left
-breaks out of its loop         (without ``with``) is dropped: it is told to stop as on
-                               close, without waiting
-raises, is cancelled, Ctrl+C   inside ``with``: as on close; without: as on a break
-the ids iterable raises        starts no other id, delivers the outcome of every id
-                               already taken, then raises ``IdsSourceError``
-calls ``stop_starting()``      starts no other id; the calls in flight finish and
-                               their outcomes come, then the iteration ends
-=============================  =======================================================
+===============================  ======================================================
+when ...                         the batch ...
+===============================  ======================================================
+the consumer reads every outcome ends when the ids run out and every call answered
+the consumer closes it (or       starts no other id and no retry, drops the calls in
+leaves ``with``)                 flight, and returns once no worker is left
+the consumer breaks out of its   (without ``with``) is dropped: it is told to stop as
+loop                             on close, without waiting
+the consumer raises, is          inside ``with``: as on close; without: as on a break
+cancelled, or gets Ctrl+C
+the consumer calls               starts no other id; the calls in flight finish and
+``stop_starting()``              their outcomes come, then the iteration ends
+the ids iterable raises          starts no other id, delivers the outcome of every id
+                                 already taken, then raises ``IdsSourceError``
+the clock raises or turns naive  gives the id at hand an error outcome ("not sent: the
+                                 clock failed"), starts no other id, delivers the
+                                 outcomes in flight, then raises ``BatchError``
+the journal cannot write a       as for the clock: that id is not sent and gets an
+``start`` line (a full disk)     error outcome; then ``BatchError``
+the journal cannot write a       the outcome is given as it is (a rerun asks again:
+``final`` line                   it was never recorded); then as for the clock
+the journal cannot encode an id  that id alone is not sent and gets an error outcome;
+(not valid UTF-8 text)           the batch goes on
+a worker crashes (a bug)         the calls in flight are dropped, the outcomes given
+                                 are delivered, then ``BatchError``
+===============================  ======================================================
+
+``BatchError`` (and ``IdsSourceError``, one of its kind) carries the batch's
+``progress``; ``cancel_many`` also puts every outcome given in its ``outcomes``.
 
 Items may be plain ids or :class:`~mailpartner_async.ScheduledMessage`. Plain ids
 start as they come. Scheduled messages are held in a queue of at most ``window``
@@ -34,11 +51,12 @@ checks its cut-off against ``clock`` (default: the current time in UTC; a callab
 returning an aware ``datetime``): a message already inside its last 5 minutes
 gets a ``CancellationTooLateError`` outcome and costs no request. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
-written before each request and each final outcome is recorded as it happens.
+written before each request and each final outcome is recorded as it happens; the
+writes run in a worker thread, off the event loop.
 
 Dropping a call in flight cancels it at once in the async batch; a sync worker
-thread cannot be interrupted, so its attempt ends within its time-out and no retry
-follows.
+thread cannot be interrupted, so it starts no new attempt and no retry once the
+batch stops, and its attempt in flight ends within its time-out.
 """
 
 from __future__ import annotations
@@ -46,28 +64,29 @@ from __future__ import annotations
 import os
 from typing import Self
 
-from .._compat import Channel, Lock, Workers, iterate
-from .._exceptions import ConfigurationError, IdsSourceError, MailPartnerError
-from .._journal import Journal
-from .._models import (
-    ID_SOURCES,
+from .._compat import (
+    CancelScope,
+    Event,
+    Lock,
+    TaskGroup,
+    iterate,
+    run_sync,
+    spawn,
+    utc_now,
+)
+from .._core.errors import BatchError, ConfigurationError, IdsSourceError, MailPartnerError
+from .._core.models import (
     BatchItem,
     BatchProgress,
-    CancelCall,
     CancelOutcome,
-    Ids,
     MessageId,
     ProgressCallback,
     ScheduledMessage,
 )
-from .._rescue import (
-    Clock,
-    DeadlineQueue,
-    check_clock,
-    check_window,
-    too_late,
-    too_late_error,
-)
+from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._journal import Journal
+from .channel import Channel
+from .ids import ID_SOURCES, CancelCall, Ids, Stop
 
 __all__ = ["Batch", "check_ids"]
 
@@ -129,20 +148,34 @@ class Batch:
             raise StopIteration
         item = run.outbox.receive()
         if item is None:
-            self._closed = True
-            run.stop()
-            self._rules.close()
-            failure, run.source.failure = run.source.failure, None
-            if failure is not None:
-                raise IdsSourceError(
-                    f"the ids iterable raised {type(failure).__name__} after "
-                    f"{self.progress.done} ids; every id taken got its outcome"
-                ) from failure
+            self._finish(run)
             raise StopIteration
         self.progress = self.progress.add(item[1])
         if self._on_progress is not None:
             self._on_progress(self.progress)
         return item
+
+    def _finish(self, run: _Run) -> None:
+        """Once the outcomes ran out: no worker left, the journal closed, and what
+        ended the batch early, if anything, raised (once)."""
+        self._closed = True
+        run.close()
+        self._rules.close()
+        if run.failure is not None:
+            (what, cause), run.failure = run.failure, None
+            error = BatchError(
+                f"the batch stopped after {self.progress.done} outcomes: {what} "
+                f"({type(cause).__name__}: {cause}); the ids it did not reach have no outcome",
+                progress=self.progress,
+            )
+            raise error from cause
+        if run.source.failure is not None:
+            failure, run.source.failure = run.source.failure, None
+            raise IdsSourceError(
+                f"the ids iterable raised {type(failure).__name__} after "
+                f"{self.progress.done} ids; every id taken got its outcome",
+                progress=self.progress,
+            ) from failure
 
     def __enter__(self) -> Self:
         self._started()
@@ -173,6 +206,7 @@ class _Run:
 
     Kept apart from :class:`Batch`, and holding no reference to it, so that
     the handle is collected (and the run told to stop) when a consumer drops it.
+    ``failure`` is what ended the run early: what failed, and the exception.
     """
 
     def __init__(self, call: CancelCall, ids: Ids, concurrency: int, rules: _Rules) -> None:
@@ -180,28 +214,88 @@ class _Run:
         self.rules = rules
         self.source = _Source(ids, rules)
         self.outbox: Channel[tuple[int, CancelOutcome]] = Channel(concurrency)
-        self.workers = Workers()
-        self.workers.start(concurrency, self._work, self.outbox.close_sending)
+        self.failure: tuple[str, BaseException] | None = None
+        self.halt = Stop()
+        self._concurrency = concurrency
+        self._scope = CancelScope()
+        self._done = Event()
+        self._host = spawn(self._hosted)
+
+    def _hosted(self) -> None:
+        """Run the workers in a task group; never raises (a worker's crash is kept)."""
+        try:
+            with self._scope:
+                with TaskGroup() as group:
+                    for _ in range(self._concurrency):
+                        group.start_soon(self._work)
+        except Exception as exc:  # a worker crashed: a bug, but never a silent end
+            self.fail("a worker crashed", _first_leaf(exc))
+        finally:
+            self.outbox.close_sending()
+            self._done.set()
 
     def _work(self) -> None:
-        while not self.workers.stopping:  # a stopped batch starts no other id
+        while not self.halt.is_set:  # a stopped batch starts no other id
             pulled = self.source.pull()
             if pulled is None:
                 return
             index, item = pulled
-            outcome = self.rules.skipped(item)
-            if outcome is None:
-                outcome = self.rules.settle(_outcome(self.call, self.rules.started(item)))
+            outcome = self._outcome_of(item)
             if not self.outbox.send((index, outcome)):
                 return
 
+    def _outcome_of(self, item: BatchItem) -> CancelOutcome:
+        """Exactly one outcome for an item taken, whatever fails around its call."""
+        message_id = _message_id(item)
+        text = _id_text(message_id)
+        try:
+            skipped = self.rules.skipped(item)
+        except Exception as exc:
+            return self._not_sent(text, "the clock failed", exc)
+        if skipped is not None:
+            return self._settled(skipped)
+        try:
+            self.rules.started(text)
+        except UnicodeEncodeError as exc:
+            return _unrecordable(text, exc)
+        except Exception as exc:
+            return self._not_sent(text, "the journal could not record a start", exc)
+        return self._settled(_outcome(self.call, message_id, self.halt))
+
+    def _settled(self, outcome: CancelOutcome) -> CancelOutcome:
+        """The outcome as the journal settles it; when it cannot be recorded, the
+        outcome as it is (a rerun asks again), and the batch starts no other id."""
+        try:
+            return self.rules.settle(outcome)
+        except UnicodeEncodeError:
+            return outcome
+        except Exception as exc:
+            self.fail("the journal could not record an outcome", exc)
+            return outcome
+
+    def _not_sent(self, text: str, what: str, exc: Exception) -> CancelOutcome:
+        self.fail(what, exc)
+        error = MailPartnerError(f"not sent: {what} ({type(exc).__name__}: {exc})", message_id=text)
+        error.__cause__ = exc
+        return CancelOutcome(text, error=error)
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """End the run early: start no other id; the first failure is the one kept."""
+        if self.failure is None:
+            self.failure = (what, exc)
+        self.source.stop()
+
     def stop(self) -> None:
-        self.workers.stop()
+        """Start nothing more and drop what is in flight; no I/O (safe in ``__del__``)."""
+        self.halt.set()
+        self.source.stop()
+        self._scope.cancel()
         self.outbox.close_receiving()
 
     def close(self) -> None:
         self.stop()
-        self.workers.wait()
+        with CancelScope(shield=True):
+            self._done.wait()
 
 
 class _Source:
@@ -255,10 +349,10 @@ class _Source:
                 return item
 
 
-def _outcome(call: CancelCall, message_id: MessageId) -> CancelOutcome:
+def _outcome(call: CancelCall, message_id: MessageId, halt: Stop) -> CancelOutcome:
     """One id's outcome; whatever goes wrong is on the outcome, never lost."""
     try:
-        return CancelOutcome(_id_text(message_id), result=call(message_id))
+        return CancelOutcome(_id_text(message_id), result=call(message_id, halt))
     except MailPartnerError as exc:
         return CancelOutcome(_id_text(message_id), error=exc)
     except Exception as exc:
@@ -271,6 +365,16 @@ def _outcome(call: CancelCall, message_id: MessageId) -> CancelOutcome:
         return CancelOutcome(text, error=error)
 
 
+def _unrecordable(text: str, exc: UnicodeEncodeError) -> CancelOutcome:
+    error = MailPartnerError(
+        "not sent: the journal cannot record this id (it is not valid UTF-8 text); "
+        "check how the ids were read",
+        message_id=text.encode("utf-8", "backslashreplace").decode(),
+    )
+    error.__cause__ = exc
+    return CancelOutcome(text, error=error)
+
+
 class _Rules:
     """What a batch does around each call: skip, check the cut-off, journal."""
 
@@ -281,7 +385,7 @@ class _Rules:
         self._opened = False
 
     def open(self) -> None:
-        if self.journal is not None and not self.journal.is_open:
+        if self.journal is not None and not self._opened:
             self.journal.open()
             self._opened = True
 
@@ -297,19 +401,39 @@ class _Rules:
         """The outcome of a message already too late, given without a request."""
         if not isinstance(item, ScheduledMessage):
             return None
-        now = self.clock()
+        now = checked_now(self.clock())
         if not too_late(item.send_at, now):
             return None
-        return self.settle(CancelOutcome(str(item.message_id), error=too_late_error(item, now)))
+        return CancelOutcome(str(item.message_id), error=too_late_error(item, now))
 
-    def started(self, item: BatchItem) -> MessageId:
-        message_id = _message_id(item)
+    def started(self, text: str) -> None:
         if self.journal is not None:
-            self.journal.record_start(_id_text(message_id))
-        return message_id
+            run_sync(self.journal.record_start, text)
 
     def settle(self, outcome: CancelOutcome) -> CancelOutcome:
-        return outcome if self.journal is None else self.journal.settle(outcome)
+        if self.journal is None:
+            return outcome
+        return run_sync(self.journal.settle, outcome)
+
+
+def check_clock(clock: object) -> Clock:
+    """A batch's ``clock``: ``None`` for the current time in UTC, else a callable
+    giving an aware time.
+
+    The clock is called once here, so a clock that gives a naive ``datetime`` (or no
+    ``datetime``, or raises) is refused before the batch starts, not on its first
+    message.
+    """
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigurationError(f"clock must be a callable returning a datetime, got {clock!r}")
+    try:
+        now = clock()
+    except Exception as exc:
+        raise ConfigurationError(f"the clock raised {type(exc).__name__}: {exc}") from exc
+    checked_now(now)
+    return clock
 
 
 def _message_id(item: BatchItem) -> MessageId:
@@ -327,6 +451,13 @@ def _id_text(message_id: object) -> str:
         return str(message_id)
     except Exception:
         return f"<unprintable {type(message_id).__name__}>"
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception an (exception) group holds, however deep."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def check_ids(ids: object) -> None:

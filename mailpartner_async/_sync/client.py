@@ -17,15 +17,21 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import (
-    Limiter,
-    LoopGuard,
-    Pacer,
-    Pacing,
-    RateLimiter,
-    sleep,
+from .._compat import Limiter, sleep
+from .._core.errors import APIConnectionError, BatchError, MailPartnerError
+from .._core.models import CancelOutcome, CancelResult, ProgressCallback
+from .._core.pacing import Pacing, RateLimiter, check_rate_limiter
+from .._core.protocol import (
+    CancelRequest,
+    Verdict,
+    build_request,
+    interpret_response,
+    interpret_transport_error,
 )
-from .._config import (
+from .._core.rescue import Clock
+from .._core.response import ResponseInfo
+from .._core.secrets import redacted_url
+from .._core.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
@@ -38,20 +44,8 @@ from .._config import (
     Unset,
     check_concurrency,
 )
-from .._exceptions import APIConnectionError, IdsSourceError, MailPartnerError
 from .._journal import Journal
-from .._models import CancelOutcome, CancelResult, Ids, ProgressCallback
-from .._protocol import (
-    CancelRequest,
-    Verdict,
-    build_request,
-    interpret_response,
-    interpret_transport_error,
-)
-from .._rescue import Clock
-from .._response import ResponseInfo
-from .._secrets import redacted_url
-from .._telemetry import AttemptHook, AttemptReport, CallObservation, log_fields
+from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 from .._transports import open_transport
 
 if TYPE_CHECKING:
@@ -59,6 +53,9 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 from .batch import Batch
+from .ids import Ids, Stop
+from .loop_guard import LoopGuard
+from .pacer import Pacer
 
 __all__ = ["MailPartner"]
 
@@ -74,9 +71,17 @@ class _Pool:
     parent.
     """
 
-    def __init__(self, settings: Settings, http_client: object | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http_client: object | None,
+        observer: Observer,
+        rate_limiter: RateLimiter | None,
+    ) -> None:
         self._settings = settings
         self._http_client = http_client
+        self.observer = observer
+        self._rate_limiter = rate_limiter
         self.closed = False
         self._start()
 
@@ -86,8 +91,8 @@ class _Pool:
         self.transport = open_transport(settings, self._http_client)
         self.limiter = Limiter(settings.max_concurrency)
         self.pacer: Pacing = (
-            settings.rate_limiter.pacer()
-            if settings.rate_limiter is not None
+            self._rate_limiter.pacer()
+            if self._rate_limiter is not None
             else Pacer(settings.rate_limit)
         )
         self.loop_guard = LoopGuard(asyncio_only=settings.transport == "aiohttp")
@@ -207,12 +212,13 @@ class MailPartner:
             allow_insecure_http=allow_insecure_http,
             transport=transport,
             retry_policy=retry_policy,
-            on_attempt=on_attempt,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            rate_limiter=rate_limiter,
         )
-        self._pool = _Pool(self._settings, http_client)
+        self._pool = _Pool(
+            self._settings,
+            http_client,
+            Observer.create(on_attempt, tracer_provider, meter_provider),
+            check_rate_limiter(rate_limiter),
+        )
 
     def __repr__(self) -> str:
         key = "set" if self._settings.api_key is not None else "missing"
@@ -324,12 +330,19 @@ class MailPartner:
             result = client.cancel("300", timeout=2.0, max_retries=0)
         """
         settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
-        with settings.observer.call(message_id) as call:
+        return self._cancel(message_id, settings, None)
+
+    def _cancel_in_batch(self, message_id: str | int, halt: Stop) -> CancelResult:
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        return self._cancel(message_id, self._settings, halt)
+
+    def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
+        with self._pool.observer.call(message_id) as call:
             request = build_request(
                 settings.base_url, settings.api_key, message_id, settings.response_format
             )
             self._pool.check(request.message_id)
-            return self._cancel_with_retries(request, settings, call)
+            return self._cancel_with_retries(request, settings, call, halt)
 
     def cancel_iter(
         self,
@@ -370,7 +383,7 @@ class MailPartner:
         until no call is left in flight (see :mod:`mailpartner_async._sync.batch`).
         """
         return Batch(
-            self.cancel,
+            self._cancel_in_batch,
             ids,
             concurrency=check_concurrency(concurrency, self._settings.max_concurrency),
             on_progress=on_progress,
@@ -394,7 +407,9 @@ class MailPartner:
         Never raises for one id's failure: each outcome holds a result or an error.
         Duplicated ids are each answered. If the ids iterable itself raises, the ids
         taken are answered first, then :class:`~mailpartner_async.IdsSourceError`
-        carries their outcomes. See :meth:`cancel_iter` for the arguments; ids
+        carries their outcomes; if the batch's own machinery fails (its journal, its
+        clock), :class:`~mailpartner_async.BatchError` does, and never fewer
+        outcomes are returned silently. See :meth:`cancel_iter` for the arguments; ids
         skipped because the journal holds them as final get no outcome.
 
         Example::
@@ -416,14 +431,19 @@ class MailPartner:
                     index, outcome = outcomes.next_indexed()
                 except StopIteration:
                     break
-                except IdsSourceError as exc:
-                    exc.outcomes = [by_index[index] for index in range(len(by_index))]
+                except BatchError as exc:
+                    exc.outcomes = [by_index[index] for index in sorted(by_index)]
                     raise
                 by_index[index] = outcome
-        return [by_index[index] for index in range(len(by_index))]
+        # Ids the journal held as final got no outcome: their positions are gaps.
+        return [by_index[index] for index in sorted(by_index)]
 
     def _cancel_with_retries(
-        self, request: CancelRequest, settings: Settings, call: CallObservation
+        self,
+        request: CancelRequest,
+        settings: Settings,
+        call: CallObservation,
+        halt: Stop | None,
     ) -> CancelResult:
         reached = False
         attempt = 0
@@ -439,7 +459,7 @@ class MailPartner:
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
-            if delay is None:
+            if delay is None or (halt is not None and halt.is_set):
                 # A fresh traceback: the one from the attempt passes through frames
                 # whose locals hold what the server sent.
                 raise verdict.error.with_traceback(None)
@@ -455,7 +475,10 @@ class MailPartner:
                 verdict.reason,
                 extra=log_fields(request.message_id, attempt, report.code, delay, verdict.reason),
             )
-            sleep(delay)
+            if halt is None:
+                sleep(delay)
+            elif halt.sleep(delay):
+                raise verdict.error.with_traceback(None)  # the batch stopped: no retry
 
     def _attempt(
         self,
@@ -481,6 +504,7 @@ class MailPartner:
                     message_id=request.message_id,
                     attempt=attempt,
                     earlier_attempt_reached=reached,
+                    now=time.time(),
                 )
                 status = raw.status
                 _attach_response(verdict, ResponseInfo(raw.status, raw.headers))

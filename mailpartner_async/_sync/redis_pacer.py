@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._compat import Pacer, sleep
+from .._compat import sleep
 from .._redis import REDIS_ERRORS, Health, RedisScripts
+from .pacer import Pacer
 
 if TYPE_CHECKING:
     from ..redis import RedisRateLimiter

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Final, Literal
 
-from .._models import PROVIDER_MESSAGES
+from .._core.models import PROVIDER_MESSAGES
 
 __all__ = [
     "Failure",

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .._async.client import AsyncMailPartner
-from .._config import RetryPolicy, check_count
-from .._exceptions import ConfigurationError
-from .._secrets import redact_params
+from .._core.errors import ConfigurationError
+from .._core.secrets import redact_params
+from .._core.settings import RetryPolicy, check_count
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
 from ._clock import check_aware

@@ -15,8 +15,8 @@ from mailpartner_async import (
     CancellationTooLateError,
     MessageNotFoundError,
 )
-from mailpartner_async._models import PROVIDER_MESSAGES
-from mailpartner_async._protocol import Answer, RawResponse, read_answer
+from mailpartner_async._core.models import PROVIDER_MESSAGES
+from mailpartner_async._core.protocol import Answer, RawResponse, read_answer
 from mailpartner_async.testing import CANCEL_CUTOFF, FakeClock, FakeMailPartner
 
 from .conftest import NOW

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ._config import check_count
-from ._exceptions import CancellationTooLateError, ConfigurationError
-from ._models import BatchItem, CancelCode, ScheduledMessage
+from .errors import CancellationTooLateError, ConfigurationError
+from .models import BatchItem, CancelCode, ScheduledMessage
+from .settings import check_count
 
 __all__ = [
     "CANCEL_CUTOFF",
@@ -26,14 +26,13 @@ __all__ = [
     "Clock",
     "DeadlineQueue",
     "RescuePlan",
-    "check_clock",
     "check_window",
+    "checked_now",
     "cutoff",
     "plan_rescue",
     "start_offsets",
     "too_late",
     "too_late_error",
-    "utc_now",
 ]
 
 CANCEL_CUTOFF: Final = timedelta(minutes=5)
@@ -45,27 +44,17 @@ DEADLINE_WINDOW: Final = 100_000
 Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    """The current time, aware, in UTC: the default clock of a batch."""
-    return datetime.now(UTC)
+def checked_now(now: object) -> datetime:
+    """``now`` as a batch's clock gave it: an aware ``datetime``, or a typed error.
 
-
-def check_clock(clock: object) -> Clock:
-    """A batch's ``clock``: ``None`` for :func:`utc_now`, else a callable giving an aware time.
-
-    The clock is called once here, so a clock that gives a naive ``datetime`` (or no
-    ``datetime``) is refused before the batch starts, not on its first message.
+    Called on every reading of the clock, so a clock that turns naive (or returns
+    something else) half-way through a batch is caught where it happens.
     """
-    if clock is None:
-        return utc_now
-    if not callable(clock):
-        raise ConfigurationError(f"clock must be a callable returning a datetime, got {clock!r}")
-    now = clock()
     if not isinstance(now, datetime) or now.utcoffset() is None:
         raise ConfigurationError(
             f"clock must return an aware datetime (with a tzinfo), it returned {now!r}"
         )
-    return clock
+    return now
 
 
 def check_window(window: object) -> int:
@@ -74,8 +63,15 @@ def check_window(window: object) -> int:
 
 
 def cutoff(send_at: datetime) -> datetime:
-    """The last moment at which a cancel of an email sent at ``send_at`` is accepted."""
-    return send_at - CANCEL_CUTOFF
+    """The last moment at which a cancel of an email sent at ``send_at`` is accepted.
+
+    A send time within 5 minutes of the smallest ``datetime`` (year 1) has its
+    cut-off at that smallest time: before every other, and long past.
+    """
+    try:
+        return send_at - CANCEL_CUTOFF
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def too_late(send_at: datetime, now: datetime) -> bool:

@@ -12,13 +12,11 @@ import email.utils
 import json
 import math
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from ._config import MAX_BODY_BYTES, ResponseFormat
-from ._exceptions import (
+from .errors import (
     AlreadyCancelledError,
     AlreadySentError,
     APIConnectionError,
@@ -31,8 +29,9 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedResponseError,
 )
-from ._models import PROVIDER_MESSAGES, CancelCode, CancelResult
-from ._secrets import Secret, excerpt, redact, redact_json
+from .models import PROVIDER_MESSAGES, CancelCode, CancelResult
+from .secrets import Secret, excerpt, redact, redact_json
+from .settings import MAX_BODY_BYTES, ResponseFormat
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -348,6 +347,9 @@ def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mappi
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds asked by ``Retry-After-Ms`` or ``Retry-After`` (seconds or HTTP date).
 
+    An HTTP date is counted from ``now`` (seconds since the epoch), given by the
+    caller: nothing here reads a clock. Without ``now``, a date asks for no wait.
+
     >>> parse_retry_after({"retry-after": "2"})
     2.0
     """
@@ -370,8 +372,9 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
             when = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError):
             return None
-        value = when.timestamp() - (time.time() if now is None else now)
-        return max(value, 0.0)
+        if now is None:
+            return None
+        return max(when.timestamp() - now, 0.0)
     return value if math.isfinite(value) and value >= 0 else None
 
 
@@ -458,6 +461,7 @@ def interpret_response(
     attempt: int = 1,
     earlier_attempt_reached: bool = False,
     secret: str | None = None,
+    now: float | None = None,
 ) -> Verdict:
     """The meaning of an HTTP answer to a cancel request.
 
@@ -467,9 +471,10 @@ def interpret_response(
     :class:`UnexpectedResponseError`. Code 5 after an earlier attempt that may have
     reached the server is a result: that attempt cancelled the message. A body cut
     short by a broken connection (``raw.truncated``) is retried, as the request was
-    sent. ``secret`` is masked in every text taken from the answer.
+    sent. ``secret`` is masked in every text taken from the answer. ``now`` (seconds
+    since the epoch) is what a ``Retry-After`` date is counted from.
     """
-    retry_after = parse_retry_after(raw.headers)
+    retry_after = parse_retry_after(raw.headers, now)
     if raw.truncated:
         return _truncated(raw, message_id=message_id, retry_after=retry_after, secret=secret)
     answer = read_answer(raw)

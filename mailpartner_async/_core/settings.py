@@ -19,10 +19,8 @@ from collections.abc import Callable
 from typing import Final, Literal, Self
 from urllib.parse import urlsplit
 
-from ._compat import RateLimiter
-from ._exceptions import ConfigurationError
-from ._secrets import Secret
-from ._telemetry import DEFAULT_OBSERVER, Observer
+from .errors import ConfigurationError
+from .secrets import Secret
 
 __all__ = [
     "API_KEY_ENV",
@@ -43,7 +41,6 @@ __all__ = [
     "Unset",
     "check_concurrency",
     "check_count",
-    "check_rate_limiter",
     "check_retries",
     "check_timeout",
     "is_loopback",
@@ -201,17 +198,6 @@ def check_rate_limit(rate_limit: object) -> int | None:
     return None if rate_limit is None else check_count("rate_limit", rate_limit, minimum=1)
 
 
-def check_rate_limiter(rate_limiter: object) -> RateLimiter | None:
-    """A shared :class:`~mailpartner_async._compat.RateLimiter` (such as
-    ``RedisRateLimiter``), or ``None`` for the client's own pacing."""
-    if rate_limiter is None or isinstance(rate_limiter, RateLimiter):
-        return rate_limiter
-    raise ConfigurationError(
-        "rate_limiter must be a rate limiter with async_pacer() and pacer() "
-        f"(such as mailpartner_async.redis.RedisRateLimiter) or None, got {rate_limiter!r}"
-    )
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Timeout:
     """Seconds allowed for each phase of one attempt (``None``: no limit).
@@ -276,8 +262,6 @@ class Settings:
     rate_limit: int | None
     transport: TransportName | object
     retry_policy: RetryPolicy
-    observer: Observer = DEFAULT_OBSERVER
-    rate_limiter: RateLimiter | None = None
 
     @classmethod
     def create(
@@ -293,16 +277,13 @@ class Settings:
         allow_insecure_http: bool,
         transport: object,
         retry_policy: object,
-        on_attempt: object = None,
-        tracer_provider: object = None,
-        meter_provider: object = None,
-        rate_limiter: object = None,
     ) -> Self:
         """Check every argument a client constructor was given.
 
         ``transport`` is a name (``"httpx"``, ``"aiohttp"``) or a transport object of
-        the HTTP library, which the transport module checks further. ``on_attempt``
-        and the OpenTelemetry providers become the :class:`Observer`.
+        the HTTP library, which the transport module checks further. The live objects
+        a client runs with (its observer, its rate limiter) are not settings: the
+        client builds and holds them.
         """
         key = resolve_api_key(api_key)
         if response_format not in ("json", "xml"):
@@ -328,8 +309,6 @@ class Settings:
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,
-            observer=Observer.create(on_attempt, tracer_provider, meter_provider),
-            rate_limiter=check_rate_limiter(rate_limiter),
         )
 
     def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:

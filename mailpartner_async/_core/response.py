@@ -11,7 +11,7 @@ import types
 from collections.abc import Mapping
 from typing import Final
 
-from ._secrets import redact
+from .secrets import redact
 
 __all__ = ["REQUEST_ID_HEADERS", "ResponseInfo"]
 

@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from ._exceptions import (
+from .errors import (
     AlreadyCancelledError,
     AlreadySentError,
     CancellationTooLateError,
     MailPartnerError,
     MessageNotFoundError,
 )
-from ._response import ResponseInfo
+from .response import ResponseInfo
 
 __all__ = [
-    "ASYNC_ID_SOURCES",
-    "ID_SOURCES",
     "PROVIDER_MESSAGES",
-    "AsyncCancelCall",
-    "AsyncIds",
     "BatchItem",
     "BatchProgress",
-    "CancelCall",
     "CancelCode",
     "CancelOutcome",
     "CancelResult",
-    "Ids",
     "MessageId",
     "ProgressCallback",
     "ScheduledMessage",
@@ -66,14 +60,6 @@ class ScheduledMessage:
 
 
 BatchItem: TypeAlias = MessageId | ScheduledMessage
-Ids: TypeAlias = Iterable[BatchItem]
-AsyncIds: TypeAlias = Iterable[BatchItem] | AsyncIterable[BatchItem]
-# What each client accepts as ``ids``, for isinstance checks.
-ID_SOURCES: tuple[type, ...] = (Iterable,)
-ASYNC_ID_SOURCES: tuple[type, ...] = (Iterable, AsyncIterable)
-# The call a batch makes for each id: the client's ``cancel``.
-CancelCall: TypeAlias = "Callable[[MessageId], CancelResult]"
-AsyncCancelCall: TypeAlias = "Callable[[MessageId], Awaitable[CancelResult]]"
 
 
 class CancelCode(enum.IntEnum):

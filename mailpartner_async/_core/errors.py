@@ -15,7 +15,8 @@ The tree::
     ├── APIConnectionError              no answer: connect, read, write or protocol error
     │   └── APITimeoutError             the attempt timed out
     ├── UnexpectedResponseError         an answer that is not an API response
-    └── IdsSourceError                  a batch's ids iterable raised; carries the outcomes
+    └── BatchError                      a batch ended before its ids ran out; carries the outcomes
+        └── IdsSourceError              the batch's ids iterable raised
 
 Messages never contain the API key: errors are built from the control code, the
 provider's message, the message id and the HTTP status, never from a URL.
@@ -27,8 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import CancelOutcome
-    from ._response import ResponseInfo
+    from .models import BatchProgress, CancelOutcome
+    from .response import ResponseInfo
 
 __all__ = [
     "APIConnectionError",
@@ -37,6 +38,7 @@ __all__ = [
     "AlreadyCancelledError",
     "AlreadySentError",
     "AuthenticationError",
+    "BatchError",
     "CancellationTooLateError",
     "ConfigurationError",
     "IdsSourceError",
@@ -239,16 +241,35 @@ class UnexpectedResponseError(MailPartnerError):
         )
 
 
-class IdsSourceError(MailPartnerError):
+class BatchError(MailPartnerError):
+    """A batch ended before its ids ran out: its own machinery failed (the journal
+    could not be written, the clock failed) or a worker crashed.
+
+    The batch started no other id once it happened, and every outcome it had was
+    given first: ``cancel_iter`` delivered them before raising, and ``cancel_many``
+    puts them in ``outcomes``, in input order. ``progress`` counts the outcomes
+    given; ``__cause__`` is what failed. Ids the batch never reached have no
+    outcome: rerun them (with the journal, only those are sent again).
+    """
+
+    outcomes: list[CancelOutcome]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcomes: Sequence[CancelOutcome] = (),
+        progress: BatchProgress | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcomes = list(outcomes)
+        self.progress = progress
+
+
+class IdsSourceError(BatchError):
     """The ids iterable of a batch raised while the batch was taking ids from it.
 
     The batch started no other id, and every id it had taken got its outcome first:
     ``cancel_iter`` delivered them before raising, and ``cancel_many`` puts them in
     ``outcomes``, in input order. ``__cause__`` is the iterable's exception.
     """
-
-    outcomes: list[CancelOutcome]
-
-    def __init__(self, message: str, *, outcomes: Sequence[CancelOutcome] = ()) -> None:
-        super().__init__(message)
-        self.outcomes = list(outcomes)
