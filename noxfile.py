@@ -106,7 +106,8 @@ def generate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def check_generated(session: nox.Session) -> None:
-    """Fail when the sync files drift from the async source or a rule is dead."""
+    """Fail when a generated twin drifts from its source or is missing (a new module in
+    ``_async/`` without its twin), when a ``_sync/`` file has no source, or a rule is dead."""
     session.install("--group", "lint")
     session.run("python", "scripts/generate_sync.py", "--check")
 

@@ -1,171 +1,74 @@
-"""Generate the sync client (and its tests) from the async source.
+"""Generate the sync twins (and the httpx2 twins) from the async source.
 
-An explicit list of substitutions, applied in order, turns each async module into
-its sync twin, which ruff then formats. ``--check`` regenerates in memory and fails
-when a generated file differs from what is on disk, or when a rule no longer
-matches anything (a dead rule hides drift).
+Targets. Every ``.py`` under ``mailpartner_async/_async/`` has its twin at the same
+place under ``mailpartner_async/_sync/``, and every one under ``tests/_async/`` under
+``tests/_sync/``, except the async-only modules of ``ASYNC_ONLY``. A second axis,
+``HTTPX2_TWINS``, makes the httpx2 copy of a few httpx modules; when that copy lies
+in ``_async/``, its sync twin is made from the httpx original through both axes.
+An empty source has an empty twin (no header).
 
-    python scripts/generate_sync.py           # write the sync files
-    python scripts/generate_sync.py --check   # fail on drift or dead rules
+Rules. Each axis renames code tokens, found with :mod:`tokenize`, never prose:
+
+- a NAME token is renamed by the first rule of the axis that matches it whole;
+- a docstring or comment is prose: only its code spans are renamed (the text
+  between double or single backticks, so Sphinx roles too, as in
+  ``:meth:`aclose```), and, in a docstring, the literal block after a line ending
+  in ``::``;
+- any other string is a value the code uses (``__all__``, a transport's name, an
+  error message naming a class): its words are renamed as names are;
+- nowhere is a URL or an issue reference (``encode/httpx#3686``) renamed.
+
+The sync axis also drops the ``async`` and ``await`` keywords (in code spans and
+literal blocks too), removes ``@pytest.mark.anyio`` decorator lines, and resolves
+the one inline divergence a source may hold, written exactly so (``# ASYNC`` may
+be followed by a reason; the ``else:`` branch may be left out, and then the sync
+twin has nothing there)::
+
+    if True:  # ASYNC
+        ...  # kept in the async source, dropped from the sync twin
+    else:
+        ...  # dead in the async source, the sync twin's code (dedented)
+
+Any other ``# ASYNC`` comment is an error. ruff then formats the twin (imports
+sorted, unused ones dropped) under the version pinned in pyproject's ``lint``
+group, so the output cannot drift with the tool.
+
+``--check`` regenerates in memory and fails on: a twin that differs from what is
+on disk or is missing; a file in ``_sync/`` that no source produces (stale); a
+rule that matched nothing (a dead rule hides drift); ruff other than the pin.
+
+    python scripts/generate_sync.py           # write the twins
+    python scripts/generate_sync.py --check   # fail on drift, stale twins, dead rules
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import difflib
+import io
 import re
 import subprocess
 import sys
+import tokenize
+import tomllib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    pattern: str
-    replacement: str
-
-    def apply(self, text: str) -> tuple[str, int]:
-        return re.subn(self.pattern, self.replacement, text, flags=re.MULTILINE)
-
-
-# Rules shared by the package and the tests, most specific first. They rename
-# identifiers and drop the async keywords, nothing else: the async source is written
-# so that its docstrings read right after renaming.
-COMMON_RULES = [
-    Rule(r"\bAsyncMailPartner\b", "MailPartner"),
-    Rule(r"\bhttpx\.AsyncClient\b", "httpx.Client"),
-    Rule(r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
-    Rule(r"\bhttpx2\.AsyncClient\b", "httpx2.Client"),
-    Rule(r"\bhttpx2\.AsyncBaseTransport\b", "httpx2.BaseTransport"),
-    Rule(r"\basync def\b", "def"),
-    Rule(r"\basync with\b", "with"),
-    Rule(r"\basync for\b", "for"),
-    Rule(r"\bawait ", ""),
-    Rule(r"\baclose\b", "close"),
-    Rule(r"__aenter__", "__enter__"),
-    Rule(r"__aexit__", "__exit__"),
-    Rule(r"\bAsyncBatch\b", "Batch"),
-]
-
-PACKAGE_RULES = [
-    Rule(r"Iterable\[BatchItem\] \| AsyncIterable\[BatchItem\]", "Iterable[BatchItem]"),
-    Rule(r"\(Iterable, AsyncIterable\)", "(Iterable,)"),
-    Rule(r"Awaitable\[CancelResult\]", "CancelResult"),
-    Rule(r"\bAsyncCancelScope\b", "CancelScope"),
-    Rule(r"\bAsyncEvent\b", "Event"),
-    Rule(r"\bAsyncTaskGroup\b", "TaskGroup"),
-    Rule(r"\bAsyncStop\b", "Stop"),
-    Rule(r"\basync_(checkpoint|iterate|loop_token|run_sync|spawn|thread_lock|wait_for)\b", r"\1"),
-    Rule(r"\b_AsyncPool\b", "_Pool"),
-    Rule(r"\b_AsyncRun\b", "_Run"),
-    Rule(r"\b_AsyncSource\b", "_Source"),
-    Rule(r"\bAsyncChannel\b", "Channel"),
-    Rule(r"\b_async\.(\w+)\b", r"_sync.\1"),
-    Rule(r"\bASYNC_ID_SOURCES\b", "ID_SOURCES"),
-    Rule(r"\bAsyncLimiter\b", "Limiter"),
-    Rule(r"\bAsyncLock\b", "Lock"),
-    Rule(r"\bAsyncLoopGuard\b", "LoopGuard"),
-    Rule(r"\bAsyncPacer\b", "Pacer"),
-    Rule(r"\bAsyncPacing\b", "Pacing"),
-    Rule(r"\.async_pacer\(\)", ".pacer()"),
-    Rule(r"\bAsyncHttpxTransport\b", "HttpxTransport"),
-    Rule(r"\bAsyncCancelCall\b", "CancelCall"),
-    Rule(r"\bnew_async_client\b", "new_client"),
-    Rule(r"\bopen_async_transport\b", "open_transport"),
-    Rule(r"\basync_sleep\b", "sleep"),
-    Rule(r"\bAsyncIds\b", "Ids"),
-    Rule(r"\bStopAsyncIteration\b", "StopIteration"),
-    Rule(r"\b__aiter__\b", "__iter__"),
-    Rule(r"\b__anext__\b", "__next__"),
-    Rule(r"\banext\b", "next"),
-    Rule(r"\baiter_raw\b", "iter_raw"),
-    Rule(r"\bAsyncDeadline\b", "Deadline"),
-    Rule(r"\bAsyncRedisPacer\b", "RedisPacer"),
-    Rule(r"\bAsyncRedisScripts\b", "RedisScripts"),
-    *COMMON_RULES,
-]
-
-# The httpx2 fork has httpx's API under other names: its modules are httpx's, renamed.
-HTTPX2_RULES = [
-    Rule(r"\bhttpx\b", "httpx2"),
-    Rule(r"\bhttpcore\b", "httpcore2"),
-    Rule(r"\b_httpx\b", "_httpx2"),
-    Rule(r"\bAsyncHttpxTransport\b", "AsyncHttpx2Transport"),
-]
-
-TEST_RULES = [
-    Rule(r"^\s*@pytest\.mark\.anyio\n", ""),
-    Rule(r"\bASYNC_TRANSPORTS\b", "TRANSPORTS"),
-    *COMMON_RULES,
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    source: str
-    destination: str
-    rules: tuple[Rule, ...]
-
-
-TARGETS = [
-    Target(
-        "mailpartner_async/_async/__init__.py",
-        "mailpartner_async/_sync/__init__.py",
-        tuple(PACKAGE_RULES),
-    ),
-    Target(
-        "mailpartner_async/_async/client.py",
-        "mailpartner_async/_sync/client.py",
-        tuple(PACKAGE_RULES),
-    ),
-    *(
-        Target(
-            f"mailpartner_async/_async/{name}.py",
-            f"mailpartner_async/_sync/{name}.py",
-            tuple(PACKAGE_RULES),
-        )
-        for name in ("channel", "ids", "loop_guard", "pacer")
-    ),
-    Target(
-        "mailpartner_async/_async/batch.py",
-        "mailpartner_async/_sync/batch.py",
-        tuple(PACKAGE_RULES),
-    ),
-    Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_sync/http_httpx.py",
-        tuple(PACKAGE_RULES),
-    ),
-    Target(
-        "mailpartner_async/_async/redis_pacer.py",
-        "mailpartner_async/_sync/redis_pacer.py",
-        tuple(PACKAGE_RULES),
-    ),
-    Target("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py", tuple(HTTPX2_RULES)),
-    Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_async/http_httpx2.py",
-        tuple(HTTPX2_RULES),
-    ),
-    Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_sync/http_httpx2.py",
-        (*HTTPX2_RULES, Rule(r"\bAsyncHttpx2Transport\b", "Httpx2Transport"), *PACKAGE_RULES),
-    ),
-    Target(
-        "mailpartner_async/testing/_transports.py",
-        "mailpartner_async/testing/_transports_httpx2.py",
-        tuple(HTTPX2_RULES),
-    ),
-    Target(
-        "tests/_async/test_client.py",
-        "tests/_sync/test_client.py",
-        tuple(TEST_RULES),
-    ),
-]
+# Where the twins are. Every path is relative to the project root, with "/".
+TREES = (
+    ("mailpartner_async/_async", "mailpartner_async/_sync"),
+    ("tests/_async", "tests/_sync"),
+)
+ASYNC_ONLY = frozenset({"mailpartner_async/_async/http_aiohttp.py"})
+HTTPX2_TWINS = (
+    ("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py"),
+    ("mailpartner_async/_async/http_httpx.py", "mailpartner_async/_async/http_httpx2.py"),
+    ("mailpartner_async/testing/_transports.py", "mailpartner_async/testing/_transports_httpx2.py"),
+)
 
 HEADER = """\
 # WARNING: this file is generated by scripts/generate_sync.py
@@ -174,70 +77,524 @@ HEADER = """\
 """
 
 
-def convert(target: Target, text: str, used: dict[int, int]) -> str:
-    """The sync twin of one async module's text, unformatted."""
-    for rule in target.rules:
-        text, count = rule.apply(text)
-        used[id(rule)] = used.get(id(rule), 0) + count
-    return HEADER.format(source=target.source) + text
+class GenerateError(Exception):
+    """A source the generator cannot convert, or a layout it cannot follow."""
 
 
-def ruff_format(text: str, path: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class Rename:
+    """Renames a name that ``pattern`` matches whole; ``dotted``: only as a part
+    of a dotted name (``mailpartner_async._async.batch``, not ``_async/``)."""
+
+    pattern: str
+    replacement: str
+    dotted: bool = False
+
+    def apply(self, name: str, before: str, after: str) -> str | None:
+        if self.dotted and "." not in (before, after):
+            return None
+        match = re.fullmatch(self.pattern, name)
+        return match.expand(self.replacement) if match else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """One conversion: its renames (first match wins) and, for ``to_sync``, the
+    keywords, ``# ASYNC`` blocks and ``decorators`` it drops."""
+
+    renames: tuple[Rename, ...]
+    to_sync: bool = False
+    decorators: tuple[str, ...] = ()
+
+
+SYNC = Axis(
+    renames=(
+        Rename("aclose", "close"),
+        Rename("__aenter__", "__enter__"),
+        Rename("__aexit__", "__exit__"),
+        Rename("__aiter__", "__iter__"),
+        Rename("__anext__", "__next__"),
+        Rename("anext", "next"),
+        Rename("aiter_raw", "iter_raw"),
+        Rename("StopAsyncIteration", "StopIteration"),
+        Rename("new_async_client", "new_client"),
+        Rename("open_async_transport", "open_transport"),
+        Rename("_async", "_sync", dotted=True),
+        # The generic ones: AsyncMailPartner, _AsyncRun, httpx.AsyncClient;
+        # async_sleep, async_iterate, limiter.async_pacer(); ASYNC_TRANSPORTS.
+        Rename(r"(_*)Async([A-Z]\w*)", r"\1\2"),
+        Rename(r"async_(\w+)", r"\1"),
+        Rename(r"ASYNC_(\w+)", r"\1"),
+    ),
+    to_sync=True,
+    decorators=("pytest.mark.anyio",),
+)
+
+# The httpx2 fork has httpx's API under other names: its modules are httpx's, renamed.
+HTTPX2 = Axis(
+    renames=(
+        Rename("httpx", "httpx2"),
+        Rename("httpcore", "httpcore2"),
+        Rename("_httpx", "_httpx2"),
+        Rename("AsyncHttpxTransport", "AsyncHttpx2Transport"),
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """Where the sources and twins are, and the axes that convert them."""
+
+    root: Path
+    trees: tuple[tuple[str, str], ...] = TREES
+    async_only: frozenset[str] = ASYNC_ONLY
+    httpx2_twins: tuple[tuple[str, str], ...] = HTTPX2_TWINS
+    sync: Axis = SYNC
+    httpx2: Axis = HTTPX2
+
+
+PROJECT = Project(ROOT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    source: str
+    destination: str
+    axes: tuple[Axis, ...]
+
+
+Used = collections.Counter[Rename | str]
+
+# ---------------------------------------------------------------- tokens
+
+
+def lines_of(text: str) -> list[str]:
+    """``text``'s lines as tokenize counts them (split at "\\n" only)."""
+    return io.StringIO(text).readlines()
+
+
+def offsets_of(text: str) -> list[int]:
+    """Where each row of ``text`` starts: ``offsets[row - 1] + column`` is a position."""
+    offsets = [0]
+    for line in lines_of(text):
+        offsets.append(offsets[-1] + len(line))
+    return offsets
+
+
+def tokens_of(text: str) -> list[tokenize.TokenInfo]:
+    """``text``'s tokens, an f-string as one STRING token on every Python (3.12
+    splits it into parts), so that each version gives the same twin."""
+    offsets = offsets_of(text)
+    merged: list[tokenize.TokenInfo] = []
+    start: tokenize.TokenInfo | None = None
+    depth = 0
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        name = tokenize.tok_name[token.type]
+        if name == "FSTRING_START":
+            depth += 1
+            start = start or token
+        elif name == "FSTRING_END":
+            depth -= 1
+            if depth == 0 and start is not None:
+                begin = offsets[start.start[0] - 1] + start.start[1]
+                end = offsets[token.end[0] - 1] + token.end[1]
+                merged.append(
+                    token._replace(type=tokenize.STRING, string=text[begin:end], start=start.start)
+                )
+                start = None
+        elif depth == 0:
+            merged.append(token)
+    return merged
+
+
+_LINE_START = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
+
+
+def _starts_line(tokens: Sequence[tokenize.TokenInfo], index: int) -> bool:
+    return index == 0 or tokens[index - 1].type in _LINE_START
+
+
+def is_docstring(tokens: Sequence[tokenize.TokenInfo], index: int) -> bool:
+    """Whether the STRING at ``index`` is a statement of its own (a docstring)."""
+    following = tokens[index + 1].type if index + 1 < len(tokens) else tokenize.ENDMARKER
+    return _starts_line(tokens, index) and following in (tokenize.NEWLINE, tokenize.COMMENT)
+
+
+# ---------------------------------------------------------------- words
+
+_WORD = re.compile(r"(?<!\w)[A-Za-z_]\w*")
+_KEYWORD = re.compile(r"\b(?:async|await)\s+(?=\S)")
+# URLs and issue references (owner/repo#123) are never renamed.
+_PROTECTED = re.compile(r"[A-Za-z][\w+.-]*://\S*|[\w.-]+/[\w.-]+#\d+")
+_CODE_SPAN = re.compile(r"``.+?``|`[^`\n]+`")
+
+
+def rename(name: str, before: str, after: str, axis: Axis, used: Used) -> str:
+    """``name`` after the first rename of ``axis`` that matches it."""
+    for rule in axis.renames:
+        renamed = rule.apply(name, before, after)
+        if renamed is not None:
+            used[rule] += 1
+            return renamed
+    return name
+
+
+def rename_code(text: str, axis: Axis, used: Used, *, keywords: bool) -> str:
+    """``text`` (code, or words naming code) with each word renamed; with
+    ``keywords``, ``async``/``await`` dropped when the sync axis runs."""
+    pieces = []
+    position = 0
+    for protected in [*_PROTECTED.finditer(text), None]:
+        end = protected.start() if protected else len(text)
+        piece = text[position:end]
+        if keywords and axis.to_sync:
+            piece = _KEYWORD.sub("", piece)
+        pieces.append(_rename_words(piece, axis, used))
+        if protected:
+            pieces.append(protected.group())
+            position = protected.end()
+    return "".join(pieces)
+
+
+def _rename_words(text: str, axis: Axis, used: Used) -> str:
+    def one(match: re.Match[str]) -> str:
+        before = text[match.start() - 1] if match.start() else ""
+        after = text[match.end() : match.end() + 1]
+        return rename(match.group(), before, after, axis, used)
+
+    return _WORD.sub(one, text)
+
+
+def rename_spans(text: str, axis: Axis, used: Used, *, outside: bool) -> str:
+    """``text`` with its code spans renamed as code; the rest only with ``outside``."""
+    pieces = []
+    position = 0
+    for span in _CODE_SPAN.finditer(text):
+        before = text[position : span.start()]
+        pieces.append(rename_code(before, axis, used, keywords=False) if outside else before)
+        pieces.append(rename_code(span.group(), axis, used, keywords=True))
+        position = span.end()
+    rest = text[position:]
+    pieces.append(rename_code(rest, axis, used, keywords=False) if outside else rest)
+    return "".join(pieces)
+
+
+def rename_docstring(text: str, axis: Axis, used: Used) -> str:
+    """A docstring's prose left as it is, its code spans and literal blocks renamed."""
+    lines = lines_of(text)
+    intro: int | None = None  # indentation of the line that ended in "::"
+    for number, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if intro is not None and (not line.strip() or indent > intro):
+            lines[number] = rename_code(line, axis, used, keywords=True)
+            continue
+        intro = indent if line.rstrip().endswith("::") else None
+        lines[number] = rename_spans(line, axis, used, outside=False)
+    return "".join(lines)
+
+
+def rename_token(
+    tokens: Sequence[tokenize.TokenInfo],
+    index: int,
+    around: tuple[str, str],
+    axis: Axis,
+    used: Used,
+) -> str:
+    """The text that stands for token ``index`` in the twin (``around``: the
+    characters just before and after it)."""
+    token = tokens[index]
+    if token.type == tokenize.NAME:
+        if axis.to_sync and token.string in ("async", "await"):
+            return ""
+        return rename(token.string, *around, axis, used)
+    if token.type == tokenize.COMMENT:
+        return rename_spans(token.string, axis, used, outside=False)
+    if token.type == tokenize.STRING and is_docstring(tokens, index):
+        return rename_docstring(token.string, axis, used)
+    if token.type == tokenize.STRING:
+        return rename_spans(token.string, axis, used, outside=True)
+    return token.string
+
+
+def rename_tokens(text: str, axis: Axis, used: Used) -> str:
+    """``text`` with every token renamed; the space after a dropped keyword goes too."""
+    starts = offsets_of(text)
+    tokens = tokens_of(text)
+    out = []
+    position = 0
+    dropped = False
+    for index, token in enumerate(tokens):
+        start = starts[token.start[0] - 1] + token.start[1]
+        end = starts[token.end[0] - 1] + token.end[1]
+        gap = text[position:start]
+        out.append("" if dropped and "\n" not in gap else gap)
+        new = rename_token(
+            tokens, index, (text[start - 1 : start], text[end : end + 1]), axis, used
+        )
+        dropped = token.type == tokenize.NAME and not new
+        out.append(new)
+        position = end
+    out.append(text[position:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- lines
+
+
+_DIRECTIVE = re.compile(r"#\s*ASYNC\b.*")
+
+
+def drop_decorators(text: str, axis: Axis, used: Used) -> str:
+    """``text`` without the lines that only apply one of ``axis.decorators``."""
+    tokens = tokens_of(text)
+    rows = set()
+    for index, token in enumerate(tokens):
+        if token.string != "@" or not _starts_line(tokens, index):
+            continue
+        end = next(i for i in range(index, len(tokens)) if tokens[i].type == tokenize.NEWLINE)
+        dotted = "".join(t.string for t in tokens[index + 1 : end])
+        if dotted in axis.decorators and token.start[0] == tokens[end].start[0]:
+            used[dotted] += 1
+            rows.add(token.start[0])
+    lines = lines_of(text)
+    return "".join(line for number, line in enumerate(lines, 1) if number not in rows)
+
+
+def resolve_async_blocks(text: str) -> str:
+    """``text`` with each ``if True:  # ASYNC`` block replaced by its ``else`` body."""
+    while True:
+        tokens = tokens_of(text)
+        directive = next(
+            (
+                i
+                for i, t in enumerate(tokens)
+                if t.type == tokenize.COMMENT and _DIRECTIVE.match(t.string)
+            ),
+            None,
+        )
+        if directive is None:
+            return text
+        text = _resolve_one(text, tokens, directive)
+
+
+def _resolve_one(text: str, tokens: Sequence[tokenize.TokenInfo], directive: int) -> str:
+    head = [t.string for t in tokens[max(directive - 3, 0) : directive]]
+    row = tokens[directive].start[0]
+    if head != ["if", "True", ":"] or not _starts_line(tokens, directive - 3):
+        raise GenerateError(f"line {row}: '# ASYNC' belongs on a line `if True:  # ASYNC`")
+    body = _block(tokens, directive + 1)
+    lines = lines_of(text)
+    after = body.dedent + 1
+    if after < len(tokens) and tokens[after].string == "elif":
+        raise GenerateError(f"line {row}: an `if True:  # ASYNC` block takes `else:`, not `elif`")
+    if (
+        after < len(tokens)
+        and tokens[after].string == "else"
+        and (tokens[after].start[1] == tokens[directive - 3].start[1])
+    ):
+        other = _block(tokens, after + 2)
+        shift = len(tokens[other.indent].string) - tokens[directive - 3].start[1]
+        inside = _string_rows(tokens)
+        kept = [
+            line[shift:] if number not in inside and line[:shift] == " " * shift else line
+            for number, line in enumerate(lines[other.first - 1 : other.last], other.first)
+        ]
+        return "".join([*lines[: row - 1], *kept, *lines[other.last :]])
+    return "".join([*lines[: row - 1], *lines[body.last :]])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    indent: int  # index of its INDENT token
+    dedent: int  # index of its DEDENT token
+    first: int  # its first row
+    last: int  # its last row of code
+
+
+def _block(tokens: Sequence[tokenize.TokenInfo], index: int) -> _Block:
+    """The indented block whose header ends at ``index`` (its colon's next token)."""
+    while tokens[index].type != tokenize.INDENT:
+        if tokens[index].type not in (tokenize.COMMENT, tokenize.NEWLINE, tokenize.NL):
+            row = tokens[index].start[0]
+            raise GenerateError(f"line {row}: an `# ASYNC` branch goes on lines of its own")
+        index += 1
+    depth = 0
+    last = tokens[index].start[0]
+    for end in range(index, len(tokens)):
+        kind = tokens[end].type
+        depth += (kind == tokenize.INDENT) - (kind == tokenize.DEDENT)
+        if kind == tokenize.NEWLINE:
+            last = tokens[end].start[0]
+        if depth == 0:
+            return _Block(index, end, tokens[index].start[0], last)
+    raise GenerateError("unterminated block")  # tokenize never lets this happen
+
+
+def _string_rows(tokens: Iterable[tokenize.TokenInfo]) -> set[int]:
+    """The rows that continue a multi-line string (their indentation is its text)."""
+    return {
+        row
+        for t in tokens
+        if t.type == tokenize.STRING
+        for row in range(t.start[0] + 1, t.end[0] + 1)
+    }
+
+
+# ---------------------------------------------------------------- targets
+
+
+def convert(text: str, axes: Sequence[Axis], used: Used) -> str:
+    """The twin of one source's ``text`` through ``axes``, unformatted and headless."""
+    for axis in axes:
+        if axis.to_sync:
+            text = drop_decorators(resolve_async_blocks(text), axis, used)
+        text = rename_tokens(text, axis, used)
+    return text
+
+
+def discover(project: Project) -> list[Target]:
+    """Every twin to make: the httpx2 ones, then one per module of each async tree."""
+    root = project.root
+    for path in sorted({*project.async_only, *(source for source, _ in project.httpx2_twins)}):
+        if not (root / path).is_file():
+            raise GenerateError(f"{path} is named in the generator's layout but does not exist")
+    made = {dst: Target(src, dst, (project.httpx2,)) for src, dst in project.httpx2_twins}
+    targets = list(made.values())
+    for async_dir, sync_dir in project.trees:
+        found = {path.relative_to(root).as_posix() for path in (root / async_dir).rglob("*.py")}
+        found |= {dst for dst in made if dst.startswith(f"{async_dir}/")}
+        for source in sorted(found - project.async_only):
+            twin = made.get(source)  # itself generated: start from its own source
+            origin, axes = (twin.source, twin.axes) if twin else (source, ())
+            destination = sync_dir + source[len(async_dir) :]
+            targets.append(Target(origin, destination, (*axes, project.sync)))
+    return targets
+
+
+def stale(project: Project, targets: Iterable[Target]) -> list[str]:
+    """Files in a sync tree that no source produces."""
+    made = {target.destination for target in targets}
+    on_disk = {
+        path.relative_to(project.root).as_posix()
+        for _, sync_dir in project.trees
+        for path in (project.root / sync_dir).rglob("*.py")
+    }
+    return sorted(on_disk - made)
+
+
+def generate(project: Project, target: Target, used: Used) -> str:
+    """The twin ``target`` names, formatted, with its header."""
+    text = (project.root / target.source).read_text()
+    if not text:
+        return ""
+    try:
+        converted = convert(text, target.axes, used)
+    except (GenerateError, tokenize.TokenError, SyntaxError) as exc:
+        raise GenerateError(f"{target.source}: {exc}") from exc
+    return ruff_format(HEADER.format(source=target.source) + converted, target.destination, project)
+
+
+def ruff_format(text: str, path: str, project: Project) -> str:
     """``text`` as ``ruff format`` (with the project's settings) would write it."""
     for command in (
-        ["ruff", "check", "--fix-only", "--select", "I,F401", "--quiet"],
-        ["ruff", "format", "--quiet"],
+        ["check", "--fix-only", "--select", "I,F401", "--quiet"],
+        ["format", "--quiet"],
     ):
-        done = subprocess.run(
-            [*command, "--stdin-filename", path, "-"],
-            input=text,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-        )
+        done = _ruff([*command, "--stdin-filename", path, "-"], text, project.root)
         if done.returncode != 0:
-            raise SystemExit(f"ruff failed on {path}:\n{done.stderr}")
+            raise GenerateError(f"ruff failed on {path}:\n{done.stderr}")
         text = done.stdout
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail on drift or dead rules")
+def _ruff(args: list[str], text: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ruff", *args]
+    return subprocess.run(command, input=text, capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def ruff_mismatch() -> str | None:
+    """Why this ruff may not format the twins (not the pin of pyproject's lint group)."""
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        lint = tomllib.load(file)["dependency-groups"]["lint"]
+    pins = [entry for entry in lint if isinstance(entry, str) and entry.startswith("ruff==")]
+    if len(pins) != 1:
+        return "pyproject's lint group must pin ruff exactly (ruff==X.Y.Z)"
+    done = _ruff(["--version"], "", ROOT)
+    found = done.stdout.split()[-1] if done.returncode == 0 and done.stdout else "none"
+    wanted = pins[0].removeprefix("ruff==")
+    if found != wanted:
+        return f"ruff {wanted} formats the twins (pyproject's lint group), this one is {found}"
+    return None
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None, project: Project = PROJECT) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="fail on drift, stale twins, dead rules"
+    )
     args = parser.parse_args(argv)
+    mismatch = ruff_mismatch()
+    if mismatch:
+        print(mismatch)
+        return 1
+    try:
+        targets = discover(project)
+        used: Used = collections.Counter()
+        drift = [
+            t.destination for t in targets if not _write_or_compare(project, t, used, args.check)
+        ]
+    except GenerateError as exc:
+        print(exc)
+        return 1
+    problems = [
+        f"{'out of date' if (project.root / path).exists() else 'missing'}: {path};"
+        " run `nox -s generate`"
+        for path in drift
+    ]
+    problems += [
+        f"stale: {path} is in a generated tree but no source makes it; delete it or add its source"
+        for path in stale(project, targets)
+    ]
+    problems += [f"dead rule (matches nothing): {rule}" for rule in dead_rules(targets, used)]
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
 
-    used: dict[int, int] = {}
-    stale: list[str] = []
-    for target in TARGETS:
-        source = (ROOT / target.source).read_text()
-        generated = ruff_format(convert(target, source, used), target.destination)
-        destination = ROOT / target.destination
-        current = destination.read_text() if destination.exists() else ""
-        if generated == current:
-            continue
-        if args.check:
-            stale.append(target.destination)
-            sys.stdout.writelines(
-                difflib.unified_diff(
-                    current.splitlines(keepends=True),
-                    generated.splitlines(keepends=True),
-                    f"{target.destination} (on disk)",
-                    f"{target.destination} (generated)",
-                )
-            )
-        else:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_text(generated)
-            print(f"wrote {target.destination}")
 
-    all_rules = {id(rule): rule for target in TARGETS for rule in target.rules}
-    dead = [rule for key, rule in all_rules.items() if used.get(key, 0) == 0]
-    for rule in dead:
-        print(f"dead rule (matches nothing): {rule.pattern!r} -> {rule.replacement!r}")
-    if stale:
-        print(f"out of date: {', '.join(stale)}; run `nox -s generate`")
-    return 1 if stale or dead else 0
+def _write_or_compare(project: Project, target: Target, used: Used, check: bool) -> bool:
+    """Write the twin; or (``check``) print how it differs from the disk. False: it differed."""
+    generated = generate(project, target, used)
+    destination = project.root / target.destination
+    current = destination.read_text() if destination.exists() else None
+    if generated == current:
+        return True
+    if not check:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(generated)
+        print(f"wrote {target.destination}")
+        return True
+    sys.stdout.writelines(
+        difflib.unified_diff(
+            (current or "").splitlines(keepends=True),
+            generated.splitlines(keepends=True),
+            f"{target.destination} (on disk)" if current is not None else "/dev/null",
+            f"{target.destination} (generated)",
+        )
+    )
+    return False
+
+
+def dead_rules(targets: Iterable[Target], used: Used) -> list[str]:
+    """The rules and decorators of the axes that ran which matched nothing."""
+    axes = {axis: None for target in targets for axis in target.axes}
+    dead: list[str] = []
+    for axis in axes:
+        dead += [f"{r.pattern!r} -> {r.replacement!r}" for r in axis.renames if not used[r]]
+        dead += [f"@{name}" for name in axis.decorators if not used[name]]
+    return dead
 
 
 if __name__ == "__main__":

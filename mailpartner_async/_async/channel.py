@@ -50,7 +50,8 @@ class AsyncChannel(Generic[T]):
                     return False
                 if len(self._items) < self._capacity:
                     self._items.append(item)
-                    self._readable = _woken(self._readable)
+                    _wake(self._readable)
+                    self._readable = None
                     return True
                 if self._writable is None:
                     self._writable = AsyncEvent()
@@ -66,7 +67,8 @@ class AsyncChannel(Generic[T]):
                     return None
                 if self._items:
                     item = self._items.popleft()
-                    self._writable = _woken(self._writable)
+                    _wake(self._writable)
+                    self._writable = None
                     return item
                 if not self._sending:
                     return None
@@ -78,17 +80,20 @@ class AsyncChannel(Generic[T]):
     def close_sending(self) -> None:
         with self._guard:
             self._sending = False
-            self._readable = _woken(self._readable)
+            _wake(self._readable)
+            self._readable = None
 
     def close_receiving(self) -> None:
         with self._guard:
             self._receiving = False
             self._items.clear()
-            self._readable = _woken(self._readable)
-            self._writable = _woken(self._writable)
+            _wake(self._readable)
+            self._readable = None
+            _wake(self._writable)
+            self._writable = None
 
 
-def _woken(event: AsyncEvent | None) -> None:
+def _wake(event: AsyncEvent | None) -> None:
     """Wake whoever waits on ``event``; the next waiter makes a new one."""
     if event is not None:
         event.set()

@@ -3,19 +3,17 @@ the stop it hands that call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TypeAlias
+from collections.abc import AsyncIterable, Iterable
+from typing import Protocol, TypeAlias
 
 from .._compat import AsyncEvent, async_wait_for
 from .._core.models import BatchItem, CancelResult, MessageId
 
 __all__ = ["ASYNC_ID_SOURCES", "AsyncCancelCall", "AsyncIds", "AsyncStop"]
 
+# Plain ids or scheduled messages, from any iterable (async ones too, in an async batch).
 AsyncIds: TypeAlias = Iterable[BatchItem] | AsyncIterable[BatchItem]
-"""The ``ids`` a batch takes: plain ids or scheduled messages, from any iterable."""
-
 ASYNC_ID_SOURCES: tuple[type, ...] = (Iterable, AsyncIterable)
-"""What ``ids`` may be, for ``isinstance``."""
 
 
 class AsyncStop:
@@ -40,5 +38,7 @@ class AsyncStop:
         return self._event.is_set()
 
 
-AsyncCancelCall: TypeAlias = Callable[[MessageId, AsyncStop], Awaitable[CancelResult]]
-"""The call a batch makes for each id: the client's cancel, told the batch's stop."""
+class AsyncCancelCall(Protocol):
+    """The call a batch makes for each id: the client's cancel, told the batch's stop."""
+
+    async def __call__(self, message_id: MessageId, halt: AsyncStop, /) -> CancelResult: ...

@@ -53,7 +53,8 @@ class Channel(Generic[T]):
                     return False
                 if len(self._items) < self._capacity:
                     self._items.append(item)
-                    self._readable = _woken(self._readable)
+                    _wake(self._readable)
+                    self._readable = None
                     return True
                 if self._writable is None:
                     self._writable = Event()
@@ -69,7 +70,8 @@ class Channel(Generic[T]):
                     return None
                 if self._items:
                     item = self._items.popleft()
-                    self._writable = _woken(self._writable)
+                    _wake(self._writable)
+                    self._writable = None
                     return item
                 if not self._sending:
                     return None
@@ -81,17 +83,20 @@ class Channel(Generic[T]):
     def close_sending(self) -> None:
         with self._guard:
             self._sending = False
-            self._readable = _woken(self._readable)
+            _wake(self._readable)
+            self._readable = None
 
     def close_receiving(self) -> None:
         with self._guard:
             self._receiving = False
             self._items.clear()
-            self._readable = _woken(self._readable)
-            self._writable = _woken(self._writable)
+            _wake(self._readable)
+            self._readable = None
+            _wake(self._writable)
+            self._writable = None
 
 
-def _woken(event: Event | None) -> None:
+def _wake(event: Event | None) -> None:
     """Wake whoever waits on ``event``; the next waiter makes a new one."""
     if event is not None:
         event.set()

@@ -6,19 +6,17 @@ the stop it hands that call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TypeAlias
+from collections.abc import Iterable
+from typing import Protocol, TypeAlias
 
 from .._compat import Event, wait_for
 from .._core.models import BatchItem, CancelResult, MessageId
 
 __all__ = ["ID_SOURCES", "CancelCall", "Ids", "Stop"]
 
-Ids: TypeAlias = Iterable[BatchItem]
-"""The ``ids`` a batch takes: plain ids or scheduled messages, from any iterable."""
-
-ID_SOURCES: tuple[type, ...] = (Iterable,)
-"""What ``ids`` may be, for ``isinstance``."""
+# Plain ids or scheduled messages, from any iterable (async ones too, in an async batch).
+Ids: TypeAlias = Iterable[BatchItem] | Iterable[BatchItem]
+ID_SOURCES: tuple[type, ...] = (Iterable, Iterable)
 
 
 class Stop:
@@ -43,5 +41,7 @@ class Stop:
         return self._event.is_set()
 
 
-CancelCall: TypeAlias = Callable[[MessageId, Stop], CancelResult]
-"""The call a batch makes for each id: the client's cancel, told the batch's stop."""
+class CancelCall(Protocol):
+    """The call a batch makes for each id: the client's cancel, told the batch's stop."""
+
+    def __call__(self, message_id: MessageId, halt: Stop, /) -> CancelResult: ...
