@@ -1,11 +1,14 @@
 """The whole gate: tests on every supported Python and loop, lint, typing, the sync
-generation check and the docs build. `python -m nox` runs it all; `nox -l` lists.
+generation check, the docs build and the built package's checks. `python -m nox` runs
+it all; `nox -l` lists.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import nox
@@ -14,7 +17,15 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
-nox.options.sessions = ["tests", "coverage", "lint", "typing", "check_generated", "docs"]
+nox.options.sessions = [
+    "tests",
+    "coverage",
+    "lint",
+    "typing",
+    "check_generated",
+    "docs",
+    "package",
+]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
@@ -125,6 +136,31 @@ def docs(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/docs_reference.py", "-p", "no:cacheprovider", env={"DOCS_SITE": "site"}
     )
+
+
+@nox.session(python=PYTHONS[0])
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel from a clean copy of the tree, and check them.
+
+    validate-pyproject on pyproject.toml; `twine check --strict` on both files;
+    check-wheel-contents on the wheel; then scripts/check_dist.py: the sdist holds what
+    the tests and the docs build need, and the wheel, installed with the cli extra in a
+    fresh venv, runs the README's sandbox command. `nox -s package -- --outdir dist`
+    keeps the checked files there (the release workflow uploads them); by default they
+    go to a temporary directory.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s package --")
+    parser.add_argument("--outdir", type=Path, help="an empty directory to build into")
+    args = parser.parse_args(session.posargs)
+    session.install("--group", "package")
+    session.run("validate-pyproject", "pyproject.toml")
+    with tempfile.TemporaryDirectory(prefix="mailpartner-dist-") as scratch:
+        outdir = str(args.outdir or scratch)
+        session.run("python", "scripts/check_dist.py", "build", outdir)
+        built = sorted(str(path) for path in Path(outdir).iterdir())
+        session.run("twine", "check", "--strict", *built)
+        session.run("check-wheel-contents", *(name for name in built if name.endswith(".whl")))
+        session.run("python", "scripts/check_dist.py", "check", outdir)
 
 
 @nox.session(python=PYTHONS[0])
