@@ -83,16 +83,23 @@ def run(
     return done
 
 
+def in_git_checkout() -> bool:
+    return (ROOT / ".git").exists() and shutil.which("git") is not None
+
+
 def tracked_files() -> list[str]:
-    """The files a fresh clone has (git's index, those still on disk), or, outside a
-    git checkout (an unpacked sdist), every file under the tree but caches."""
-    if (ROOT / ".git").exists() and shutil.which("git"):
+    """The files a fresh clone has (git's index, those still on disk); outside a git
+    checkout (an unpacked sdist), the files of REQUIRED_DIRS and REQUIRED_FILES."""
+    if in_git_checkout():
         listed = run("git", "-C", ROOT, "ls-files", "-z", "--cached").stdout.split("\0")
         return sorted(name for name in listed if name and (ROOT / name).is_file())
+    found = [ROOT / name for name in (*REQUIRED_FILES, ".gitignore")]
+    for directory in REQUIRED_DIRS:
+        found += (ROOT / directory).rglob("*")
     return sorted(
         path.relative_to(ROOT).as_posix()
-        for path in ROOT.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and ".nox" not in path.parts
+        for path in found
+        if path.is_file() and "__pycache__" not in path.parts
     )
 
 
@@ -101,7 +108,7 @@ def build(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     if any(outdir.iterdir()):
         raise DistError(f"{outdir} is not empty: the check must see only this build")
-    if (ROOT / ".git").exists() and shutil.which("git"):
+    if in_git_checkout():
         untracked = run("git", "-C", ROOT, "ls-files", "--others", "--exclude-standard").stdout
         if untracked.strip():
             print(f"left out, not tracked by git:\n{untracked}", file=sys.stderr)
