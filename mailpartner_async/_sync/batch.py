@@ -62,6 +62,7 @@ batch stops, and its attempt in flight ends within its time-out.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Self
 
 from .._compat import (
@@ -248,12 +249,14 @@ class _Run:
         """Exactly one outcome for an item taken, whatever fails around its call."""
         message_id = _message_id(item)
         text = _id_text(message_id)
-        try:
-            skipped = self.rules.skipped(item)
-        except Exception as exc:
-            return self._not_sent(text, "the clock failed", exc)
-        if skipped is not None:
-            return self._settled(skipped)
+        if isinstance(item, ScheduledMessage):
+            try:
+                now = self.rules.now()
+            except Exception as exc:
+                return self._not_sent(text, "the clock failed", exc)
+            skipped = _too_late_outcome(item, now)
+            if skipped is not None:
+                return self._settled(skipped)
         try:
             self.rules.started(text)
         except UnicodeEncodeError as exc:
@@ -365,6 +368,22 @@ def _outcome(call: CancelCall, message_id: MessageId, halt: Stop) -> CancelOutco
         return CancelOutcome(text, error=error)
 
 
+def _too_late_outcome(message: ScheduledMessage, now: datetime) -> CancelOutcome | None:
+    """The outcome of a message already too late, given without a request; an error
+    outcome when its send time cannot be compared with ``now`` (a broken datetime)."""
+    try:
+        if not too_late(message.send_at, now):
+            return None
+        error: MailPartnerError = too_late_error(message, now)
+    except Exception as exc:
+        error = MailPartnerError(
+            f"not sent: its send time cannot be checked ({type(exc).__name__}: {exc})",
+            message_id=_id_text(message.message_id),
+        )
+        error.__cause__ = exc
+    return CancelOutcome(_id_text(message.message_id), error=error)
+
+
 def _unrecordable(text: str, exc: UnicodeEncodeError) -> CancelOutcome:
     error = MailPartnerError(
         "not sent: the journal cannot record this id (it is not valid UTF-8 text); "
@@ -397,14 +416,9 @@ class _Rules:
     def already_final(self, item: BatchItem) -> bool:
         return self.journal is not None and self.journal.is_final(_id_text(_message_id(item)))
 
-    def skipped(self, item: BatchItem) -> CancelOutcome | None:
-        """The outcome of a message already too late, given without a request."""
-        if not isinstance(item, ScheduledMessage):
-            return None
-        now = checked_now(self.clock())
-        if not too_late(item.send_at, now):
-            return None
-        return CancelOutcome(str(item.message_id), error=too_late_error(item, now))
+    def now(self) -> datetime:
+        """The clock's time, checked on every reading (a clock may turn naive)."""
+        return checked_now(self.clock())
 
     def started(self, text: str) -> None:
         if self.journal is not None:
