@@ -21,7 +21,7 @@ from typing import Final
 import pytest
 
 from mailpartner_async import __version__
-from mailpartner_async.cli import _SUBPARSERS, _parser
+from mailpartner_async.cli.main import _SUBPARSERS, _parser
 from tests.test_cli import CLI, FAKE_KEY, child_env, free_port, run_cli, serving_fake
 
 REQUEST_LINE: Final = re.compile(r"messageId=(?P<id>[^&\s]+) -> \d+ code=(?P<code>\d+)")

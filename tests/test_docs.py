@@ -67,8 +67,8 @@ import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from mailpartner_async import APIError
-from mailpartner_async._serve_fake import build_fake
-from mailpartner_async.cli import _parser
+from mailpartner_async.cli.main import _parser
+from mailpartner_async.cli.serve_fake import build_fake
 from mailpartner_async.testing import FakeMailPartner
 
 ROOT: Final = Path(__file__).resolve().parent.parent

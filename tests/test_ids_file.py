@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailpartner_async import ScheduledMessage
-from mailpartner_async._ids_file import read_items
 from mailpartner_async._models import BatchItem
+from mailpartner_async.cli.inputs import read_items
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Self, TextIO
 
-from ._models import BatchProgress
+from .._models import BatchProgress
 
 __all__ = ["ProgressDisplay", "progress_text"]
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ._models import BatchItem, ScheduledMessage
+from .._models import BatchItem, ScheduledMessage
 
 __all__ = ["parse_send_at", "read_items"]
 

@@ -1,4 +1,4 @@
-"""The ``mailpartner`` command line: cancel ids in bulk, or serve the fake API.
+"""The command line's entry point: parse, dispatch, and run ``mailpartner cancel``.
 
 Installed with the ``cli`` extra. ``mailpartner cancel`` prints one JSON line per id
 on stdout (completion order), a summary on stderr, and a progress bar on stderr when
@@ -23,18 +23,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
 
-from ._async.batch import AsyncBatch
-from ._async.client import AsyncMailPartner
-from ._compat import RateLimiter
-from ._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
-from ._exceptions import APIError, ConfigurationError, IdsSourceError
-from ._ids_file import read_items
-from ._journal import Journal
-from ._models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
-from ._progress import ProgressDisplay
-from ._rescue import plan_rescue
-from ._secrets import Secret, redact
-from ._version import __version__
+from .._async.batch import AsyncBatch
+from .._async.client import AsyncMailPartner
+from .._compat import RateLimiter
+from .._config import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
+from .._exceptions import APIError, ConfigurationError, IdsSourceError
+from .._journal import Journal
+from .._models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
+from .._rescue import plan_rescue
+from .._secrets import Secret, redact
+from .._version import __version__
+from .inputs import read_items
+from .progress import ProgressDisplay
 
 __all__ = ["main"]
 
@@ -327,7 +327,7 @@ def _none_goes_out(progress: BatchProgress) -> bool:
 
 def _client(args: argparse.Namespace) -> AsyncMailPartner:
     if args.sandbox:
-        from .testing import FakeMailPartner
+        from ..testing import FakeMailPartner
 
         fake = FakeMailPartner(schedule_unknown=True)
         return fake.async_client(response_format=args.fmt)
@@ -425,7 +425,7 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
             "--redis-url shares a rate limit: it needs a number, not --rate-limit none"
         )
     try:
-        from .redis import RedisRateLimiter
+        from ..redis import RedisRateLimiter
     except ImportError:
         raise _UsageError(
             "--redis-url needs the redis extra: "
@@ -579,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
     try:
         if args.command == "serve-fake":
-            from ._serve_fake import serve
+            from .serve_fake import serve
 
             return serve(args)
         return _run_cancel(args)
