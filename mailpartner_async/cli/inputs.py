@@ -1,6 +1,8 @@
-"""Reading the command line's id files: plain ids, CSV or JSON lines with send times.
+"""The ids to cancel: from the arguments, a file or standard input, in any of three forms.
 
-The first line that is not blank or a ``#`` comment decides the format:
+:func:`ids_to_cancel` opens the input and decides how to read it (all at once, in two
+passes, or once as it comes). :func:`read_items` reads an id file's lines; the first
+line that is not blank or a ``#`` comment decides the format:
 
 - a JSON object (``{...}``): JSON lines, each with ``message_id`` (or the provider's
   ``messageId``) and ``send_at`` (or ``scheduledDeliveryDate``);
@@ -17,14 +19,118 @@ mark is ignored. A line that cannot be read is a ``ValueError`` naming it.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .._models import BatchItem, ScheduledMessage
+from .. import ScheduledMessage
+from .._models import BatchItem
+from .errors import UsageError
 
-__all__ = ["parse_send_at", "read_items"]
+__all__ = ["Items", "ids_to_cancel", "parse_send_at", "read_items", "unreadable"]
+
+Items = Sequence[BatchItem] | Iterator[BatchItem]
+
+
+def ids_to_cancel(
+    ids: Sequence[str], from_file: str | None, *, timezone: str, dry_run: bool, stack: ExitStack
+) -> tuple[Items, int | None]:
+    """The ids to cancel, and how many there are (None when unknown).
+
+    With send times (or ``dry_run``) every item is read into a list: the plan needs
+    them all. Plain ids from a file are counted first, in a pass that reads and
+    checks the whole file, so an unreadable line stops the command before any
+    request and the progress line shows the total; then the file is read again as the
+    batch goes, so memory stays flat. A pipe is read once, as it comes: no total.
+    ``stack`` closes the file.
+    """
+    if from_file is None:
+        return list(ids), len(ids)
+    stream = _open_ids(from_file, stack)
+    # Where the input starts (a stdin redirected from a file may be read part-way);
+    # None for a pipe, which is read once.
+    start = stream.tell() if stream.seekable() else None
+    zone = _timezone(timezone)
+    read = read_items(stream, zone)
+    first = _first_item(read, from_file)
+    if isinstance(first, ScheduledMessage) or dry_run:
+        items = [*ids, *_all_items(read, from_file, first)]
+        return items, len(items)
+    head: list[BatchItem] = [*ids] if first is None else [*ids, first]
+    if start is None:
+        return itertools.chain(head, read), None
+    total = len(head) + _count(read, from_file)
+    stream.seek(start)
+    again = read_items(stream, zone)
+    next(again, None)  # the first item, already in head
+    return itertools.chain(head, again), total
+
+
+def unreadable(cause: BaseException | None) -> str:
+    """Why the ids stopped part-way through a run (``cause``: what reading them raised)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"{_not_utf8(cause)}; stopped there"
+    return f"reading the ids failed ({type(cause).__name__}); stopped there"
+
+
+def _open_ids(name: str, stack: ExitStack) -> TextIO:
+    if name == "-":
+        # UTF-8 and strict, as files are read, whatever the locale says.
+        reconfigure = getattr(sys.stdin, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors="strict")
+        return sys.stdin
+    try:
+        return stack.enter_context(open(name, encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown --timezone {name!r} (try Europe/Paris or UTC)") from None
+
+
+def _first_item(read: Iterator[BatchItem], name: str) -> BatchItem | None:
+    try:
+        return next(read, None)
+    except ValueError as exc:
+        raise UsageError(_bad_input(name, exc)) from None
+
+
+def _all_items(read: Iterator[BatchItem], name: str, first: BatchItem | None) -> list[BatchItem]:
+    try:
+        return ([] if first is None else [first]) + list(read)
+    except ValueError as exc:
+        raise UsageError(_bad_input(name, exc)) from None
+
+
+def _count(read: Iterator[BatchItem], name: str) -> int:
+    try:
+        return sum(1 for _ in read)
+    except ValueError as exc:
+        raise UsageError(_bad_input(name, exc)) from None
+
+
+def _bad_input(name: str, exc: ValueError) -> str:
+    """A line saying why the ids could not be read; read before any request."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{name}: {_not_utf8(exc)}; nothing was sent"
+    return f"{name}: {exc}"
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return f"the ids are not UTF-8 text (byte {error.object[error.start]:#04x})"
+
+
+# --- the id file's forms ------------------------------------------------------------
 
 _ID_KEYS = ("message_id", "messageId", "messageid", "id")
 _TIME_KEYS = ("send_at", "scheduledDeliveryDate", "scheduleddeliverydate")
