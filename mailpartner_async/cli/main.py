@@ -1,8 +1,10 @@
 """The command line's entry point: parse, dispatch, and run ``mailpartner cancel``.
 
 Exit status: 0 when no id will go out (each was cancelled now or already), 1 when
-any may (not found, too late, already sent, an error), 2 for a usage or
-configuration error, 130 on Ctrl+C (after the summary so far).
+any may (not found, too late, already sent, an error, or the batch stopped before
+every id had its outcome), 2 for a usage or configuration error, 130 on Ctrl+C
+(after the summary so far). Whatever ends the run early, the summary so far and one
+``mailpartner: error:`` line come on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .. import (
     ConfigurationError,
     IdsSourceError,
     Journal,
+    MailPartnerError,
     ScheduledMessage,
     plan_rescue,
 )
@@ -33,6 +36,7 @@ from .._models import BatchItem
 from .._secrets import redact
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
+from .ledger import OutcomeLedger
 from .output import none_goes_out, outcome_line, summary
 from .parser import build_parser, hold_keys, parse
 from .progress import ProgressDisplay, open_display
@@ -97,6 +101,7 @@ async def _cancel(
 ) -> int:
     client = _client(args)
     journal = Journal(args.journal) if args.journal else None
+    ledger = OutcomeLedger(items)
     with ExitStack() as stack:
         if journal is not None:
             stack.enter_context(journal)
@@ -106,15 +111,29 @@ async def _cancel(
                 total = max(total - journal.previous.done, 0)
         display = open_display(stack, out, err, total)
         async with client:
-            batch = client.cancel_iter(items, concurrency=args.concurrency, journal=journal)
-            interrupted, source_error = await _run(batch, out, display)
+            batch = client.cancel_iter(ledger, concurrency=args.concurrency, journal=journal)
+            interrupted, error = await _run(batch, ledger, out, display)
     print(summary(batch.progress, journal), file=err)  # counted as outcomes arrived
     if interrupted:
         print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
         return EXIT_INTERRUPTED
-    if source_error is not None:
-        raise UsageError(unreadable(source_error.__cause__))
+    if isinstance(error, IdsSourceError):
+        raise UsageError(unreadable(error.__cause__))
+    unfinished = _unfinished(error, ledger, journal)
+    if unfinished is not None:
+        print(f"mailpartner: error: {unfinished}; rerun with the same --journal to go on", file=err)
+        return EXIT_NOT_ALL_CANCELLED
     return _exit_status(args, batch.progress, journal)
+
+
+def _unfinished(
+    error: MailPartnerError | None, ledger: OutcomeLedger, journal: Journal | None
+) -> str | None:
+    """Why the batch did not finish, in one line; None when it did."""
+    if error is not None:
+        text = " ".join(redact(str(error)).split())
+        return f"the batch stopped before every id had its outcome: {text}"
+    return ledger.unfinished(journal)
 
 
 def _exit_status(args: argparse.Namespace, progress: BatchProgress, journal: Journal | None) -> int:
@@ -128,33 +147,36 @@ def _exit_status(args: argparse.Namespace, progress: BatchProgress, journal: Jou
 
 
 async def _run(
-    batch: AsyncBatch, out: TextIO, display: ProgressDisplay | None
-) -> tuple[bool, IdsSourceError | None]:
+    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+) -> tuple[bool, MailPartnerError | None]:
     """Print each outcome; on Ctrl+C start nothing new and give the calls in flight
-    a few seconds. Returns (interrupted, the ids source's error)."""
-    source_error: IdsSourceError | None = None
+    a few seconds. Returns (interrupted, the error that ended the batch early)."""
+    error: MailPartnerError | None = None
     async with anyio.create_task_group() as group:
         with anyio.CancelScope() as reading:
             interrupts = _Interrupts(batch, reading)
             group.start_soon(interrupts.watch)
-            source_error = await _print_outcomes(batch, out, display)
+            error = await _print_outcomes(batch, ledger, out, display)
         group.cancel_scope.cancel()
-    return interrupts.seen, source_error
+    return interrupts.seen, error
 
 
 async def _print_outcomes(
-    batch: AsyncBatch, out: TextIO, display: ProgressDisplay | None
-) -> IdsSourceError | None:
-    """Print each outcome as it comes; returns the ids source's error, if it raised."""
-    async with batch:
-        try:
+    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+) -> MailPartnerError | None:
+    """Print each outcome as it comes; returns the error that ended the batch early:
+    the ids source's (``IdsSourceError``) or the batch's own, with the outcomes so far
+    printed. Caught here, inside the task group, so that it is not wrapped in a group."""
+    try:
+        async with batch:
             async for outcome in batch:
                 if display is None:
                     print(outcome_line(outcome), file=out, flush=True)
                 else:
                     display.line(outcome_line(outcome), batch.progress)
-        except IdsSourceError as exc:
-            return exc  # every id sent was reported above
+                ledger.printed(outcome)
+    except MailPartnerError as exc:
+        return exc
     return None
 
 
