@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Self, TextIO
 
-from .._models import BatchProgress
+from .. import BatchProgress
 
 __all__ = ["ProgressDisplay", "open_display", "progress_text"]
 

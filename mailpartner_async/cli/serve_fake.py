@@ -14,7 +14,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .. import ConfigurationError
 from .._secrets import redact_params
 
 __all__ = ["build_fake", "parse_schedule", "serve"]
