@@ -15,7 +15,7 @@ from pathlib import Path
 import pyte
 
 from mailpartner_async import BatchProgress
-from mailpartner_async._progress import ProgressDisplay
+from mailpartner_async.cli.progress import ProgressDisplay
 from tests.test_cli import CLI, child_env
 
 BAR = re.compile(r"^cancelling (\d+)/(\d+) · [\d.]+/s( · \S+( \S+)? left)? · \d+ cancelled")

@@ -21,7 +21,7 @@ from typing import Final
 import pytest
 
 from mailpartner_async import __version__
-from mailpartner_async.cli import _SUBPARSERS, _parser
+from mailpartner_async.cli.parser import build_parser
 from tests.test_cli import CLI, FAKE_KEY, child_env, free_port, run_cli, serving_fake
 
 REQUEST_LINE: Final = re.compile(r"messageId=(?P<id>[^&\s]+) -> \d+ code=(?P<code>\d+)")
@@ -90,8 +90,7 @@ def test_help_shows_each_default_once_and_no_empty_one(command: str, defaults: l
     for empty in ("(default: None)", "(default: False)", "(default: [])"):
         assert empty not in text
     # Every option that takes a value says its default, once.
-    _parser()  # fills _SUBPARSERS
-    parser = _SUBPARSERS[command]
+    parser = build_parser().commands[command]
     formatter = parser._get_formatter()
     for action in parser._actions:
         if action.option_strings and action.nargs != 0:

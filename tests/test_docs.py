@@ -67,8 +67,8 @@ import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from mailpartner_async import APIError
-from mailpartner_async._serve_fake import build_fake
-from mailpartner_async.cli import _parser
+from mailpartner_async.cli.parser import build_parser
+from mailpartner_async.cli.serve_fake import build_fake
 from mailpartner_async.testing import FakeMailPartner
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -211,7 +211,7 @@ def documented_fake_command(page: Path = EXAMPLES_PAGE) -> list[str]:
 
 def documented_fake() -> FakeMailPartner:
     """The fake the reader starts with that command, built as serve-fake builds it."""
-    fake: FakeMailPartner = build_fake(_parser().parse_args(documented_fake_command()))
+    fake: FakeMailPartner = build_fake(build_parser().parse_args(documented_fake_command()))
     return fake
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from mailpartner_async import ScheduledMessage
 from mailpartner_async._core.models import BatchItem
-from mailpartner_async._ids_file import read_items
+from mailpartner_async.cli.inputs import read_items
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -233,7 +233,7 @@ COLLECTED: Final = [
         [("trio", False)],  # the handler's own imports are not guarded
     ),
     ("import os, json\nfrom typing import Any\nfrom __future__ import annotations", []),
-    ("from . import _models\nfrom .._config import Settings", []),
+    ("from . import _models\nfrom .._core.settings import Settings", []),
     ("import mailpartner_async.testing", []),
 ]
 

@@ -14,8 +14,8 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from ._core.errors import ConfigurationError
-from ._core.secrets import redact_params
+from .. import ConfigurationError
+from .._core.secrets import redact_params
 
 __all__ = ["build_fake", "parse_schedule", "serve"]
 
@@ -67,7 +67,7 @@ class _LoggingApp:
 
 def build_fake(args: argparse.Namespace) -> Any:
     """The ``FakeMailPartner`` that ``serve-fake`` with these options serves."""
-    from .testing import FakeClock, FakeMailPartner
+    from ..testing import FakeClock, FakeMailPartner
 
     if not args.api_key.strip():
         raise ConfigurationError("--api-key must not be empty")

@@ -12,11 +12,12 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Self, TextIO
 
-from ._core.models import BatchProgress
+from .. import BatchProgress
 
-__all__ = ["ProgressDisplay", "progress_text"]
+__all__ = ["ProgressDisplay", "open_display", "progress_text"]
 
 _REDRAW_SECONDS = 0.1
 _CLEAR = "\r\x1b[2K"
@@ -118,3 +119,12 @@ class ProgressDisplay:
             self._err.write(_CLEAR)
             self._err.flush()
             self._shown = ""
+
+
+def open_display(
+    stack: ExitStack, out: TextIO, err: TextIO, total: int | None
+) -> ProgressDisplay | None:
+    """The progress line on ``err``, closed with ``stack``; None when ``err`` is no terminal."""
+    if not err.isatty():
+        return None
+    return stack.enter_context(ProgressDisplay(err, total, out))

@@ -1,0 +1,276 @@
+"""The command line's arguments: one argparse builder per command and option group.
+
+Every message argparse prints is redacted (a key typed in the wrong place must not
+come back in ``invalid choice``), and each option's help ends with its default.
+The value types (``_positive_int``, ``_port`` ...) answer in argparse's own words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .. import __version__
+from .._core.secrets import Secret, redact
+from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count
+
+__all__ = ["CommandLineParser", "build_parser", "hold_keys", "parse"]
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help says it already;
+    none for switches, which are off unless given."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse, with every error message redacted: a key typed in the wrong place
+    (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``.
+
+    ``commands`` holds each command's parser by name, so that an unknown flag after
+    a command prints that command's usage.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(**kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact(message))
+
+
+def hold_keys(argv: Sequence[str]) -> list[Secret]:
+    """The values given to ``--api-key``, held so that every text masks them."""
+    held = []
+    for index, arg in enumerate(argv):
+        if arg == "--api-key" and index + 1 < len(argv):
+            held.append(Secret(argv[index + 1]))
+        elif arg.startswith("--api-key="):
+            held.append(Secret(arg.partition("=")[2]))
+    return held
+
+
+def parse(parser: CommandLineParser, argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of ``argv``; exits 2 with the usage on an unknown flag."""
+    args, extras = parser.parse_known_args(argv)
+    if extras and args.command == "cancel" and not any(arg.startswith("-") for arg in extras):
+        args.ids.extend(extras)  # argparse fills `ids` once: take ids after an option
+    elif extras:
+        # Name unknown flags only: a mistyped --api-key must not echo the key.
+        flags = sorted({extra.split("=", 1)[0] for extra in extras if extra.startswith("-")})
+        command = parser.commands.get(args.command, parser)
+        command.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
+    return args
+
+
+def build_parser() -> CommandLineParser:
+    """The ``mailpartner`` parser, with its ``cancel`` and ``serve-fake`` commands."""
+    parser = CommandLineParser(
+        prog="mailpartner",
+        description="Cancel scheduled emails on the Mail Partner API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandLineParser
+    )
+    parser.commands["cancel"] = _cancel_parser(commands)
+    parser.commands["serve-fake"] = _serve_fake_parser(commands)
+    return parser
+
+
+def _cancel_parser(commands: Any) -> argparse.ArgumentParser:
+    cancel: argparse.ArgumentParser = commands.add_parser(
+        "cancel",
+        help="cancel scheduled emails by message id",
+        description=(
+            "Cancel scheduled emails. Prints one JSON line per id on stdout and a "
+            "summary on stderr. Exit 0 when every id was cancelled, 1 when any was "
+            "not, 2 for usage or configuration errors."
+        ),
+    )
+    # In this order: the help lists the options as they are added.
+    _add_ids_options(cancel)
+    _add_pace_options(cancel)
+    _add_api_options(cancel)
+    return cancel
+
+
+def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
+    """Which ids, read from where, and what to do with them."""
+    cancel.add_argument("ids", nargs="*", metavar="ID", help="message ids to cancel")
+    cancel.add_argument(
+        "--from-file",
+        metavar="PATH",
+        help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
+        "with message_id and send_at (then the soonest cut-off goes first); blank lines "
+        "and lines starting with # are skipped (default: the IDs given only)",
+    )
+    cancel.add_argument(
+        "--timezone",
+        default="Europe/Paris",
+        help="time zone of send times written without an offset (the provider's form)",
+    )
+    cancel.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="append each final outcome to PATH as it happens; a rerun with the same "
+        "PATH skips the ids already final (default: no journal)",
+    )
+    cancel.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what can be cancelled in time) and stop",
+    )
+
+
+def _add_pace_options(cancel: argparse.ArgumentParser) -> None:
+    """How many requests at once, and how many a minute (alone or shared on Redis)."""
+    cancel.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        help="requests in flight at once (default: the transport's best)",
+    )
+    cancel.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N|none",
+        help=f"requests a minute at most (default {DEFAULT_RATE_LIMIT}, the provider's cap; "
+        "'none' for a local fake server)",
+    )
+    cancel.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share the rate limit with every client on this Redis (the redis extra; "
+        "default: this process paces itself alone)",
+    )
+    cancel.add_argument(
+        "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
+    )
+
+
+def _add_api_options(cancel: argparse.ArgumentParser) -> None:
+    """Which API to call, with which key, in which format."""
+    cancel.add_argument(
+        "--format",
+        choices=("json", "xml"),
+        default="json",
+        dest="fmt",
+        help="the format asked of the API (answers are read in either)",
+    )
+    cancel.add_argument(
+        "--base-url",
+        help="API base URL (default: $MAILPARTNER_BASE_URL, else https://api.mailpartner.fr/v1)",
+    )
+    cancel.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// base URL to a host other than this machine",
+    )
+    cancel.add_argument(
+        "--api-key",
+        help=f"API key (default: ${API_KEY_ENV}; prefer the variable: "
+        "arguments are visible to other users of the machine)",
+        default=None,
+    )
+    cancel.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run against an in-process fake API where every id is scheduled an hour ahead",
+    )
+
+
+def _serve_fake_parser(commands: Any) -> argparse.ArgumentParser:
+    serve: argparse.ArgumentParser = commands.add_parser(
+        "serve-fake",
+        help="serve the fake API over HTTP at /v1/message-cancel",
+        description="Serve FakeMailPartner over HTTP, for any client (even curl).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8025, help="port to listen on (1-65535)")
+    serve.add_argument("--api-key", default="test-key", help="the key the fake accepts")
+    _add_fake_options(serve)
+    return serve
+
+
+def _add_fake_options(serve: argparse.ArgumentParser) -> None:
+    """What the fake answers: unknown ids, its rate cap, scheduled ids, its clock."""
+    serve.add_argument(
+        "--schedule-unknown",
+        action="store_true",
+        help="take any id not seen before as scheduled an hour ahead (otherwise: code 4)",
+    )
+    serve.add_argument(
+        "--rate-limit-per-minute",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="answer code 429 past N requests in 60 seconds, as the provider does "
+        "(default: no cap)",
+    )
+    serve.add_argument(
+        "--rate-window",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="the window of --rate-limit-per-minute, shorter to test a scaled-down pace",
+    )
+    serve.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="ID=+DELAY",
+        help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
+        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable (default: "
+        "none)",
+    )
+    serve.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="stop the fake's clock when it starts, so each --schedule keeps its answer "
+        "(+4m stays code 6) however long the fake runs",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return check_count("the value", int(text), minimum=1)
+    except ValueError:  # ConfigurationError is one too
+        raise argparse.ArgumentTypeError(
+            f"must be an integer of at least 1, got {text!r}"
+        ) from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return port
+
+
+def _rate_limit(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    return _positive_int(text)
