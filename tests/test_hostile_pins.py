@@ -203,7 +203,7 @@ def test_max_concurrency_must_be_an_int_of_at_least_one(bad: object) -> None:
 
 
 def test_a_rate_limiter_must_be_one_or_none() -> None:
-    from mailpartner_async._core.pacing import check_rate_limiter
+    from mailpartner_async._compat import check_rate_limiter
 
     assert check_rate_limiter(None) is None
     with pytest.raises(ConfigurationError, match=r"rate_limiter must be a rate limiter.*got 5"):

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import AsyncLimiter, async_sleep
+from .._compat import AsyncLimiter, AsyncPacing, RateLimiter, async_sleep, check_rate_limiter
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
 from .._core.models import CancelOutcome, CancelResult, ProgressCallback
-from .._core.pacing import AsyncPacing, RateLimiter, check_rate_limiter
 from .._core.protocol import (
     CancelRequest,
     Verdict,

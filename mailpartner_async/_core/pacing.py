@@ -11,18 +11,9 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Final, Protocol, runtime_checkable
+from typing import Final
 
-from .errors import ConfigurationError
-
-__all__ = [
-    "WINDOW_SECONDS",
-    "AsyncPacing",
-    "Pacing",
-    "RateLimiter",
-    "RateSchedule",
-    "check_rate_limiter",
-]
+__all__ = ["WINDOW_SECONDS", "RateSchedule"]
 
 WINDOW_SECONDS: Final = 60.0
 # A start exactly one window after the start ``limit`` places before it would let a
@@ -86,63 +77,3 @@ class RateSchedule:
     def pause_until(self, when: float) -> None:
         """Hold back every start until ``when`` (a later pause wins)."""
         self.paused_until = max(self.paused_until, when)
-
-
-# --- what a client waits on: its own pacer, or one shared by a rate limiter -----------
-
-
-class AsyncPacing(Protocol):
-    """What the async client needs of a pacer: :class:`AsyncPacer`, or a shared one."""
-
-    async def wait(self) -> None:
-        """Return once the next request may start."""
-
-    async def pause(self, seconds: float) -> None:
-        """Hold back every start (of everyone sharing the pace) for ``seconds``."""
-
-    async def aclose(self) -> None:
-        """Release what the pacer holds (connections); called when the client closes."""
-
-
-class Pacing(Protocol):
-    """The sync twin of :class:`AsyncPacing`: :class:`Pacer`, or a shared one."""
-
-    def wait(self) -> None:
-        """Return once the next request may start."""
-
-    def pause(self, seconds: float) -> None:
-        """Hold back every start (of everyone sharing the pace) for ``seconds``."""
-
-    def close(self) -> None:
-        """Release what the pacer holds (connections); called when the client closes."""
-
-
-@runtime_checkable
-class RateLimiter(Protocol):
-    """The ``rate_limiter=`` hook of both clients: a pace shared beyond one client.
-
-    Each client asks it for one pacer when it starts (and again in a forked
-    child): :meth:`async_pacer` for :class:`AsyncMailPartner`, :meth:`pacer` for
-    ``MailPartner``. The client waits on that pacer before every attempt, pauses it
-    on a 429 or a ``Retry-After``, and closes it with the client; its own
-    ``rate_limit`` pacing is then unused. See
-    :class:`mailpartner_async.redis.RedisRateLimiter`.
-    """
-
-    def async_pacer(self) -> AsyncPacing:
-        """A new pacer for one async client."""
-        ...
-
-    def pacer(self) -> Pacing:
-        """A new pacer for one sync client, safe to share between its threads."""
-        ...
-
-
-def check_rate_limiter(rate_limiter: object) -> RateLimiter | None:
-    """A client's ``rate_limiter=``: ``None``, or an object with the :class:`RateLimiter` hooks."""
-    if rate_limiter is None or isinstance(rate_limiter, RateLimiter):
-        return rate_limiter
-    raise ConfigurationError(
-        "rate_limiter must be a rate limiter with async_pacer() and pacer() "
-        f"(such as mailpartner_async.redis.RedisRateLimiter) or None, got {rate_limiter!r}"
-    )

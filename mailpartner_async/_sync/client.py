@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import Limiter, sleep
+from .._compat import Limiter, Pacing, RateLimiter, check_rate_limiter, sleep
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
 from .._core.models import CancelOutcome, CancelResult, ProgressCallback
-from .._core.pacing import Pacing, RateLimiter, check_rate_limiter
 from .._core.protocol import (
     CancelRequest,
     Verdict,

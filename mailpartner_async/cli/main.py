@@ -30,8 +30,8 @@ from .. import (
     ScheduledMessage,
     plan_rescue,
 )
+from .._compat import RateLimiter
 from .._core.models import BatchItem
-from .._core.pacing import RateLimiter
 from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, resolve_api_key
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
