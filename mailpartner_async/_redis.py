@@ -20,11 +20,10 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 
 if TYPE_CHECKING:
-    from .redis import RedisRateLimiter
+    from ._core.redis_plan import RedisPlan
 
 __all__ = [
     "REDIS_ERRORS",
-    "RETRY_SECONDS",
     "AsyncRedisScripts",
     "Health",
     "RedisScripts",
@@ -32,10 +31,6 @@ __all__ = [
 
 logger = logging.getLogger("mailpartner_async")
 
-# Seconds between two tries to reach Redis again while it is away.
-RETRY_SECONDS: Final = 2.0
-# Seconds a Redis call may take before Redis counts as away.
-SOCKET_TIMEOUT: Final = 1.0
 REDIS_ERRORS: Final = (redis.RedisError, OSError)
 
 # KEYS: next start, the last `limit` starts, paused until (all in Redis-clock µs).
@@ -75,20 +70,20 @@ return 0
 """
 
 
-def _connection_options() -> dict[str, Any]:
+def _connection_options(plan: RedisPlan) -> dict[str, Any]:
     # No retry inside redis-py: a failed call counts as an outage at once, and the
     # pacer falls back to local pacing instead of waiting on Redis.
     return {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_timeout": plan.socket_timeout,
+        "socket_connect_timeout": plan.socket_timeout,
     }
 
 
 class Health:
     """Whether Redis answers: says when to try it, logs each outage once. Thread-safe."""
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._limiter = limiter
+    def __init__(self, plan: RedisPlan) -> None:
+        self._plan = plan
         self._lock = threading.Lock()
         self._up = True
         self._retry_at = 0.0
@@ -107,23 +102,23 @@ class Health:
             now = time.monotonic()
             if now < self._retry_at:
                 return False
-            self._retry_at = now + RETRY_SECONDS  # one probe at a time
+            self._retry_at = now + self._plan.retry_seconds  # one probe at a time
             return True
 
     def failed(self, exc: BaseException) -> None:
         with self._lock:
-            self._retry_at = time.monotonic() + RETRY_SECONDS
+            self._retry_at = time.monotonic() + self._plan.retry_seconds
             if not self._up:
                 return
             self._up = False
-        limiter = self._limiter
+        plan = self._plan
         logger.warning(
             "Redis rate limiter (key %r) unreachable (%s): pacing locally at %d requests "
             "per %g s until it is back",
-            limiter.key,
+            plan.key,
             type(exc).__name__,
-            limiter.fallback_rate_limit,
-            limiter.period,
+            plan.fallback_rate_limit,
+            plan.period,
         )
 
     def answered(self) -> None:
@@ -132,28 +127,26 @@ class Health:
                 return
             self._up = True
         logger.warning(
-            "Redis rate limiter (key %r) is back: pacing on the shared budget", self._limiter.key
+            "Redis rate limiter (key %r) is back: pacing on the shared budget", self._plan.key
         )
 
 
 class RedisScripts:
     """The two scripts on the sync Redis client, whose pool is thread-safe."""
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._limiter = limiter
+    def __init__(self, plan: RedisPlan) -> None:
+        self._plan = plan
         self._client = redis.Redis.from_url(
-            limiter.url, retry=redis.retry.Retry(NoBackoff(), 0), **_connection_options()
+            plan.url.reveal(), retry=redis.retry.Retry(NoBackoff(), 0), **_connection_options(plan)
         )
         self._reserve = self._client.register_script(RESERVE)
         self._pause = self._client.register_script(PAUSE)
 
     def reserve(self, reserved: int) -> tuple[int, int]:
         """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""
-        limiter = self._limiter
+        plan = self._plan
         try:
-            delay_us, start = self._reserve(
-                keys=limiter._keys, args=[*limiter._reserve_args, reserved]
-            )
+            delay_us, start = self._reserve(keys=[*plan.keys], args=[*plan.reserve_args, reserved])
         except REDIS_ERRORS:
             self._drop_connections()
             raise
@@ -162,7 +155,7 @@ class RedisScripts:
     def pause(self, seconds: float) -> None:
         """Hold back every start of the key for ``seconds`` (a later pause wins)."""
         try:
-            self._pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+            self._pause(keys=[*self._plan.keys[2:]], args=[math.ceil(seconds * 1e6)])
         except REDIS_ERRORS:
             self._drop_connections()
             raise
@@ -191,8 +184,8 @@ class AsyncRedisScripts:
     in a worker thread. Connections open on the first call, inside the event loop.
     """
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._limiter = limiter
+    def __init__(self, plan: RedisPlan) -> None:
+        self._plan = plan
         self._client: redis.asyncio.Redis | None = None
         self._scripts: tuple[Any, Any] | None = None
         self._threaded: RedisScripts | None = None
@@ -200,9 +193,9 @@ class AsyncRedisScripts:
     def _on_loop(self) -> tuple[Any, Any]:
         if self._scripts is None:
             self._client = redis.asyncio.Redis.from_url(
-                self._limiter.url,
+                self._plan.url.reveal(),
                 retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
-                **_connection_options(),
+                **_connection_options(self._plan),
             )
             self._scripts = (
                 self._client.register_script(RESERVE),
@@ -212,21 +205,19 @@ class AsyncRedisScripts:
 
     def _in_thread(self) -> RedisScripts:
         if self._threaded is None:
-            self._threaded = RedisScripts(self._limiter)
+            self._threaded = RedisScripts(self._plan)
         return self._threaded
 
     async def reserve(self, reserved: int) -> tuple[int, int]:
         """As :meth:`RedisScripts.reserve`."""
-        limiter = self._limiter
+        plan = self._plan
         if not _on_asyncio():
             return await anyio.to_thread.run_sync(
                 self._in_thread().reserve, reserved, abandon_on_cancel=True
             )
         reserve = self._on_loop()[0]
         try:
-            delay_us, start = await reserve(
-                keys=limiter._keys, args=[*limiter._reserve_args, reserved]
-            )
+            delay_us, start = await reserve(keys=[*plan.keys], args=[*plan.reserve_args, reserved])
         except REDIS_ERRORS:
             await self._drop_connections()
             raise
@@ -239,7 +230,7 @@ class AsyncRedisScripts:
             return
         pause = self._on_loop()[1]
         try:
-            await pause(keys=self._limiter._keys[2:], args=[math.ceil(seconds * 1e6)])
+            await pause(keys=[*self._plan.keys[2:]], args=[math.ceil(seconds * 1e6)])
         except REDIS_ERRORS:
             await self._drop_connections()
             raise

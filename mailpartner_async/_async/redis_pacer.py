@@ -12,7 +12,7 @@ from .._redis import REDIS_ERRORS, AsyncRedisScripts, Health
 from .pacer import AsyncPacer
 
 if TYPE_CHECKING:
-    from ..redis import RedisRateLimiter
+    from .._core.redis_plan import RedisPlan
 
 __all__ = ["AsyncRedisPacer"]
 
@@ -30,10 +30,10 @@ class AsyncRedisPacer:
     wait saw Redis return is exchanged for a shared one.
     """
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._health = Health(limiter)
-        self._local = AsyncPacer(limiter._fallback_per_minute())
-        self._scripts = AsyncRedisScripts(limiter)
+    def __init__(self, plan: RedisPlan) -> None:
+        self._health = Health(plan)
+        self._local = AsyncPacer(plan.fallback_per_minute)
+        self._scripts = AsyncRedisScripts(plan)
 
     async def wait(self) -> None:
         while True:

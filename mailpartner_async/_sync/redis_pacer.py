@@ -15,7 +15,7 @@ from .._redis import REDIS_ERRORS, Health, RedisScripts
 from .pacer import Pacer
 
 if TYPE_CHECKING:
-    from ..redis import RedisRateLimiter
+    from .._core.redis_plan import RedisPlan
 
 __all__ = ["RedisPacer"]
 
@@ -33,10 +33,10 @@ class RedisPacer:
     wait saw Redis return is exchanged for a shared one.
     """
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._health = Health(limiter)
-        self._local = Pacer(limiter._fallback_per_minute())
-        self._scripts = RedisScripts(limiter)
+    def __init__(self, plan: RedisPlan) -> None:
+        self._health = Health(plan)
+        self._local = Pacer(plan.fallback_per_minute)
+        self._scripts = RedisScripts(plan)
 
     def wait(self) -> None:
         while True:
