@@ -36,7 +36,9 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in tests
     ) from exc
 
 from ._async.redis_pacer import AsyncRedisPacer
+from ._async.redis_trio import AnyLoopRedisScripts
 from ._sync.redis_pacer import RedisPacer
+from ._sync.redis_scripts import RedisScripts
 
 __all__ = ["RedisRateLimiter"]
 
@@ -111,8 +113,8 @@ class RedisRateLimiter:
 
     def async_pacer(self) -> AsyncRedisPacer:
         """A pacer for one :class:`~mailpartner_async.AsyncMailPartner`."""
-        return AsyncRedisPacer(self._plan)
+        return AsyncRedisPacer(self._plan, AnyLoopRedisScripts(self._plan, RedisScripts))
 
     def pacer(self) -> RedisPacer:
         """A pacer for one ``MailPartner``, shared by its threads."""
-        return RedisPacer(self._plan)
+        return RedisPacer(self._plan, RedisScripts(self._plan))

@@ -85,6 +85,9 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncDeadline\b", "Deadline"),
     Rule(r"\bAsyncRedisPacer\b", "RedisPacer"),
     Rule(r"\bAsyncRedisScripts\b", "RedisScripts"),
+    Rule(r"\bAsyncSharedBudget\b", "SharedBudget"),
+    Rule(r"\bAsyncScript\b", "Script"),
+    Rule(r"\bredis\.asyncio\b", "redis"),
     *COMMON_RULES,
 ]
 
@@ -139,10 +142,13 @@ TARGETS = [
         "mailpartner_async/_sync/http_httpx.py",
         tuple(PACKAGE_RULES),
     ),
-    Target(
-        "mailpartner_async/_async/redis_pacer.py",
-        "mailpartner_async/_sync/redis_pacer.py",
-        tuple(PACKAGE_RULES),
+    *(
+        Target(
+            f"mailpartner_async/_async/{name}.py",
+            f"mailpartner_async/_sync/{name}.py",
+            tuple(PACKAGE_RULES),
+        )
+        for name in ("redis_pacer", "redis_scripts")
     ),
     Target("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py", tuple(HTTPX2_RULES)),
     Target(

@@ -1,5 +1,6 @@
-"""The plan a RedisRateLimiter hands its pacers: exact values from its arguments, and a
-repr that never shows the Redis URL's password (no Redis server needed)."""
+"""The shared budget's sans-I/O side: the plan a RedisRateLimiter hands its pacers (exact
+values from its arguments, a repr that never shows the Redis URL's password) and the
+outage decisions (no Redis server needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import dataclasses
 import pytest
 
 from mailpartner_async import ConfigurationError
-from mailpartner_async._core.redis_plan import RETRY_SECONDS, SOCKET_TIMEOUT, plan_redis
+from mailpartner_async._core.redis_plan import (
+    RETRY_SECONDS,
+    SOCKET_TIMEOUT,
+    RedisHealth,
+    plan_redis,
+)
 from mailpartner_async.redis import RedisRateLimiter
 
 URL = "redis://localhost:6379/0"
@@ -53,6 +59,28 @@ def test_the_fallback_is_scaled_to_the_local_pacers_minute(
 
     assert plan.fallback_per_minute == per_minute
     assert plan.fallback_rate_limit == (20 if fallback is None else fallback)
+
+
+def test_the_scripts_get_the_keys_and_the_arguments_they_document() -> None:
+    plan = plan_redis(URL, 4, "k", 1.0, None)
+
+    assert plan.reserve_call(0) == (
+        ["{k}:next", "{k}:starts", "{k}:paused_until"],
+        [4, 1_000_000, 50_000, 0],
+    )
+    assert plan.reserve_call(1_234) == (list(plan.keys), [4, 1_000_000, 50_000, 1_234])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "microseconds"),
+    [(1.5, 1_500_000), (0.0000001, 1), (0.0, 0), (2, 2_000_000)],
+)
+def test_a_pause_is_given_in_whole_microseconds_rounded_up(
+    seconds: float, microseconds: int
+) -> None:
+    plan = plan_redis(URL, 4, "k", 1.0, None)
+
+    assert plan.pause_call(seconds) == (["{k}:paused_until"], [microseconds])
 
 
 def test_the_plan_carries_the_timeouts_of_its_module() -> None:
@@ -109,3 +137,38 @@ def test_a_percent_encoded_password_is_not_shown_either() -> None:
 
     assert "p%40ss-w0rd-1" not in repr(plan)
     assert "p@ss-w0rd-1" not in repr(plan)
+
+
+def test_redis_is_tried_every_time_while_it_answers() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+
+    assert [health.try_redis(now) for now in (0.0, 0.0, 100.0)] == [True, True, True]
+    assert health.up
+
+
+def test_an_outage_starts_once_and_redis_is_probed_once_per_interval() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+
+    assert health.failed(10.0) is True  # the outage starts: the pacer logs it
+    assert health.failed(10.5) is False  # still the same outage
+    assert not health.up
+    # Retried 2 s after the last failure, by one caller: the next waits another 2 s.
+    probes = [(now, health.try_redis(now)) for now in (11.0, 12.4, 12.5, 12.6, 14.4, 14.5)]
+    assert probes == [
+        (11.0, False),
+        (12.4, False),
+        (12.5, True),
+        (12.6, False),
+        (14.4, False),
+        (14.5, True),
+    ]
+
+
+def test_an_answer_ends_the_outage_once() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+    health.failed(0.0)
+
+    assert health.answered() is True  # the pacer logs that Redis is back
+    assert health.answered() is False
+    assert health.up
+    assert health.try_redis(0.1)

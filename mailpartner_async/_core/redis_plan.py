@@ -1,9 +1,12 @@
-"""The shared budget in Redis, sans-I/O: the plan its pacers run with, as plain values.
+"""The shared budget in Redis, sans-I/O: the plan its pacers run with, its two Lua
+scripts, and when to try Redis again while it is away.
 
 :class:`RedisPlan` is what a :class:`~mailpartner_async.redis.RedisRateLimiter` hands
 its pacers: the Redis URL (a :class:`~mailpartner_async._core.secrets.Secret`: it may
 hold a password), the keys, the scripts' arguments and the local fallback's pace. It
-holds no client: each pacer opens its own connection from it.
+holds no client: each pacer opens its own connection from it. :data:`RESERVE` and
+:data:`PAUSE` run on the Redis server, atomically, on its clock. :class:`RedisHealth`
+decides when a pacer tries Redis again; ``now`` is passed in.
 """
 
 from __future__ import annotations
@@ -16,13 +19,57 @@ from .errors import ConfigurationError
 from .secrets import Secret
 from .settings import check_count, check_rate_limit
 
-__all__ = ["RETRY_SECONDS", "SOCKET_TIMEOUT", "RedisPlan", "plan_redis"]
+__all__ = [
+    "PAUSE",
+    "RESERVE",
+    "RETRY_SECONDS",
+    "SOCKET_TIMEOUT",
+    "RedisHealth",
+    "RedisPlan",
+    "plan_redis",
+]
 
 # Seconds between two tries to reach Redis again while it is away.
 RETRY_SECONDS: Final = 2.0
 # Seconds a Redis call may take before Redis counts as away.
 SOCKET_TIMEOUT: Final = 1.0
 _SCHEMES: Final = ("redis://", "rediss://", "unix://")
+
+# KEYS: next start, the last `limit` starts, paused until (all in Redis-clock µs).
+# ARGV: limit, period µs, margin µs, a start reserved before (0: none).
+# Returns {µs to wait, the start reserved}.
+RESERVE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit, period, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local reserved = tonumber(ARGV[4])
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if reserved > 0 and paused <= reserved then
+  return {math.max(reserved - now, 0), reserved}
+end
+local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), paused)
+if redis.call('LLEN', KEYS[2]) >= limit then
+  start = math.max(start, tonumber(redis.call('LINDEX', KEYS[2], 0)) + period + margin)
+end
+local ttl = math.ceil((start - now + 2 * period) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', start + period / limit), 'PX', ttl)
+redis.call('RPUSH', KEYS[2], string.format('%.0f', start))
+redis.call('LTRIM', KEYS[2], -limit, -1)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {start - now, start}
+"""
+
+# KEYS: paused until. ARGV: µs to pause. A later pause wins.
+PAUSE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pause = tonumber(ARGV[1])
+if now + pause > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.0f', now + pause), 'PX',
+             math.ceil(pause / 1000) + 1000)
+end
+return 0
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,6 +99,14 @@ class RedisPlan:
     reserve_args: tuple[int, int, int]
     socket_timeout: float
     retry_seconds: float
+
+    def reserve_call(self, reserved: int) -> tuple[list[str], list[int]]:
+        """:data:`RESERVE`'s keys and arguments; ``reserved``: a start to check again (0: none)."""
+        return [*self.keys], [*self.reserve_args, reserved]
+
+    def pause_call(self, seconds: float) -> tuple[list[str], list[int]]:
+        """:data:`PAUSE`'s keys and arguments: the pause, in whole microseconds (rounded up)."""
+        return [self.keys[2]], [math.ceil(seconds * 1e6)]
 
 
 def plan_redis(
@@ -110,3 +165,45 @@ def _checked(url: object, key: object, period: object) -> tuple[str, str, float]
     ):
         raise ConfigurationError(f"period must be a positive number of seconds, got {period!r}")
     return url, key, float(period)
+
+
+class RedisHealth:
+    """Whether Redis answers, and when a pacer tries it again while it does not.
+
+    Decisions only: ``now`` (monotonic seconds) is passed in, and the caller logs
+    what :meth:`failed` and :meth:`answered` report. Not thread-safe: the pacer
+    guards it.
+
+    Example::
+
+        health = RedisHealth(retry_seconds=2.0)
+        assert health.failed(now=10.0)  # the outage starts: log it
+        assert not health.try_redis(now=11.0) and health.try_redis(now=12.0)
+    """
+
+    __slots__ = ("_retry_at", "_retry_seconds", "up")
+
+    def __init__(self, retry_seconds: float) -> None:
+        self.up = True
+        self._retry_seconds = retry_seconds
+        self._retry_at = -math.inf
+
+    def try_redis(self, now: float) -> bool:
+        """True when Redis is up, or when this caller should probe it again."""
+        if self.up:
+            return True
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self._retry_seconds  # one probe at a time
+        return True
+
+    def failed(self, now: float) -> bool:
+        """A call failed at ``now``; True when that starts an outage."""
+        self._retry_at = now + self._retry_seconds
+        started, self.up = self.up, False
+        return started
+
+    def answered(self) -> bool:
+        """A call was answered; True when that ends an outage."""
+        ended, self.up = not self.up, True
+        return ended
