@@ -88,6 +88,8 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncSharedBudget\b", "SharedBudget"),
     Rule(r"\bAsyncScript\b", "Script"),
     Rule(r"\bredis\.asyncio\b", "redis"),
+    Rule(r"\bFakeAsyncTransport\b", "FakeTransport"),
+    Rule(r"\bhandle_async_request\b", "handle_request"),
     *COMMON_RULES,
 ]
 
@@ -162,9 +164,19 @@ TARGETS = [
         (*HTTPX2_RULES, Rule(r"\bAsyncHttpx2Transport\b", "Httpx2Transport"), *PACKAGE_RULES),
     ),
     Target(
-        "mailpartner_async/testing/_transports.py",
-        "mailpartner_async/testing/_transports_httpx2.py",
+        "mailpartner_async/_async/fake_transport.py",
+        "mailpartner_async/_sync/fake_transport.py",
+        tuple(PACKAGE_RULES),
+    ),
+    Target(
+        "mailpartner_async/_async/fake_transport.py",
+        "mailpartner_async/_async/fake_transport_httpx2.py",
         tuple(HTTPX2_RULES),
+    ),
+    Target(
+        "mailpartner_async/_async/fake_transport.py",
+        "mailpartner_async/_sync/fake_transport_httpx2.py",
+        (*HTTPX2_RULES, *PACKAGE_RULES),
     ),
     Target(
         "tests/_async/test_client.py",
