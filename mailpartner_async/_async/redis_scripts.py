@@ -1,9 +1,9 @@
 """The shared budget's two scripts on one redis-py client: run one, return its answer.
 
-Nothing here waits for a start time: the pacer (``redis_pacer.py``) does. The client
-is ``redis.asyncio.Redis``, one pool for every caller of one pacer (redis-py's sync
-pool is thread-safe: a sync client's threads share it too). The scripts, their keys
-and their arguments come from the plan (:mod:`mailpartner_async._core.redis_plan`).
+Nothing here waits for a start time: the pacer (``redis_pacer.py``) does. One client,
+so one pool, serves every caller of one pacer (redis-py's sync pool is thread-safe: a
+sync client's threads share it too). The scripts, their keys and their arguments come
+from the plan (:mod:`mailpartner_async._core.redis_plan`).
 Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-import redis.asyncio
+from redis import RedisError
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
@@ -20,11 +22,11 @@ from .._core.redis_plan import PAUSE, RESERVE, RedisPlan
 __all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
 
 # What a call to Redis raises when Redis is away (or answers nonsense).
-REDIS_ERRORS: Final = (redis.RedisError, OSError)
+REDIS_ERRORS: Final = (RedisError, OSError)
 
 
 class AsyncRedisScripts:
-    """:data:`RESERVE` and :data:`PAUSE` of ``plan``, on a ``redis.asyncio.Redis`` client.
+    """:data:`RESERVE` and :data:`PAUSE` of ``plan``, on a redis-py client of its Redis.
 
     No retry inside redis-py: a failed call counts as an outage at once, and the pacer
     falls back to local pacing instead of waiting on Redis. Building it opens nothing;
@@ -33,9 +35,9 @@ class AsyncRedisScripts:
 
     def __init__(self, plan: RedisPlan) -> None:
         self._plan = plan
-        self._client = redis.asyncio.Redis.from_url(
+        self._client = Redis.from_url(
             plan.url.reveal(),
-            retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 0),
             socket_timeout=plan.socket_timeout,
             socket_connect_timeout=plan.socket_timeout,
         )

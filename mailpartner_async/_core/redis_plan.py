@@ -81,7 +81,9 @@ class RedisPlan:
     reserving script's first arguments: ``rate_limit``, ``period`` and the margin
     between a start and the one ``rate_limit`` places before it, in microseconds.
     ``fallback_per_minute`` paces a client on its own while Redis is away (the local
-    pacer counts minutes). ``repr`` shows no part of ``url``.
+    pacer counts minutes). ``socket_timeout`` bounds each call to Redis, connecting
+    included, before Redis counts as away; ``retry_seconds`` spaces the probes while
+    it is. ``repr`` shows no part of ``url``.
 
     Example::
 
