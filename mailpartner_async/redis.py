@@ -25,10 +25,7 @@ when it answers: a cancel never fails because Redis is away.
 
 from __future__ import annotations
 
-import math
-
-from ._core.errors import ConfigurationError
-from ._core.settings import check_count, check_rate_limit
+from ._core.redis_plan import RedisPlan, plan_redis
 
 try:
     import redis  # noqa: F401 - fail here, with the extra's name, when it is missing
@@ -39,7 +36,9 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in tests
     ) from exc
 
 from ._async.redis_pacer import AsyncRedisPacer
+from ._async.redis_trio import AnyLoopRedisScripts
 from ._sync.redis_pacer import RedisPacer
+from ._sync.redis_scripts import RedisScripts
 
 __all__ = ["RedisRateLimiter"]
 
@@ -66,7 +65,8 @@ class RedisRateLimiter:
             await client.cancel("300")
 
     The limiter holds no connection itself: each client's pacer opens its own and
-    closes it with the client.
+    closes it with the client. Its ``repr`` never shows the URL, which may hold a
+    password.
     """
 
     def __init__(
@@ -78,21 +78,32 @@ class RedisRateLimiter:
         period: float = 60.0,
         fallback_rate_limit: int | None = None,
     ) -> None:
-        _check_arguments(url, key, period)
-        self.url = url
-        self.rate_limit = check_count("rate_limit", rate_limit, minimum=1)
-        self.key = key
-        self.period = float(period)
-        fallback = check_rate_limit(fallback_rate_limit)
-        self.fallback_rate_limit = self.rate_limit if fallback is None else fallback
-        tag = "{" + key + "}"
-        self._keys = [f"{tag}:next", f"{tag}:starts", f"{tag}:paused_until"]
-        period_us = round(self.period * 1e6)
-        # As in the client's own pacing, 0.5 s at 60 s, and never under 50 ms: the
-        # jitter between a start and its arrival must not put rate_limit + 1 starts
-        # in one window of the server.
-        margin_us = min(500_000, max(period_us // 120, 50_000))
-        self._reserve_args = [self.rate_limit, period_us, margin_us]
+        self._plan: RedisPlan = plan_redis(url, rate_limit, key, period, fallback_rate_limit)
+
+    @property
+    def url(self) -> str:
+        """The Redis URL, as given."""
+        return self._plan.url.reveal()
+
+    @property
+    def rate_limit(self) -> int:
+        """Requests that may start in any ``period`` seconds, among all clients."""
+        return self._plan.rate_limit
+
+    @property
+    def key(self) -> str:
+        """The shared budget's name: limiters with the same ``key`` share one budget."""
+        return self._plan.key
+
+    @property
+    def period(self) -> float:
+        """The window of ``rate_limit``, in seconds."""
+        return self._plan.period
+
+    @property
+    def fallback_rate_limit(self) -> int:
+        """Each client's own pace, per ``period``, while Redis is away."""
+        return self._plan.fallback_rate_limit
 
     def __repr__(self) -> str:
         return (
@@ -102,30 +113,8 @@ class RedisRateLimiter:
 
     def async_pacer(self) -> AsyncRedisPacer:
         """A pacer for one :class:`~mailpartner_async.AsyncMailPartner`."""
-        return AsyncRedisPacer(self)
+        return AsyncRedisPacer(self._plan, AnyLoopRedisScripts(self._plan, RedisScripts))
 
     def pacer(self) -> RedisPacer:
         """A pacer for one ``MailPartner``, shared by its threads."""
-        return RedisPacer(self)
-
-    def _fallback_per_minute(self) -> int:
-        """The local pacer's rate: it counts minutes, so another period is scaled."""
-        if self.period == 60.0:
-            return self.fallback_rate_limit
-        # Spaced (period + margin) / rate apart: no closed period holds more than rate.
-        margin = self._reserve_args[2] / 1e6
-        return max(1, math.floor(self.fallback_rate_limit * 60.0 / (self.period + margin)))
-
-
-def _check_arguments(url: object, key: object, period: object) -> None:
-    """Refuse what the constructor cannot use (the counts go through ``_config``)."""
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
-    if not isinstance(key, str) or not key.strip():
-        raise ConfigurationError(f"key must be a non-blank string, got {key!r}")
-    if (
-        isinstance(period, bool)
-        or not isinstance(period, int | float)
-        or not (0 < period < math.inf)
-    ):
-        raise ConfigurationError(f"period must be a positive number of seconds, got {period!r}")
+        return RedisPacer(self._plan, RedisScripts(self._plan))

@@ -63,11 +63,16 @@ TREES = (
     ("mailpartner_async/_async", "mailpartner_async/_sync"),
     ("tests/_async", "tests/_sync"),
 )
-ASYNC_ONLY = frozenset({"mailpartner_async/_async/http_aiohttp.py"})
+ASYNC_ONLY = frozenset(
+    {"mailpartner_async/_async/http_aiohttp.py", "mailpartner_async/_async/redis_trio.py"}
+)
 HTTPX2_TWINS = (
     ("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py"),
     ("mailpartner_async/_async/http_httpx.py", "mailpartner_async/_async/http_httpx2.py"),
-    ("mailpartner_async/testing/_transports.py", "mailpartner_async/testing/_transports_httpx2.py"),
+    (
+        "mailpartner_async/_async/fake_transport.py",
+        "mailpartner_async/_async/fake_transport_httpx2.py",
+    ),
 )
 
 HEADER = """\
@@ -119,6 +124,8 @@ SYNC = Axis(
         Rename("StopAsyncIteration", "StopIteration"),
         Rename("new_async_client", "new_client"),
         Rename("open_async_transport", "open_transport"),
+        Rename("handle_async_request", "handle_request"),
+        Rename("FakeAsyncTransport", "FakeTransport"),
         Rename("_async", "_sync", dotted=True),
         # The generic ones: AsyncMailPartner, _AsyncRun, httpx.AsyncClient;
         # async_sleep, async_iterate, limiter.async_pacer(); ASYNC_TRANSPORTS.

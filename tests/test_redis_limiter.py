@@ -10,7 +10,7 @@ import uuid
 import anyio
 import pytest
 
-import mailpartner_async._redis
+import mailpartner_async._core.redis_plan
 from mailpartner_async import AsyncMailPartner, ConfigurationError, MailPartner
 from mailpartner_async.redis import RedisRateLimiter
 from tests.redis_server import RedisServer
@@ -134,7 +134,7 @@ async def test_starts_queued_locally_move_to_the_shared_budget_when_redis_return
     # starts each client had queued on its local pacer (up to 10 each, 2 s deep at 5 a
     # second). Started on top of the emptied shared budget, they would put ~40 starts
     # in one 2-second window; moved to the shared budget, they keep it near 20.
-    monkeypatch.setattr(mailpartner_async._redis, "RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(mailpartner_async._core.redis_plan, "RETRY_SECONDS", 0.2)
     limiter = _limiter(redis_server.url, rate_limit=20, period=2.0, fallback_rate_limit=10)
     ids = [str(n) for n in range(70)]
     try:

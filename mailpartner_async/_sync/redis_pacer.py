@@ -8,16 +8,28 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import Protocol
 
-from .._compat import sleep
-from .._redis import REDIS_ERRORS, Health, RedisScripts
+from .._compat import monotonic, sleep, thread_lock
+from .._core.redis_plan import RedisHealth, RedisPlan
 from .pacer import Pacer
+from .redis_scripts import REDIS_ERRORS
 
-if TYPE_CHECKING:
-    from ..redis import RedisRateLimiter
+__all__ = ["RedisPacer", "SharedBudget"]
 
-__all__ = ["RedisPacer"]
+logger = logging.getLogger("mailpartner_async")
+
+
+class SharedBudget(Protocol):
+    """What the pacer needs of Redis: the plan's scripts, each call raising one of
+    ``REDIS_ERRORS`` when Redis is away (``RedisScripts``, or a stand-in)."""
+
+    def reserve(self, reserved: int) -> tuple[int, int]: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class RedisPacer:
@@ -30,13 +42,16 @@ class RedisPacer:
     Redis is tried again at most every few seconds: a start is never refused. Both
     hand-overs move the starts already promised: a shared start is checked again at
     its time, so Redis gone sends it to the local pacer, and a local start whose
-    wait saw Redis return is exchanged for a shared one.
+    wait saw Redis return is exchanged for a shared one. Each outage is logged once,
+    as a WARNING on the ``mailpartner_async`` logger, and so is its end.
     """
 
-    def __init__(self, limiter: RedisRateLimiter) -> None:
-        self._health = Health(limiter)
-        self._local = Pacer(limiter._fallback_per_minute())
-        self._scripts = RedisScripts(limiter)
+    def __init__(self, plan: RedisPlan, budget: SharedBudget) -> None:
+        self._plan = plan
+        self._budget = budget
+        self._health = RedisHealth(plan.retry_seconds)
+        self._guard = thread_lock()
+        self._local = Pacer(plan.fallback_per_minute)
 
     def wait(self) -> None:
         while True:
@@ -52,13 +67,13 @@ class RedisPacer:
     def _shared_wait(self) -> bool:
         """Wait for a start from Redis; False (at once) when Redis is away."""
         reserved = 0
-        while self._health.try_redis():
+        while self._try_redis():
             try:
-                delay_us, reserved = self._scripts.reserve(reserved)
+                delay_us, reserved = self._budget.reserve(reserved)
             except REDIS_ERRORS as exc:
-                self._health.failed(exc)
+                self._failed(exc)
                 return False
-            self._health.answered()
+            self._answered()
             if delay_us <= 0:
                 return True
             sleep(delay_us / 1e6)
@@ -66,14 +81,41 @@ class RedisPacer:
 
     def pause(self, seconds: float) -> None:
         self._local.pause(seconds)
-        if not self._health.try_redis():
+        if not self._try_redis():
             return
         try:
-            self._scripts.pause(seconds)
+            self._budget.pause(seconds)
         except REDIS_ERRORS as exc:
-            self._health.failed(exc)
+            self._failed(exc)
         else:
-            self._health.answered()
+            self._answered()
 
     def close(self) -> None:
-        self._scripts.close()
+        self._budget.close()
+
+    def _try_redis(self) -> bool:
+        with self._guard:
+            return self._health.try_redis(monotonic())
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._guard:
+            started = self._health.failed(monotonic())
+        if started:
+            plan = self._plan
+            logger.warning(
+                "Redis rate limiter (key %r) unreachable (%s): pacing locally at %d "
+                "requests per %g s until it is back",
+                plan.key,
+                type(exc).__name__,
+                plan.fallback_rate_limit,
+                plan.period,
+            )
+
+    def _answered(self) -> None:
+        with self._guard:
+            ended = self._health.answered()
+        if ended:
+            logger.warning(
+                "Redis rate limiter (key %r) is back: pacing on the shared budget",
+                self._plan.key,
+            )

@@ -18,6 +18,8 @@ Example::
         assert mailpartner_fake.status(message_id) == "cancelled"
 """
 
+from .._async.fake_transport import FakeAsyncTransport
+from .._sync.fake_transport import FakeTransport
 from ._answers import FakeResponse
 from ._asgi import FakeASGIApp
 from ._clock import FakeClock
@@ -30,7 +32,6 @@ from ._fake import (
     MessageStatus,
     RecordedRequest,
 )
-from ._transports import FakeAsyncTransport, FakeTransport
 
 __all__ = [
     "CANCEL_CUTOFF",

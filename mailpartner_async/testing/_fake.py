@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from .._async.client import AsyncMailPartner
+from .._async.fake_transport import FakeAsyncTransport
 from .._core.errors import ConfigurationError
 from .._core.secrets import redact_params
 from .._core.settings import RetryPolicy, check_count
+from .._sync.fake_transport import FakeTransport
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
 from ._clock import check_aware
-from ._transports import FakeAsyncTransport, FakeTransport
 
 if TYPE_CHECKING:
     from .. import MailPartner
@@ -416,7 +417,9 @@ class FakeMailPartner:
                 response = await http.get(FAKE_BASE_URL + "/message-cancel")
         """
         if library == "httpx2":
-            from ._transports_httpx2 import FakeAsyncTransport as FakeAsyncHttpx2Transport
+            from .._async.fake_transport_httpx2 import (
+                FakeAsyncTransport as FakeAsyncHttpx2Transport,
+            )
 
             return FakeAsyncHttpx2Transport(self)  # type: ignore[return-value]
         _check_library(library)
@@ -432,7 +435,7 @@ class FakeMailPartner:
                 response = http.get(FAKE_BASE_URL + "/message-cancel")
         """
         if library == "httpx2":
-            from ._transports_httpx2 import FakeTransport as FakeHttpx2Transport
+            from .._sync.fake_transport_httpx2 import FakeTransport as FakeHttpx2Transport
 
             return FakeHttpx2Transport(self)  # type: ignore[return-value]
         _check_library(library)

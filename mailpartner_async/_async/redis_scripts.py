@@ -1,0 +1,80 @@
+"""The shared budget's two scripts on one redis-py client: run one, return its answer.
+
+Nothing here waits for a start time: the pacer (``redis_pacer.py``) does. One client,
+so one pool, serves every caller of one pacer (redis-py's sync pool is thread-safe: a
+sync client's threads share it too). The scripts, their keys and their arguments come
+from the plan (:mod:`mailpartner_async._core.redis_plan`).
+Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
+"""
+
+# mypy: disable-error-code="unreachable"
+# (the sync branch of the `if True:  # ASYNC` block)
+
+from __future__ import annotations
+
+from typing import Final
+
+from redis import RedisError
+from redis.backoff import NoBackoff
+
+if True:  # ASYNC: redis-py's asyncio client
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.commands.core import AsyncScript
+else:
+    from redis import Redis
+    from redis.retry import Retry
+
+from .._core.redis_plan import PAUSE, RESERVE, RedisPlan
+
+__all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
+
+# What a call to Redis raises when Redis is away (or answers nonsense).
+REDIS_ERRORS: Final = (RedisError, OSError)
+
+
+class AsyncRedisScripts:
+    """:data:`RESERVE` and :data:`PAUSE` of ``plan``, on a redis-py client of its Redis.
+
+    No retry inside redis-py: a failed call counts as an outage at once, and the pacer
+    falls back to local pacing instead of waiting on Redis. Building it opens nothing;
+    connections open on the first call.
+    """
+
+    def __init__(self, plan: RedisPlan) -> None:
+        self._plan = plan
+        self._client = Redis.from_url(
+            plan.url.reveal(),
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=plan.socket_timeout,
+            socket_connect_timeout=plan.socket_timeout,
+        )
+        self._reserve: AsyncScript = self._client.register_script(RESERVE)
+        self._pause: AsyncScript = self._client.register_script(PAUSE)
+
+    async def reserve(self, reserved: int) -> tuple[int, int]:
+        """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""
+        keys, args = self._plan.reserve_call(reserved)
+        try:
+            delay_us, start = await self._reserve(keys=keys, args=args)
+        except REDIS_ERRORS:
+            await self._drop_connections()
+            raise
+        return int(delay_us), int(start)
+
+    async def pause(self, seconds: float) -> None:
+        """Hold back every start of the key for ``seconds`` (a later pause wins)."""
+        keys, args = self._plan.pause_call(seconds)
+        try:
+            await self._pause(keys=keys, args=args)
+        except REDIS_ERRORS:
+            await self._drop_connections()
+            raise
+
+    async def _drop_connections(self) -> None:
+        # The idle connections of the pool died with the server too: without this, the
+        # calls right after a restart would take them, fail, and start a second outage.
+        await self._client.connection_pool.disconnect(inuse_connections=False)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

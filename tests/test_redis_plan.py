@@ -1,0 +1,174 @@
+"""The shared budget's sans-I/O side: the plan a RedisRateLimiter hands its pacers (exact
+values from its arguments, a repr that never shows the Redis URL's password) and the
+outage decisions (no Redis server needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mailpartner_async import ConfigurationError
+from mailpartner_async._core.redis_plan import (
+    RETRY_SECONDS,
+    SOCKET_TIMEOUT,
+    RedisHealth,
+    plan_redis,
+)
+from mailpartner_async.redis import RedisRateLimiter
+
+URL = "redis://localhost:6379/0"
+
+
+def test_the_keys_share_one_hash_tag() -> None:
+    plan = plan_redis(URL, 2000, "fleet", 60.0, None)
+
+    assert plan.keys == ("{fleet}:next", "{fleet}:starts", "{fleet}:paused_until")
+
+
+@pytest.mark.parametrize(
+    ("rate_limit", "period", "reserve_args"),
+    [
+        (2000, 60.0, (2000, 60_000_000, 500_000)),  # the margin: period / 120, at most 0.5 s
+        (2000, 120.0, (2000, 120_000_000, 500_000)),
+        (10, 12.0, (10, 12_000_000, 100_000)),
+        (4, 1.0, (4, 1_000_000, 50_000)),  # and never under 50 ms
+        (4, 0.001, (4, 1_000, 50_000)),
+    ],
+)
+def test_the_reserve_args_are_the_limit_the_period_and_the_margin_in_microseconds(
+    rate_limit: int, period: float, reserve_args: tuple[int, int, int]
+) -> None:
+    assert plan_redis(URL, rate_limit, "k", period, None).reserve_args == reserve_args
+
+
+@pytest.mark.parametrize(
+    ("fallback", "period", "per_minute"),
+    [
+        (None, 60.0, 20),  # no fallback given: the rate limit's
+        (7, 60.0, 7),  # a 60 s period is the local pacer's minute
+        (10, 2.0, 292),  # floor(10 * 60 / (2 + 0.05))
+        (4, 1.0, 228),  # floor(4 * 60 / (1 + 0.05))
+        (1, 1000.0, 1),  # never under one a minute
+    ],
+)
+def test_the_fallback_is_scaled_to_the_local_pacers_minute(
+    fallback: int | None, period: float, per_minute: int
+) -> None:
+    plan = plan_redis(URL, 20, "k", period, fallback)
+
+    assert plan.fallback_per_minute == per_minute
+    assert plan.fallback_rate_limit == (20 if fallback is None else fallback)
+
+
+def test_the_scripts_get_the_keys_and_the_arguments_they_document() -> None:
+    plan = plan_redis(URL, 4, "k", 1.0, None)
+
+    assert plan.reserve_call(0) == (
+        ["{k}:next", "{k}:starts", "{k}:paused_until"],
+        [4, 1_000_000, 50_000, 0],
+    )
+    assert plan.reserve_call(1_234) == (list(plan.keys), [4, 1_000_000, 50_000, 1_234])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "microseconds"),
+    [(1.5, 1_500_000), (0.0000001, 1), (0.0, 0), (2, 2_000_000)],
+)
+def test_a_pause_is_given_in_whole_microseconds_rounded_up(
+    seconds: float, microseconds: int
+) -> None:
+    plan = plan_redis(URL, 4, "k", 1.0, None)
+
+    assert plan.pause_call(seconds) == (["{k}:paused_until"], [microseconds])
+
+
+def test_the_plan_carries_the_timeouts_of_its_module() -> None:
+    plan = plan_redis(URL, 20, "k", 60, None)
+
+    assert (plan.socket_timeout, plan.retry_seconds) == (SOCKET_TIMEOUT, RETRY_SECONDS)
+    assert plan.period == 60.0
+    assert isinstance(plan.period, float)
+
+
+def test_the_plan_is_frozen() -> None:
+    plan = plan_redis(URL, 20, "k", 60.0, None)
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.rate_limit = 30  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://localhost", "url must be"),
+        (None, "url must be"),
+    ],
+)
+def test_a_url_of_another_scheme_is_refused(url: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        plan_redis(url, 20, "k", 60.0, None)
+
+
+PASSWORD = "s3cr3t-hunter2"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD}@localhost:6379/0",
+        f"redis://default:{PASSWORD}@localhost:6379/0",
+        f"rediss://user:{PASSWORD}@cache.example:6380/1",
+        f"unix://user:{PASSWORD}@/run/redis.sock?db=2",
+        f"redis://localhost:6379/0?password={PASSWORD}",
+    ],
+)
+def test_no_repr_or_str_of_the_plan_or_the_limiter_shows_the_urls_password(url: str) -> None:
+    limiter = RedisRateLimiter(url, rate_limit=20, key="k")
+    plan = plan_redis(url, 20, "k", 60.0, None)
+
+    shown = [repr(plan), str(plan), f"{plan}", repr(limiter), str(limiter), f"{limiter}"]
+    assert [text for text in shown if PASSWORD in text] == []
+    assert limiter.url == url == plan.url.reveal()
+
+
+def test_a_percent_encoded_password_is_not_shown_either() -> None:
+    plan = plan_redis("redis://:p%40ss-w0rd-1@localhost/0", 20, "k", 60.0, None)
+
+    assert "p%40ss-w0rd-1" not in repr(plan)
+    assert "p@ss-w0rd-1" not in repr(plan)
+
+
+def test_redis_is_tried_every_time_while_it_answers() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+
+    assert [health.try_redis(now) for now in (0.0, 0.0, 100.0)] == [True, True, True]
+    assert health.up
+
+
+def test_an_outage_starts_once_and_redis_is_probed_once_per_interval() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+
+    assert health.failed(10.0) is True  # the outage starts: the pacer logs it
+    assert health.failed(10.5) is False  # still the same outage
+    assert not health.up
+    # Retried 2 s after the last failure, by one caller: the next waits another 2 s.
+    probes = [(now, health.try_redis(now)) for now in (11.0, 12.4, 12.5, 12.6, 14.4, 14.5)]
+    assert probes == [
+        (11.0, False),
+        (12.4, False),
+        (12.5, True),
+        (12.6, False),
+        (14.4, False),
+        (14.5, True),
+    ]
+
+
+def test_an_answer_ends_the_outage_once() -> None:
+    health = RedisHealth(retry_seconds=2.0)
+    health.failed(0.0)
+
+    assert health.answered() is True  # the pacer logs that Redis is back
+    assert health.answered() is False
+    assert health.up
+    assert health.try_redis(0.1)
