@@ -68,6 +68,23 @@ def test_an_undecodable_body_is_an_unexpected_response_saying_why() -> None:
     assert "Content-Encoding 'br' is not supported" in str(error)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        RawResponse(200, {"content-type": f"text/x-{KEY}"}, b"plain"),
+        RawResponse(502, {"content-type": f"text/x-{KEY}"}, b"plain"),
+        RawResponse(200, {}, b"", undecodable=f"Content-Encoding {KEY!r} is not supported"),
+    ],
+    ids=["content-type", "content-type-5xx", "content-encoding"],
+)
+def test_a_header_echoing_the_key_is_masked_in_the_error_and_the_reason(raw: RawResponse) -> None:
+    found = interpret_response(raw, message_id="300", secret=KEY)
+    assert isinstance(found.error, UnexpectedResponseError)
+    assert "[REDACTED]" in found.error.message
+    for text in (str(found.error), repr(found.error), found.reason):
+        assert KEY not in text
+
+
 def test_errors_values_are_redacted_at_any_depth_and_survive_pickling() -> None:
     held = Secret(KEY)
     body = (

@@ -554,6 +554,9 @@ def _without_code(
     secret: str | None,
 ) -> Verdict:
     """A 429 status is retried and throttles, a 5xx is retried, anything else is final."""
+    # The problem may quote a header the server sent (its Content-Type, its
+    # Content-Encoding): a server may echo the key there too.
+    problem = redact(problem, secret)
     if raw.status == 429:
         error: MailPartnerError = error_for_code(
             CancelCode.RATE_LIMITED,
