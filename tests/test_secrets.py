@@ -1,8 +1,7 @@
-"""The one home for secrets, table-driven: the key holder, text redaction, the log filter."""
+"""The key holder and text redaction, table-driven (the log filter: test_log_redaction.py)."""
 
 from __future__ import annotations
 
-import logging
 import pickle
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
@@ -149,31 +148,6 @@ def test_secret_reveals_its_value_only_when_asked() -> None:
 def test_secret_refuses_to_be_pickled(protocol: int) -> None:
     with pytest.raises(TypeError, match="not pickled"):
         pickle.dumps(Secret(KEY), protocol=protocol)
-
-
-# --- the log filter --------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "logger_name",
-    [
-        "httpx",
-        "httpcore.connection",
-        "httpcore.http11",
-        "httpcore.http2",
-        "httpcore.proxy",
-        "httpcore.socks",
-    ],
-)
-def test_httpx_and_httpcore_records_are_redacted_from_import_on(
-    logger_name: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger=logger_name)
-
-    logging.getLogger(logger_name).debug("Location: %s?apiKey=%s&messageId=1", URL, quote_plus(KEY))
-
-    [record] = caplog.records
-    assert record.getMessage() == f"Location: {URL}?apiKey=[REDACTED]&messageId=1"
 
 
 def test_a_live_secret_is_masked_in_any_text_without_being_passed() -> None:

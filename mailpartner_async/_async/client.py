@@ -42,6 +42,7 @@ from .._core.settings import (
     check_concurrency,
 )
 from .._journal import Journal
+from .._log_redaction import attach_log_redaction
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 from .._transports import open_async_transport
 
@@ -210,6 +211,7 @@ class AsyncMailPartner:
             transport=transport,
             retry_policy=retry_policy,
         )
+        attach_log_redaction()
         self._pool = _AsyncPool(
             self._settings,
             http_client,

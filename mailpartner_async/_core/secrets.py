@@ -1,14 +1,13 @@
-"""The one home for secrets: the key holder, text redaction and the log filter.
+"""The one home for secrets: the key holder and text redaction.
 
 The API key travels in the query string, so any URL, body excerpt or log record
 may carry it. Everything that masks it lives here, so one change of the rule (a new
-spelling to hide, another logger to filter) is made once. Importing this module
-attaches the log filter to httpx's and httpcore's loggers.
+spelling to hide) is made once. The log filter for the HTTP libraries' loggers is
+:mod:`mailpartner_async._log_redaction`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import weakref
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,6 @@ __all__ = [
     "REDACTED",
     "Secret",
     "excerpt",
-    "install_log_redaction",
     "redact",
     "redact_json",
     "redact_params",
@@ -150,52 +148,3 @@ def excerpt(body: bytes, secret: str | None = None) -> str:
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 1] + "…"
     return text
-
-
-class _RedactAPIKey(logging.Filter):
-    """Masks ``apiKey=`` values and live keys in the records of the HTTP libraries'
-    loggers (httpx's INFO request line, httpcore's DEBUG headers) and of ours."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg = redacted
-            record.args = None
-        return True
-
-
-_FILTER = _RedactAPIKey()
-# A filter acts on its own logger's records only, not on those its children propagate.
-_REDACTED_LOGGERS: Final = (
-    "mailpartner_async",
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    # The httpx2 fork logs under its own names.
-    "httpx2",
-    "httpcore2.connection",
-    "httpcore2.http11",
-    "httpcore2.http2",
-    "httpcore2.proxy",
-    "httpcore2.socks",
-)
-
-
-def install_log_redaction() -> None:
-    """Attach the redacting filter to httpx's and httpcore's loggers, once.
-
-    httpx logs every request at INFO with its full URL, query string included;
-    httpcore's DEBUG records show response headers, where a redirect's Location
-    may echo the query string back.
-    """
-    for name in _REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-install_log_redaction()

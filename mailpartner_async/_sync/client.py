@@ -45,6 +45,7 @@ from .._core.settings import (
     check_concurrency,
 )
 from .._journal import Journal
+from .._log_redaction import attach_log_redaction
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 from .._transports import open_transport
 
@@ -213,6 +214,7 @@ class MailPartner:
             transport=transport,
             retry_policy=retry_policy,
         )
+        attach_log_redaction()
         self._pool = _Pool(
             self._settings,
             http_client,
