@@ -29,7 +29,7 @@ from ._core.errors import APIError, ConfigurationError, IdsSourceError
 from ._core.models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
 from ._core.pacing import RateLimiter
 from ._core.rescue import plan_rescue
-from ._core.secrets import Secret, redact
+from ._core.secrets import redact
 from ._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count, resolve_api_key
 from ._ids_file import read_items
 from ._journal import Journal
@@ -62,30 +62,39 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with every error message redacted: a key typed in the wrong place
-    (``mailpartner --api-key KEY cancel``) must not come back as ``invalid choice``."""
+    """argparse, with every error message redacted of ``keys``, the keys typed: a key
+    typed in the wrong place (``mailpartner --api-key KEY cancel``) must not come back
+    as ``invalid choice``."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, keys: Sequence[str] = (), **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(**kwargs)
+        self.keys = tuple(keys)
 
     def error(self, message: str) -> NoReturn:
-        super().error(redact(message))
+        super().error(_redacted(message, self.keys))
 
 
-def _hold_keys(argv: Sequence[str]) -> list[Secret]:
-    """The values given to ``--api-key``, held so that every text masks them."""
-    held = []
+def _keys_given(argv: Sequence[str]) -> tuple[str, ...]:
+    """The values given to ``--api-key``: every text the command prints masks them."""
+    keys = []
     for index, arg in enumerate(argv):
         if arg == "--api-key" and index + 1 < len(argv):
-            held.append(Secret(argv[index + 1]))
+            keys.append(argv[index + 1])
         elif arg.startswith("--api-key="):
-            held.append(Secret(arg.partition("=")[2]))
-    return held
+            keys.append(arg.partition("=")[2])
+    return tuple(keys)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _redacted(text: str, keys: Sequence[str]) -> str:
+    for key in keys:
+        text = redact(text, key)
+    return redact(text)
+
+
+def _parser(keys: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = _Parser(
+        keys=keys,
         prog="mailpartner",
         description="Cancel scheduled emails on the Mail Partner API.",
     )
@@ -93,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    _add_cancel(commands)
-    _add_serve_fake(commands)
+    _add_cancel(commands, keys)
+    _add_serve_fake(commands, keys)
     return parser
 
 
@@ -102,9 +111,10 @@ def _parser() -> argparse.ArgumentParser:
 _SUBPARSERS: dict[str, argparse.ArgumentParser] = {}
 
 
-def _add_cancel(commands: Any) -> None:
+def _add_cancel(commands: Any, keys: Sequence[str]) -> None:
     cancel = _SUBPARSERS["cancel"] = commands.add_parser(
         "cancel",
+        keys=keys,
         help="cancel scheduled emails by message id",
         description=(
             "Cancel scheduled emails. Prints one JSON line per id on stdout and a "
@@ -188,9 +198,10 @@ def _add_cancel(commands: Any) -> None:
     )
 
 
-def _add_serve_fake(commands: Any) -> None:
+def _add_serve_fake(commands: Any, keys: Sequence[str]) -> None:
     serve = _SUBPARSERS["serve-fake"] = commands.add_parser(
         "serve-fake",
+        keys=keys,
         help="serve the fake API over HTTP at /v1/message-cancel",
         description="Serve FakeMailPartner over HTTP, for any client (even curl).",
     )
@@ -566,8 +577,8 @@ def _run_cancel(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    held = _hold_keys(argv)  # noqa: F841 - alive while main runs: redact() masks them
-    parser = _parser()
+    keys = _keys_given(argv)
+    parser = _parser(keys)
     args, extras = parser.parse_known_args(argv)
     if extras:
         if args.command == "cancel" and not any(extra.startswith("-") for extra in extras):
@@ -584,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         return _run_cancel(args)
     except (_UsageError, ConfigurationError) as exc:
-        print(f"mailpartner: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"mailpartner: error: {_redacted(str(exc), keys)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mailpartner: interrupted", file=sys.stderr)

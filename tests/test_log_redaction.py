@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import subprocess
@@ -13,6 +14,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from mailpartner_async import MailPartner
+from mailpartner_async._core.secrets import Secret
 from mailpartner_async._log_redaction import FILTERED_LOGGERS, _RedactAPIKey
 
 URL = "https://api.mailpartner.fr/v1/message-cancel"
@@ -104,6 +106,12 @@ def fresh_filter() -> Iterator[_RedactAPIKey]:
         logging.getLogger(name).removeFilter(log_filter)
 
 
+def _shown(log_filter: _RedactAPIKey, message: str) -> str:
+    record = logging.LogRecord("httpx", logging.INFO, "f", 1, "%s", (message,), None)
+    assert log_filter.filter(record) is True
+    return record.getMessage()
+
+
 def test_the_filter_leaves_a_record_without_args_once_it_masks(
     fresh_filter: _RedactAPIKey,
 ) -> None:
@@ -122,16 +130,39 @@ def test_a_record_without_a_key_is_left_as_it_is(fresh_filter: _RedactAPIKey) ->
     assert (record.msg, record.args) == ("GET %s", ("/x?id=1",))
 
 
-def test_attach_puts_the_filter_once_on_each_logger_from_many_threads(
+def test_the_filter_masks_a_key_while_its_holder_lives_then_forgets_it(
     fresh_filter: _RedactAPIKey,
 ) -> None:
-    start = threading.Barrier(16)
+    key = Secret("held-Key-0001")
+    fresh_filter.protect(key)
+    assert _shown(fresh_filter, "echo held-Key-0001") == "echo [REDACTED]"
 
-    def attach() -> None:
+    del key
+    gc.collect()
+
+    assert _shown(fresh_filter, "echo held-Key-0001") == "echo held-Key-0001"
+
+
+def test_the_filter_masks_the_keys_of_every_live_client(fresh_filter: _RedactAPIKey) -> None:
+    first, second = Secret("first-Key-0001"), Secret("second-Key-0002")
+    fresh_filter.protect(first)
+    fresh_filter.protect(second)
+    fresh_filter.protect(None)  # a client without a key adds nothing
+
+    assert _shown(fresh_filter, "first-Key-0001 second-Key-0002") == "[REDACTED] [REDACTED]"
+
+
+def test_protect_attaches_the_filter_once_to_each_logger_from_many_threads(
+    fresh_filter: _RedactAPIKey,
+) -> None:
+    keys = [Secret(f"thread-Key-{n:04}") for n in range(16)]
+    start = threading.Barrier(len(keys))
+
+    def protect(key: Secret) -> None:
         start.wait()
-        fresh_filter.attach()
+        fresh_filter.protect(key)
 
-    threads = [threading.Thread(target=attach) for _ in range(16)]
+    threads = [threading.Thread(target=protect, args=(key,)) for key in keys]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -140,3 +171,5 @@ def test_attach_puts_the_filter_once_on_each_logger_from_many_threads(
     counts = [logging.getLogger(name).filters.count(fresh_filter) for name in FILTERED_LOGGERS]
     assert counts == [1] * len(FILTERED_LOGGERS)
     assert fresh_filter not in logging.getLogger().filters
+    shown = _shown(fresh_filter, " ".join(key.reveal() for key in keys))
+    assert shown == " ".join(["[REDACTED]"] * len(keys))

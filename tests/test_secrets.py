@@ -150,11 +150,16 @@ def test_secret_refuses_to_be_pickled(protocol: int) -> None:
         pickle.dumps(Secret(KEY), protocol=protocol)
 
 
-def test_a_live_secret_is_masked_in_any_text_without_being_passed() -> None:
-    held = Secret("echoed-Key-42")
-    assert redact("HTTP/1.1 200 echoed-Key-42") == "HTTP/1.1 200 [REDACTED]"
-    assert redact("x=echoed-Key-42 y=echoed%2DKey%2D42") == "x=[REDACTED] y=echoed%2DKey%2D42"
-    del held
+def test_redact_masks_the_secret_it_is_given_and_no_other() -> None:
+    given, other = Secret("echoed-Key-42"), Secret("other-Key-43")
+    text = "HTTP/1.1 200 echoed-Key-42 other-Key-43"
+
+    assert redact(text, given) == "HTTP/1.1 200 [REDACTED] other-Key-43"
+    assert redact(text, "other-Key-43") == "HTTP/1.1 200 echoed-Key-42 [REDACTED]"
+    assert redact(text) == text  # no registry: a key alive elsewhere is not masked
+    encoded_twice = "echoed%2DKey%2D42"  # not a spelling the key is sent in
+    assert redact(f"x=echoed-Key-42 y={encoded_twice}", given) == f"x=[REDACTED] y={encoded_twice}"
+    del other
 
 
 def test_redact_json_masks_strings_at_any_depth_and_keeps_scalars() -> None:

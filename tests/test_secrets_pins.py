@@ -29,11 +29,11 @@ def test_secret_of_six_characters_or_more_is_masked_in_every_spelling(
 @pytest.mark.parametrize(
     ("value", "expected"), [("abc123", "key [REDACTED] here"), ("abc12", "key abc12 here")]
 )
-def test_a_live_secret_of_six_characters_or_more_is_masked_without_being_named(
+def test_a_secret_holder_of_six_characters_or_more_is_masked_when_given(
     value: str, expected: str
 ) -> None:
     held = Secret(value)
-    assert redact(f"key {held.reveal()} here") == expected
+    assert redact(f"key {held.reveal()} here", held) == expected
 
 
 @pytest.mark.parametrize("render", [repr, str, "{}".format, "{:>40}".format])

@@ -29,6 +29,8 @@ from mailpartner_async import (
     MailPartnerError,
     MessageNotFoundError,
 )
+from mailpartner_async._core.secrets import Secret
+from mailpartner_async._telemetry import log_fields
 from mailpartner_async.testing import FakeMailPartner
 from tests.server import ScriptedServer, drop, reply
 
@@ -299,6 +301,30 @@ def test_a_raising_hook_is_logged_once_per_client_and_the_calls_succeed(
     assert "on_attempt hook raised" in record.getMessage()
     assert record.message_id == ids[0]  # type: ignore[attr-defined]
     assert record.reason == f"RuntimeError: hook broke on {ids[0]}"  # type: ignore[attr-defined]
+
+
+def test_a_hook_raising_with_the_key_is_logged_without_it(
+    fake: FakeMailPartner, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(info: AttemptInfo) -> None:
+        raise RuntimeError(f"hook broke with {KEY}")
+
+    with caplog.at_level(logging.WARNING, "mailpartner_async"), fake.client(on_attempt=hook) as c:
+        c.cancel(fake.schedule(HOUR))
+    (record,) = caplog.records
+    assert record.getMessage().endswith("RuntimeError: hook broke with [REDACTED]")
+    assert record.reason == "RuntimeError: hook broke with [REDACTED]"  # type: ignore[attr-defined]
+
+
+def test_log_fields_mask_the_clients_key_in_the_message_id() -> None:
+    fields = log_fields(f"id-{KEY}", 1, 4, None, "code 4", secret=Secret(KEY))
+    assert fields == {
+        "message_id": "id-[REDACTED]",
+        "attempt": 1,
+        "code": 4,
+        "delay": None,
+        "reason": "code 4",
+    }
 
 
 def test_on_attempt_must_be_callable() -> None:
