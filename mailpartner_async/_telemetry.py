@@ -125,7 +125,6 @@ class _Otel:
 
         self.context = context
         self.trace = trace
-        _redact_key_in_instrumented_urls()
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
         self.outcomes = meter.create_counter(
@@ -143,22 +142,6 @@ class _Otel:
             unit="s",
             description="Time each attempt queued for max_concurrency and rate_limit",
         )
-
-
-def _redact_key_in_instrumented_urls() -> None:
-    """Have the HTTP instrumentations (httpx's, httpx2's, aiohttp's) mask ``apiKey``.
-
-    They record the request's full URL, query string included, in ``url.full``,
-    masking only the parameters of ``opentelemetry.util.http.PARAMS_TO_REDACT``,
-    which they read at each request: the key travels as one, so it joins the list.
-    """
-    try:
-        from opentelemetry.util import http as otel_http
-    except ImportError:
-        return  # no instrumentation installed: no URL is recorded
-    names = getattr(otel_http, "PARAMS_TO_REDACT", None)
-    if isinstance(names, list) and "apiKey" not in names:
-        names.append("apiKey")
 
 
 _UNRESOLVED: Final[Any] = object()
