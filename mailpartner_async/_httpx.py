@@ -18,7 +18,7 @@ import httpx
 
 from ._core.body import ACCEPT_ENCODING
 from ._core.errors import APIConnectionError, APITimeoutError, ConfigurationError
-from ._core.secrets import redact
+from ._core.secrets import SecretText, redact
 from ._core.settings import Settings, Timeout, TransportName, is_loopback
 from ._deadline import deadline_remaining
 from ._version import __version__
@@ -211,15 +211,20 @@ def _clip_to_deadline(transport: httpx.HTTPTransport) -> None:
 
 
 def connection_error(
-    exc: BaseException, *, message_id: str, response_started: bool = False
+    exc: BaseException,
+    *,
+    message_id: str,
+    response_started: bool = False,
+    secret: SecretText = None,
 ) -> APIConnectionError | None:
     """Our error for a transport failure (httpx's, or aiohttp's under httpx-aiohttp),
     with whether the request was sent; ``None`` when ``exc`` is no transport failure.
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
-    reached the server. The text is redacted, and the original is not chained: its
-    request and its frames' locals hold the URL with the key.
+    reached the server. The text is redacted (of ``apiKey=`` values and of ``secret``,
+    the request's key), and the original is not chained: its request and its frames'
+    locals hold the URL with the key.
     """
     cause = exc.__cause__
     origin = cause if cause is not None and _from_aiohttp(cause) else exc
@@ -232,7 +237,7 @@ def connection_error(
         return None
     sent = sent or response_started
     name = type(origin).__name__
-    detail = redact(str(origin)) or name
+    detail = redact(str(origin), secret) or name
     error = (
         APITimeoutError(
             f"request timed out ({name}: {detail})", message_id=message_id, request_sent=sent

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._core.errors import ConfigurationError
+from ._core.secrets import SecretText, redact
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -52,10 +53,16 @@ def log_fields(
     code: int | None = None,
     delay: float | None = None,
     reason: str | None = None,
+    *,
+    secret: SecretText = None,
 ) -> dict[str, object]:
-    """The ``extra`` every log record of the SDK carries (``None`` where it does not apply)."""
+    """The ``extra`` every log record of the SDK carries (``None`` where it does not apply).
+
+    The message id is redacted of ``secret``, the client's key: it may be the key by
+    mistake. ``reason`` is taken as given: reasons are built redacted.
+    """
     return {
-        "message_id": message_id,
+        "message_id": None if message_id is None else redact(message_id, secret),
         "attempt": attempt,
         "code": None if code is None else int(code),
         "delay": delay,
@@ -118,7 +125,6 @@ class _Otel:
 
         self.context = context
         self.trace = trace
-        _redact_key_in_instrumented_urls()
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
         self.outcomes = meter.create_counter(
@@ -136,22 +142,6 @@ class _Otel:
             unit="s",
             description="Time each attempt queued for max_concurrency and rate_limit",
         )
-
-
-def _redact_key_in_instrumented_urls() -> None:
-    """Have the HTTP instrumentations (httpx's, httpx2's, aiohttp's) mask ``apiKey``.
-
-    They record the request's full URL, query string included, in ``url.full``,
-    masking only the parameters of ``opentelemetry.util.http.PARAMS_TO_REDACT``,
-    which they read at each request: the key travels as one, so it joins the list.
-    """
-    try:
-        from opentelemetry.util import http as otel_http
-    except ImportError:
-        return  # no instrumentation installed: no URL is recorded
-    names = getattr(otel_http, "PARAMS_TO_REDACT", None)
-    if isinstance(names, list) and "apiKey" not in names:
-        names.append("apiKey")
 
 
 _UNRESOLVED: Final[Any] = object()
@@ -223,20 +213,30 @@ class Observer:
                 otel = self._otel
         return otel
 
-    def call(self, message_id: object) -> CallObservation:
-        """Observe one ``cancel`` call: use as ``with observer.call(id) as call:``."""
-        return CallObservation(self, message_id)
+    def call(self, message_id: object, secret: SecretText = None) -> CallObservation:
+        """Observe one ``cancel`` call: use as ``with observer.call(id, key) as call:``.
 
-    def hook_failed(self, info: AttemptInfo, exc: Exception) -> None:
+        ``secret``, the client's key, is masked in what the call records.
+        """
+        return CallObservation(self, message_id, secret)
+
+    def hook_failed(self, info: AttemptInfo, exc: Exception, secret: SecretText = None) -> None:
         """Log the first exception of the hook at WARNING, then stay quiet."""
         if self._hook_failed:
             return
         self._hook_failed = True
-        reason = f"{type(exc).__name__}: {exc}"
+        fields = log_fields(
+            info.message_id,
+            info.attempt,
+            info.code,
+            info.delay,
+            redact(f"{type(exc).__name__}: {exc}", secret),
+            secret=secret,
+        )
         logger.warning(
             "the on_attempt hook raised (logged once per client; the call goes on): %s",
-            reason,
-            extra=log_fields(info.message_id, info.attempt, info.code, info.delay, reason),
+            fields["reason"],
+            extra=fields,
         )
 
     def _key(self) -> tuple[object, ...]:
@@ -269,11 +269,21 @@ class CallObservation:
     on an exception marks the span and counts the outcome by ``error.type``.
     """
 
-    __slots__ = ("_observer", "_otel", "_span", "_started", "_token", "attempts", "waited")
+    __slots__ = (
+        "_observer",
+        "_otel",
+        "_secret",
+        "_span",
+        "_started",
+        "_token",
+        "attempts",
+        "waited",
+    )
 
-    def __init__(self, observer: Observer, message_id: object) -> None:
+    def __init__(self, observer: Observer, message_id: object, secret: SecretText = None) -> None:
         self._observer = observer
         self._otel = otel = observer.otel
+        self._secret = secret
         self._started = time.perf_counter()
         self._token: object = None
         self.attempts = 0
@@ -282,7 +292,7 @@ class CallObservation:
         if otel is not None:
             span = otel.tracer.start_span("mailpartner.cancel", kind=otel.trace.SpanKind.CLIENT)
             if span.is_recording():
-                span.set_attribute("mailpartner.message_id", str(message_id))
+                span.set_attribute("mailpartner.message_id", redact(str(message_id), secret))
                 self._span = span
                 self._token = otel.context.attach(otel.trace.set_span_in_context(span))
 
@@ -325,7 +335,7 @@ class CallObservation:
             try:
                 hook(info)
             except Exception as exc:
-                self._observer.hook_failed(info, exc)
+                self._observer.hook_failed(info, exc, self._secret)
 
     def succeeded(self, result: CancelResult) -> None:
         """The call returns ``result``: close the span, count the outcome."""

@@ -124,10 +124,13 @@ def test_redact_json_redacts_each_kind_of_value(value: Any, expected: Any) -> No
     assert redact_json(value, SECRET) == expected
 
 
-def test_only_secrets_of_six_characters_or_more_are_held_for_masking() -> None:
-    short, long = Secret("abcde"), Secret("abcdef-held")
-    assert redact_json("abcde abcdef-held") == "abcde [REDACTED]"
-    del short, long
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [(Secret("abcde"), "abcde abcdef-held"), (Secret("abcdef-held"), "abcde [REDACTED]")],
+    ids=["five", "eleven"],
+)
+def test_only_secrets_of_six_characters_or_more_are_masked(secret: Secret, expected: str) -> None:
+    assert redact_json("abcde abcdef-held", secret) == expected
 
 
 @pytest.mark.parametrize(

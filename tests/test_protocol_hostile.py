@@ -24,8 +24,14 @@ from mailpartner_async._core.secrets import Secret
 KEY = "hostile-Key-0123456789"
 
 
-def verdict(body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> Verdict:
-    return interpret_response(RawResponse(status, headers or {}, body), message_id="300")
+def verdict(
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    status: int = 200,
+    secret: Secret | None = None,
+) -> Verdict:
+    raw = RawResponse(status, headers or {}, body)
+    return interpret_response(raw, message_id="300", secret=secret)
 
 
 @pytest.mark.parametrize(
@@ -68,20 +74,35 @@ def test_an_undecodable_body_is_an_unexpected_response_saying_why() -> None:
     assert "Content-Encoding 'br' is not supported" in str(error)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        RawResponse(200, {"content-type": f"text/x-{KEY}"}, b"plain"),
+        RawResponse(502, {"content-type": f"text/x-{KEY}"}, b"plain"),
+        RawResponse(200, {}, b"", undecodable=f"Content-Encoding {KEY!r} is not supported"),
+    ],
+    ids=["content-type", "content-type-5xx", "content-encoding"],
+)
+def test_a_header_echoing_the_key_is_masked_in_the_error_and_the_reason(raw: RawResponse) -> None:
+    found = interpret_response(raw, message_id="300", secret=KEY)
+    assert isinstance(found.error, UnexpectedResponseError)
+    assert "[REDACTED]" in found.error.message
+    for text in (str(found.error), repr(found.error), found.reason):
+        assert KEY not in text
+
+
 def test_errors_values_are_redacted_at_any_depth_and_survive_pickling() -> None:
-    held = Secret(KEY)
     body = (
         b'{"success": false, "code": 4, "message": "x", "errors": ['
         b'{"elementId": 1, "message": {"deep": ["' + KEY.encode() + b'"]}},'
         b'["' + KEY.encode() + b'"], 42]}'
     )
-    error = verdict(body, {"content-type": "application/json"}).error
+    error = verdict(body, {"content-type": "application/json"}, secret=Secret(KEY)).error
     assert isinstance(error, MessageNotFoundError)
     assert list(error.errors) == [{"elementId": 1, "message": {"deep": ["[REDACTED]"]}}]
     for text in (str(error), repr(error), repr(error.errors), repr(vars(error))):
         assert KEY not in text
     assert KEY.encode() not in pickle.dumps(error)
-    del held
 
 
 def test_an_int_too_long_to_print_is_code_3_not_a_value_error() -> None:

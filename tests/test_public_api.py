@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import pkgutil
 import sys
 from types import ModuleType
@@ -11,6 +13,7 @@ import pydantic
 import pytest
 
 import mailpartner_async
+import mailpartner_async.testing
 from mailpartner_async import (
     CancelCode,
     CancelOutcome,
@@ -100,6 +103,42 @@ def test_every_private_module_the_package_loads_has_its_all_checked() -> None:
 
     assert "mailpartner_async._core.secrets" in loaded
     assert loaded <= set(_private_modules())
+
+
+# --- names loaded on first use ---------------------------------------------------------
+
+LAZY_PACKAGES = [mailpartner_async, mailpartner_async.testing]
+
+
+def _type_checking_imports(package: ModuleType) -> dict[str, str]:
+    """What the package's ``if TYPE_CHECKING:`` block imports: name -> module."""
+    tree = ast.parse(inspect.getsource(package))
+    [block] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    return {
+        alias.name: "." * node.level + (node.module or "")
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES, ids=lambda package: package.__name__)
+def test_each_lazy_name_is_imported_from_where_type_checkers_read_it(package: ModuleType) -> None:
+    exports: dict[str, str] = package._EXPORTS
+
+    assert exports == _type_checking_imports(package)
+    assert set(exports) == set(package.__all__) - {"__version__"}
+    assert set(package.__all__) <= set(dir(package))
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES, ids=lambda package: package.__name__)
+def test_an_unknown_name_is_an_attribute_error(package: ModuleType) -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'AsyncMailPartnr'"):
+        _ = package.AsyncMailPartnr
 
 
 # --- models ----------------------------------------------------------------------

@@ -108,7 +108,10 @@ class AsyncAiohttpTransport:
                         return await _read(response), None
                 except Exception as exc:
                     mapped = connection_error(
-                        exc, message_id=request.message_id, response_started=started
+                        exc,
+                        message_id=request.message_id,
+                        response_started=started,
+                        secret=request.api_key,
                     )
                     failure = attempt_failure(
                         exc, mapped, message_id=request.message_id, closed=self._closed_now()

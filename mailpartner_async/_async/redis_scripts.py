@@ -20,7 +20,6 @@ from redis.backoff import NoBackoff
 if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
-    from redis.commands.core import AsyncScript
 else:
     from redis import Redis
     from redis.retry import Retry
@@ -49,8 +48,8 @@ class AsyncRedisScripts:
             socket_timeout=plan.socket_timeout,
             socket_connect_timeout=plan.socket_timeout,
         )
-        self._reserve: AsyncScript = self._client.register_script(RESERVE)
-        self._pause: AsyncScript = self._client.register_script(PAUSE)
+        self._reserve = self._client.register_script(RESERVE)
+        self._pause = self._client.register_script(PAUSE)
 
     async def reserve(self, reserved: int) -> tuple[int, int]:
         """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""

@@ -30,7 +30,7 @@ from .errors import (
     UnexpectedResponseError,
 )
 from .models import PROVIDER_MESSAGES, CancelCode, CancelResult
-from .secrets import Secret, excerpt, redact, redact_json
+from .secrets import Secret, SecretText, excerpt, redact, redact_json
 from .settings import MAX_BODY_BYTES, ResponseFormat
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ def _message_of(data: Mapping[str, Any], code: int) -> str:
     return PROVIDER_MESSAGES.get(code, "")
 
 
-def _errors_of(data: Mapping[str, Any], secret: str | None = None) -> list[Mapping[str, Any]]:
+def _errors_of(data: Mapping[str, Any], secret: SecretText = None) -> list[Mapping[str, Any]]:
     """The ``errors`` list's objects, every value in them redacted at any depth."""
     errors = data.get("errors")
     if not isinstance(errors, list):
@@ -460,7 +460,7 @@ def interpret_response(
     message_id: str,
     attempt: int = 1,
     earlier_attempt_reached: bool = False,
-    secret: str | None = None,
+    secret: SecretText = None,
     now: float | None = None,
 ) -> Verdict:
     """The meaning of an HTTP answer to a cancel request.
@@ -471,8 +471,9 @@ def interpret_response(
     :class:`UnexpectedResponseError`. Code 5 after an earlier attempt that may have
     reached the server is a result: that attempt cancelled the message. A body cut
     short by a broken connection (``raw.truncated``) is retried, as the request was
-    sent. ``secret`` is masked in every text taken from the answer. ``now`` (seconds
-    since the epoch) is what a ``Retry-After`` date is counted from.
+    sent. ``secret``, the key the request carried, is masked in every text taken from
+    the answer, wherever the server echoes it. ``now`` (seconds since the epoch) is
+    what a ``Retry-After`` date is counted from.
     """
     retry_after = parse_retry_after(raw.headers, now)
     if raw.truncated:
@@ -529,7 +530,7 @@ def _for_error_code(error: APIError) -> Verdict:
 
 
 def _truncated(
-    raw: RawResponse, *, message_id: str, retry_after: float | None, secret: str | None
+    raw: RawResponse, *, message_id: str, retry_after: float | None, secret: SecretText
 ) -> Verdict:
     error = UnexpectedResponseError(
         "the connection closed before the whole body arrived",
@@ -551,9 +552,12 @@ def _without_code(
     *,
     message_id: str,
     retry_after: float | None,
-    secret: str | None,
+    secret: SecretText,
 ) -> Verdict:
     """A 429 status is retried and throttles, a 5xx is retried, anything else is final."""
+    # The problem may quote a header the server sent (its Content-Type, its
+    # Content-Encoding): a server may echo the key there too.
+    problem = redact(problem, secret)
     if raw.status == 429:
         error: MailPartnerError = error_for_code(
             CancelCode.RATE_LIMITED,

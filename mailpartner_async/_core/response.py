@@ -11,7 +11,7 @@ import types
 from collections.abc import Mapping
 from typing import Final
 
-from .secrets import redact
+from .secrets import SecretText, redact
 
 __all__ = ["REQUEST_ID_HEADERS", "ResponseInfo"]
 
@@ -28,7 +28,8 @@ REQUEST_ID_HEADERS: Final = (
 class ResponseInfo:
     """The HTTP status and headers of one answer, header values redacted.
 
-    ``headers`` maps lowercase names to values with the API key masked (it is built
+    ``headers`` maps lowercase names to values with the API key masked: ``apiKey=``
+    values, and ``secret``, the key of the request, wherever a value echoes it (built
     on first access, so an unread one costs nothing); ``request_id`` is the first of
     :data:`REQUEST_ID_HEADERS` the answer carried, or ``None`` (the provider sends
     none today).
@@ -39,23 +40,27 @@ class ResponseInfo:
         print(result.response.status, result.response.request_id)
     """
 
-    __slots__ = ("_headers", "_raw_headers", "status")
+    __slots__ = ("_headers", "_raw_headers", "_secret", "status")
 
     status: int
 
-    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, status: int, headers: Mapping[str, str], *, secret: SecretText = None
+    ) -> None:
         self.status = status
         self._raw_headers: Mapping[str, str] | None = headers
+        self._secret: SecretText = secret
         self._headers: Mapping[str, str] | None = None
 
     @property
     def headers(self) -> Mapping[str, str]:
         """The answer's headers, read-only, names lowercase, values redacted."""
         if self._headers is None:
-            raw = self._raw_headers or {}
-            shown = {name.lower(): redact(value) for name, value in raw.items()}
+            raw, secret = self._raw_headers or {}, self._secret
+            shown = {name.lower(): redact(value, secret) for name, value in raw.items()}
             self._headers = types.MappingProxyType(shown)
-            self._raw_headers = None  # what the server sent is no longer held
+            # What the server sent, and the key to mask in it, are no longer held.
+            self._raw_headers = self._secret = None
         return self._headers
 
     @property

@@ -1,25 +1,25 @@
-"""The one home for secrets: the key holder, text redaction and the log filter.
+"""The key holder and text redaction: every function is given the secret it must hide.
 
 The API key travels in the query string, so any URL, body excerpt or log record
 may carry it. Everything that masks it lives here, so one change of the rule (a new
-spelling to hide, another logger to filter) is made once. Importing this module
-attaches the log filter to httpx's and httpcore's loggers.
+spelling to hide) is made once. Nothing here knows which keys exist: a caller passes
+its own :class:`Secret` (or string) to :func:`redact`, and only ``apiKey=`` values
+are masked without one. The log filter for the HTTP libraries' loggers, which needs
+the keys of the clients alive, is :mod:`mailpartner_async._log_redaction`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 from urllib.parse import quote, quote_plus
 
 __all__ = [
     "REDACTED",
     "Secret",
+    "SecretText",
     "excerpt",
-    "install_log_redaction",
     "redact",
     "redact_json",
     "redact_params",
@@ -37,8 +37,9 @@ class Secret:
     """A string that is never rendered by accident: repr, str and format show a mask.
 
     The value comes out only through :meth:`reveal`, at the one place that sends it.
-    While a ``Secret`` lives, :func:`redact` and the log filter mask its value in
-    every text, wherever a server echoes it back (a reason phrase, a header, a body).
+    Given to :func:`redact`, its value is masked in every spelling a text may carry
+    (raw, percent- or form-encoded), wherever a server echoes it back. A ``Secret``
+    is referenced weakly by the log filter, so it is forgotten with its client.
     """
 
     __slots__ = ("__weakref__", "_spellings", "_value")
@@ -47,7 +48,6 @@ class Secret:
         self._value = value
         # Worked out once: redact() masks them in every answer.
         self._spellings = _spellings(value)
-        _LIVE.add(self)
 
     def reveal(self) -> str:
         return self._value
@@ -64,8 +64,8 @@ class Secret:
         raise TypeError("an API key is not pickled")
 
 
-# Every key held by a live Secret: a text is redacted of all of them.
-_LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
+SecretText: TypeAlias = Secret | str | None
+"""What a redaction is given to hide: the key in its holder, as a plain string, or none."""
 
 
 def _spellings(secret: str) -> frozenset[str]:
@@ -77,24 +77,29 @@ def _spellings(secret: str) -> frozenset[str]:
     return frozenset((secret, quote(secret, safe=""), quote_plus(secret)))
 
 
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with every ``apiKey=`` value, and every spelling of ``secret`` and of
-    each live :class:`Secret`, masked.
+def _spellings_of(secret: SecretText) -> frozenset[str]:
+    if isinstance(secret, Secret):
+        return secret._spellings
+    return _spellings(secret) if secret else frozenset()
 
-    A secret is masked when it has at least six characters.
+
+def redact(text: str, secret: SecretText = None) -> str:
+    """``text`` with every ``apiKey=`` value, and every spelling of ``secret``, masked.
+
+    ``secret`` is the key the caller must hide (its :class:`Secret`, or a string); it
+    is masked when it has at least six characters. No other key is: a caller that
+    holds a key passes it.
 
     >>> redact("GET /v1/message-cancel?apiKey=s3cr3t&messageId=1")
     'GET /v1/message-cancel?apiKey=[REDACTED]&messageId=1'
+    >>> redact("Incorrect API key s3cr3t-key", Secret("s3cr3t-key"))
+    'Incorrect API key [REDACTED]'
     """
     if "=" in text:
         text = _API_KEY_PARAM.sub(_masked_param, text)
-    spellings = [held._spellings for held in list(_LIVE)]
-    if secret:
-        spellings.append(_spellings(secret))
-    for forms in spellings:
-        for spelling in forms:
-            if spelling in text:
-                text = text.replace(spelling, REDACTED)
+    for spelling in _spellings_of(secret):
+        if spelling in text:
+            text = text.replace(spelling, REDACTED)
     return text
 
 
@@ -102,7 +107,7 @@ def _masked_param(match: re.Match[str]) -> str:
     return match.group(1) + REDACTED
 
 
-def redact_json(value: Any, secret: str | None = None) -> Any:
+def redact_json(value: Any, secret: SecretText = None) -> Any:
     """A JSON value with every string in it redacted, at any depth.
 
     Containers are copied (lists stay lists, objects become dicts with redacted
@@ -131,18 +136,20 @@ def redact_params(params: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def redacted_url(url: str, params: Sequence[tuple[str, str]] = ()) -> str:
-    """The URL as it is safe to log: the key's value is never shown."""
+def redacted_url(
+    url: str, params: Sequence[tuple[str, str]] = (), secret: SecretText = None
+) -> str:
+    """The URL as it is safe to log: the key's value is never shown, nor ``secret``
+    anywhere else in it (a message id that is the key by mistake)."""
     shown = "&".join(
         f"{name}={REDACTED if name == 'apiKey' else quote_plus(value)}" for name, value in params
     )
-    url = redact(url)
-    if not shown:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}{shown}"
+    if shown:
+        url = f"{url}{'&' if '?' in url else '?'}{shown}"
+    return redact(url, secret)
 
 
-def excerpt(body: bytes, secret: str | None = None) -> str:
+def excerpt(body: bytes, secret: SecretText = None) -> str:
     """A short, printable, secret-free start of a body, for error messages."""
     # Redact before cutting: a cut through the key would leave an unmasked piece.
     text = redact(body.decode(errors="replace"), secret)
@@ -150,52 +157,3 @@ def excerpt(body: bytes, secret: str | None = None) -> str:
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 1] + "…"
     return text
-
-
-class _RedactAPIKey(logging.Filter):
-    """Masks ``apiKey=`` values and live keys in the records of the HTTP libraries'
-    loggers (httpx's INFO request line, httpcore's DEBUG headers) and of ours."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg = redacted
-            record.args = None
-        return True
-
-
-_FILTER = _RedactAPIKey()
-# A filter acts on its own logger's records only, not on those its children propagate.
-_REDACTED_LOGGERS: Final = (
-    "mailpartner_async",
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    # The httpx2 fork logs under its own names.
-    "httpx2",
-    "httpcore2.connection",
-    "httpcore2.http11",
-    "httpcore2.http2",
-    "httpcore2.proxy",
-    "httpcore2.socks",
-)
-
-
-def install_log_redaction() -> None:
-    """Attach the redacting filter to httpx's and httpcore's loggers, once.
-
-    httpx logs every request at INFO with its full URL, query string included;
-    httpcore's DEBUG records show response headers, where a redirect's Location
-    may echo the query string back.
-    """
-    for name in _REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-install_log_redaction()

@@ -44,6 +44,7 @@ from .._core.settings import (
     check_concurrency,
 )
 from .._journal import Journal
+from .._log_redaction import attach_log_redaction
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 from .._transports import open_transport
 
@@ -212,6 +213,7 @@ class MailPartner:
             transport=transport,
             retry_policy=retry_policy,
         )
+        attach_log_redaction(self._settings.api_key)
         self._pool = _Pool(
             self._settings,
             http_client,
@@ -336,7 +338,7 @@ class MailPartner:
         return self._cancel(message_id, self._settings, halt)
 
     def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
-        with self._pool.observer.call(message_id) as call:
+        with self._pool.observer.call(message_id, settings.api_key) as call:
             request = build_request(
                 settings.base_url, settings.api_key, message_id, settings.response_format
             )
@@ -465,14 +467,22 @@ class MailPartner:
             if verdict.throttle:
                 # A 429 or a Retry-After speaks to the whole client: every caller waits.
                 self._pool.pacer.pause(delay)
+            fields = log_fields(
+                request.message_id,
+                attempt,
+                report.code,
+                delay,
+                verdict.reason,
+                secret=request.api_key,
+            )
             logger.warning(
                 "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
-                request.message_id,
+                fields["message_id"],
                 delay,
                 attempt + 1,
                 settings.max_retries + 1,
                 verdict.reason,
-                extra=log_fields(request.message_id, attempt, report.code, delay, verdict.reason),
+                extra=fields,
             )
             if halt is None:
                 sleep(delay)
@@ -503,20 +513,29 @@ class MailPartner:
                     message_id=request.message_id,
                     attempt=attempt,
                     earlier_attempt_reached=reached,
+                    secret=request.api_key,
                     now=time.time(),
                 )
                 status = raw.status
-                _attach_response(verdict, ResponseInfo(raw.status, raw.headers))
+                info = ResponseInfo(raw.status, raw.headers, secret=request.api_key)
+                _attach_response(verdict, info)
         elapsed = time.perf_counter() - started
         report = AttemptReport(verdict, status, elapsed, started - queued)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s in %.1f ms",
                 request.method,
-                redacted_url(request.url, request.params),
+                redacted_url(request.url, request.params, request.api_key),
                 "no answer" if status is None else status,
                 elapsed * 1000,
-                extra=log_fields(request.message_id, attempt, report.code, None, verdict.reason),
+                extra=log_fields(
+                    request.message_id,
+                    attempt,
+                    report.code,
+                    None,
+                    verdict.reason,
+                    secret=request.api_key,
+                ),
             )
         return report
 

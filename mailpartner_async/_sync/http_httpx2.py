@@ -72,7 +72,10 @@ class Httpx2Transport:
                     return _read(response, deadline), None
             except Exception as exc:
                 mapped = connection_error(
-                    exc, message_id=request.message_id, response_started=started
+                    exc,
+                    message_id=request.message_id,
+                    response_started=started,
+                    secret=request.api_key,
                 )
                 failure = attempt_failure(
                     exc, mapped, message_id=request.message_id, closed=self.http.is_closed

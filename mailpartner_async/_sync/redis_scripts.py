@@ -19,7 +19,6 @@ from typing import Final
 
 from redis import Redis, RedisError
 from redis.backoff import NoBackoff
-from redis.commands.core import Script
 from redis.retry import Retry
 
 from .._core.redis_plan import PAUSE, RESERVE, RedisPlan
@@ -46,8 +45,8 @@ class RedisScripts:
             socket_timeout=plan.socket_timeout,
             socket_connect_timeout=plan.socket_timeout,
         )
-        self._reserve: Script = self._client.register_script(RESERVE)
-        self._pause: Script = self._client.register_script(PAUSE)
+        self._reserve = self._client.register_script(RESERVE)
+        self._pause = self._client.register_script(PAUSE)
 
     def reserve(self, reserved: int) -> tuple[int, int]:
         """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""

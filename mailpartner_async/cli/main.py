@@ -32,13 +32,12 @@ from .. import (
 )
 from .._compat import RateLimiter
 from .._core.models import BatchItem
-from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, resolve_api_key
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
 from .ledger import OutcomeLedger
 from .output import none_goes_out, outcome_line, summary
-from .parser import build_parser, hold_keys, parse
+from .parser import build_parser, keys_given, parse, redacted
 from .progress import ProgressDisplay, open_display
 
 __all__ = ["main"]
@@ -50,8 +49,9 @@ INTERRUPT_GRACE_SECONDS = 3.0
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    held = hold_keys(argv)  # noqa: F841 - alive while main runs: redact() masks them
-    args = parse(build_parser(), argv)
+    keys = keys_given(argv)
+    args = parse(build_parser(keys), argv)
+    args.keys_given = keys  # what every line the run prints masks
     try:
         if args.command == "serve-fake":
             from .serve_fake import serve
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         return _run_cancel(args)
     except (UsageError, ConfigurationError) as exc:
-        print(f"mailpartner: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"mailpartner: error: {redacted(str(exc), keys)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mailpartner: interrupted", file=sys.stderr)
@@ -119,7 +119,7 @@ async def _cancel(
         return EXIT_INTERRUPTED
     if isinstance(error, IdsSourceError):
         raise UsageError(unreadable(error.__cause__))
-    unfinished = _unfinished(error, ledger, journal)
+    unfinished = _unfinished(error, ledger, journal, args.keys_given)
     if unfinished is not None:
         print(f"mailpartner: error: {unfinished}; rerun with the same --journal to go on", file=err)
         return EXIT_NOT_ALL_CANCELLED
@@ -127,11 +127,14 @@ async def _cancel(
 
 
 def _unfinished(
-    error: MailPartnerError | None, ledger: OutcomeLedger, journal: Journal | None
+    error: MailPartnerError | None,
+    ledger: OutcomeLedger,
+    journal: Journal | None,
+    keys: tuple[str, ...],
 ) -> str | None:
     """Why the batch did not finish, in one line; None when it did."""
     if error is not None:
-        text = " ".join(redact(str(error)).split())
+        text = " ".join(redacted(str(error), keys).split())
         return f"the batch stopped before every id had its outcome: {text}"
     return ledger.unfinished(journal)
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
-from .._core.secrets import Secret, redact
+from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count
 
-__all__ = ["CommandLineParser", "build_parser", "hold_keys", "parse"]
+__all__ = ["CommandLineParser", "build_parser", "keys_given", "parse", "redacted"]
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -38,24 +38,32 @@ class CommandLineParser(argparse.ArgumentParser):
     a command prints that command's usage.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, keys: Sequence[str] = (), **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(**kwargs)
+        self.keys = tuple(keys)
         self.commands: dict[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str) -> NoReturn:
-        super().error(redact(message))
+        super().error(redacted(message, self.keys))
 
 
-def hold_keys(argv: Sequence[str]) -> list[Secret]:
-    """The values given to ``--api-key``, held so that every text masks them."""
-    held = []
+def keys_given(argv: Sequence[str]) -> tuple[str, ...]:
+    """The values given to ``--api-key``: every text the command prints masks them."""
+    keys = []
     for index, arg in enumerate(argv):
         if arg == "--api-key" and index + 1 < len(argv):
-            held.append(Secret(argv[index + 1]))
+            keys.append(argv[index + 1])
         elif arg.startswith("--api-key="):
-            held.append(Secret(arg.partition("=")[2]))
-    return held
+            keys.append(arg.partition("=")[2])
+    return tuple(keys)
+
+
+def redacted(text: str, keys: Sequence[str]) -> str:
+    """``text`` with each of ``keys`` masked, and any ``apiKey=`` value."""
+    for key in keys:
+        text = redact(text, key)
+    return redact(text)
 
 
 def parse(parser: CommandLineParser, argv: Sequence[str]) -> argparse.Namespace:
@@ -71,9 +79,11 @@ def parse(parser: CommandLineParser, argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def build_parser() -> CommandLineParser:
-    """The ``mailpartner`` parser, with its ``cancel`` and ``serve-fake`` commands."""
+def build_parser(keys: Sequence[str] = ()) -> CommandLineParser:
+    """The ``mailpartner`` parser, with its ``cancel`` and ``serve-fake`` commands;
+    its error messages mask ``keys``."""
     parser = CommandLineParser(
+        keys=keys,
         prog="mailpartner",
         description="Cancel scheduled emails on the Mail Partner API.",
     )
@@ -81,14 +91,15 @@ def build_parser() -> CommandLineParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=CommandLineParser
     )
-    parser.commands["cancel"] = _cancel_parser(commands)
-    parser.commands["serve-fake"] = _serve_fake_parser(commands)
+    parser.commands["cancel"] = _cancel_parser(commands, keys)
+    parser.commands["serve-fake"] = _serve_fake_parser(commands, keys)
     return parser
 
 
-def _cancel_parser(commands: Any) -> argparse.ArgumentParser:
+def _cancel_parser(commands: Any, keys: Sequence[str]) -> argparse.ArgumentParser:
     cancel: argparse.ArgumentParser = commands.add_parser(
         "cancel",
+        keys=keys,
         help="cancel scheduled emails by message id",
         description=(
             "Cancel scheduled emails. Prints one JSON line per id on stdout and a "
@@ -189,9 +200,10 @@ def _add_api_options(cancel: argparse.ArgumentParser) -> None:
     )
 
 
-def _serve_fake_parser(commands: Any) -> argparse.ArgumentParser:
+def _serve_fake_parser(commands: Any, keys: Sequence[str]) -> argparse.ArgumentParser:
     serve: argparse.ArgumentParser = commands.add_parser(
         "serve-fake",
+        keys=keys,
         help="serve the fake API over HTTP at /v1/message-cancel",
         description="Serve FakeMailPartner over HTTP, for any client (even curl).",
     )

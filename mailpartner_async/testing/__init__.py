@@ -18,20 +18,26 @@ Example::
         assert mailpartner_fake.status(message_id) == "cancelled"
 """
 
-from .._async.fake_transport import FakeAsyncTransport
-from .._sync.fake_transport import FakeTransport
-from ._answers import FakeResponse
-from ._asgi import FakeASGIApp
-from ._clock import FakeClock
-from ._fake import (
-    CANCEL_CUTOFF,
-    FAKE_BASE_URL,
-    FAST_RETRY_POLICY,
-    FakeMailPartner,
-    FaultKind,
-    MessageStatus,
-    RecordedRequest,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._async.fake_transport import FakeAsyncTransport
+    from .._sync.fake_transport import FakeTransport
+    from ._answers import FakeResponse
+    from ._asgi import FakeASGIApp
+    from ._clock import FakeClock
+    from ._fake import (
+        CANCEL_CUTOFF,
+        FAKE_BASE_URL,
+        FAST_RETRY_POLICY,
+        FakeMailPartner,
+        FaultKind,
+        MessageStatus,
+        RecordedRequest,
+    )
 
 __all__ = [
     "CANCEL_CUTOFF",
@@ -47,3 +53,35 @@ __all__ = [
     "MessageStatus",
     "RecordedRequest",
 ]
+
+# Where each name lives, imported on first use (PEP 562): pytest imports this package,
+# the plugin's parent, in every run of every project that installs the SDK, so it
+# loads nothing until a name is used.
+_EXPORTS: dict[str, str] = {
+    "CANCEL_CUTOFF": "._fake",
+    "FAKE_BASE_URL": "._fake",
+    "FAST_RETRY_POLICY": "._fake",
+    "FakeASGIApp": "._asgi",
+    "FakeAsyncTransport": ".._async.fake_transport",
+    "FakeClock": "._clock",
+    "FakeMailPartner": "._fake",
+    "FakeResponse": "._answers",
+    "FakeTransport": ".._sync.fake_transport",
+    "FaultKind": "._fake",
+    "MessageStatus": "._fake",
+    "RecordedRequest": "._fake",
+}
+
+if not TYPE_CHECKING:  # type checkers read the imports above
+
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,14 +1,19 @@
 """The pytest plugin of the ``testing`` extra: the ``mailpartner_fake`` fixture.
 
 Registered through the ``pytest11`` entry point, so installing the package (with
-its ``testing`` extra, to bring pytest) is enough; no ``conftest.py`` needed.
+its ``testing`` extra, to bring pytest) is enough; no ``conftest.py`` needed. pytest
+loads it in every run of every project that installs the SDK, so it imports pytest
+only: the fake, and the SDK behind it, are imported when a test asks for the fixture.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from . import FakeMailPartner
+if TYPE_CHECKING:
+    from . import FakeMailPartner
 
 __all__ = ["mailpartner_fake"]
 
@@ -26,4 +31,6 @@ def mailpartner_fake() -> FakeMailPartner:
             with mailpartner_fake.client() as client:
                 assert client.cancel(mailpartner_fake.schedule(timedelta(hours=1))).success
     """
+    from ._fake import FakeMailPartner
+
     return FakeMailPartner()

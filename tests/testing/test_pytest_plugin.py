@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import pytest
@@ -51,3 +54,23 @@ def test_installed_entry_point_gives_the_fixture_with_no_flag(pytester: pytest.P
     # pytest-asyncio, autoloaded too, warns about its own unset option; not ours.
     result = pytester.runpytest("-W", "error", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
+
+
+# What pytest does with the entry point in every run of every project that installs the SDK.
+LOAD_THE_PLUGIN = """
+import json, sys
+import mailpartner_async.testing.pytest_plugin
+heavy = ("mailpartner_async._async", "mailpartner_async._core", "mailpartner_async._sync",
+         "mailpartner_async.testing._fake", "httpx", "httpcore", "anyio", "pydantic")
+print(json.dumps(sorted(name for name in sys.modules if name.startswith(heavy))))
+"""
+
+
+def test_loading_the_plugin_imports_pytest_only_not_the_sdk() -> None:
+    out = subprocess.run(  # noqa: S603 - our own interpreter on our own script
+        [sys.executable, "-W", "error", "-c", LOAD_THE_PLUGIN],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out) == []
