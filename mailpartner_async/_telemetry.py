@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._core.errors import ConfigurationError
+from ._extras import missing_extra
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -203,10 +204,7 @@ class Observer:
             return DEFAULT_OBSERVER
         observer = cls(on_attempt, tracer_provider, meter_provider)
         if (tracer_provider is not None or meter_provider is not None) and observer.otel is None:
-            raise ConfigurationError(
-                "tracer_provider and meter_provider need OpenTelemetry, the otel extra: "
-                "pip install '.[otel]' in a clone of the repository (not on PyPI yet)"
-            )
+            raise missing_extra("OpenTelemetry (tracer_provider, meter_provider)", "otel")
         return observer
 
     @property

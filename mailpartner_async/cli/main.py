@@ -34,6 +34,7 @@ from .._compat import RateLimiter
 from .._core.models import BatchItem
 from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, resolve_api_key
+from .._extras import install_command
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
 from .ledger import OutcomeLedger
@@ -240,8 +241,5 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
     try:
         from ..redis import RedisRateLimiter
     except ImportError:
-        raise UsageError(
-            "--redis-url needs the redis extra: "
-            "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
-        ) from None
+        raise UsageError(f"--redis-url needs the redis extra: {install_command('redis')}") from None
     return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)

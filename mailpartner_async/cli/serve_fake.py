@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import ConfigurationError
 from .._core.secrets import redact_params
+from .._extras import missing_extra
 
 __all__ = ["build_fake", "parse_schedule", "serve"]
 
@@ -89,10 +90,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise ConfigurationError(
-            "serve-fake needs the cli extra: "
-            "pip install '.[cli]' in a clone of the repository (not on PyPI yet)"
-        ) from None
+        raise missing_extra("serve-fake", "cli") from None
     fake = build_fake(args)
     sock = _listening_socket(args.host, args.port)
     print(

@@ -6,9 +6,13 @@ its ``testing`` extra, to bring pytest) is enough; no ``conftest.py`` needed.
 
 from __future__ import annotations
 
-import pytest
-
+from .._extras import missing_extra
 from . import FakeMailPartner
+
+try:
+    import pytest
+except ImportError as exc:
+    raise missing_extra("mailpartner_async.testing.pytest_plugin", "testing") from exc
 
 __all__ = ["mailpartner_fake"]
 
