@@ -78,8 +78,7 @@ def _run_cancel(args: argparse.Namespace) -> int:
             if not items and args.from_file is not None:
                 raise UsageError(f"no ids in {args.from_file}")
             if args.dry_run or any(isinstance(item, ScheduledMessage) for item in items):
-                rate = None if args.sandbox else args.rate_limit
-                _print_plan(items, rate, sys.stderr)
+                _print_plan(items, args.rate_limit, sys.stderr)  # the sandbox's too
             if args.dry_run:
                 return EXIT_OK
         return anyio.run(_cancel, args, items, total, sys.stdout, sys.stderr)
@@ -207,10 +206,9 @@ class _Interrupts:
 def _client(args: argparse.Namespace) -> AsyncMailPartner:
     """The client the options ask for: the sandbox's, or the API's with its key."""
     if args.sandbox:
-        from ..testing import FakeMailPartner
+        from .sandbox import sandbox_client, sandbox_fake
 
-        fake = FakeMailPartner(schedule_unknown=True)
-        return fake.async_client(response_format=args.fmt)
+        return sandbox_client(sandbox_fake(), rate_limit=args.rate_limit, response_format=args.fmt)
     api_key = resolve_api_key(args.api_key)
     if api_key is None:
         raise UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")

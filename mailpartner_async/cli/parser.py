@@ -185,7 +185,8 @@ def _add_api_options(cancel: argparse.ArgumentParser) -> None:
     cancel.add_argument(
         "--sandbox",
         action="store_true",
-        help="run against an in-process fake API where every id is scheduled an hour ahead",
+        help="rehearse against an in-process fake API where every id is scheduled an hour "
+        "ahead, capped at the provider's 2000 requests a minute, paced at --rate-limit",
     )
 
 
@@ -232,6 +233,17 @@ def _add_fake_options(serve: argparse.ArgumentParser) -> None:
         help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
         "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable (default: "
         "none)",
+    )
+    serve.add_argument(
+        "--schedule-from",
+        metavar="PATH",
+        help="schedule each message of a campaign file (as cancel --from-file reads it) at "
+        "its send time; ids without one an hour ahead (default: none)",
+    )
+    serve.add_argument(
+        "--timezone",
+        default="Europe/Paris",
+        help="time zone of --schedule-from's send times written without an offset",
     )
     serve.add_argument(
         "--freeze-clock",
