@@ -9,7 +9,9 @@ read from its ``direct_url.json`` (PEP 610), as pip records it:
 - from a clone (an editable install, or one from a local directory, or running from
   the source tree with no install at all): ``pip install -e '.[httpx2]'``, in that
   directory;
-- from a wheel or an index: ``pip install 'mailpartner-async[httpx2]'``.
+- from a wheel or an index: the package's name with the extra in brackets, which
+  pip completes from the package already installed (it fetches only the extra's
+  libraries, so this works for a wheel while the package is not on PyPI).
 
 Example::
 
