@@ -384,7 +384,8 @@ class BatchObservation:
     (:meth:`worker`), so the ``mailpartner.cancel`` span of every call it makes nests
     under it, on asyncio, trio and threads alike; :meth:`end` closes it with the
     batch's counts. Without OpenTelemetry, or when the span does not record, each
-    method returns at once and nothing else changes.
+    method returns at once and nothing else changes. A batch dropped unread and
+    unclosed leaves its span open: ending it would export from ``__del__``.
     """
 
     __slots__ = ("_context", "_observer", "_otel", "_span")
