@@ -10,6 +10,11 @@ Names (fixed by the contract for the span, ours for the rest):
 - span ``mailpartner.cancel``: ``mailpartner.message_id``, ``mailpartner.code``,
   ``http.request.resend_count``, ``mailpartner.limits.wait`` (seconds queued for
   ``max_concurrency`` and ``rate_limit``, all attempts), ``error.type`` on failure;
+- span ``mailpartner.batch`` (see :class:`BatchObservation`): the parent of a batch's
+  ``mailpartner.cancel`` spans, with ``mailpartner.batch.concurrency`` and, when the
+  batch ends, its counts (``mailpartner.batch.outcomes``, ``.cancelled``,
+  ``.already_cancelled``, ``.too_late``, ``.already_sent``, ``.not_found``,
+  ``.failed``), ``error.type`` when it stopped early;
 - one event ``mailpartner.attempt`` per attempt (see :meth:`CallObservation.attempt`);
 - metrics ``mailpartner.cancel.outcomes`` (counter, by ``mailpartner.code`` or
   ``error.type``), ``mailpartner.cancel.duration`` and ``mailpartner.limits.wait``
@@ -18,25 +23,28 @@ Names (fixed by the contract for the span, ours for the rest):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._core.errors import ConfigurationError
 from ._core.secrets import SecretText, redact
+from ._extras import missing_extra
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._core.models import CancelResult
+    from ._core.models import BatchProgress, CancelResult
     from ._core.protocol import Verdict
 
 __all__ = [
     "AttemptHook",
     "AttemptInfo",
     "AttemptReport",
+    "BatchObservation",
     "CallObservation",
     "Observer",
     "log_fields",
@@ -193,10 +201,7 @@ class Observer:
             return DEFAULT_OBSERVER
         observer = cls(on_attempt, tracer_provider, meter_provider)
         if (tracer_provider is not None or meter_provider is not None) and observer.otel is None:
-            raise ConfigurationError(
-                "tracer_provider and meter_provider need OpenTelemetry, the otel extra: "
-                "pip install '.[otel]' in a clone of the repository (not on PyPI yet)"
-            )
+            raise missing_extra("OpenTelemetry (tracer_provider, meter_provider)", "otel")
         return observer
 
     @property
@@ -367,6 +372,79 @@ class CallObservation:
             span.end()
         finally:
             otel.context.detach(self._token)
+
+
+# The counts a batch's span ends with, as BatchProgress names them.
+_BATCH_COUNTS: Final = (
+    ("outcomes", "done"),
+    ("cancelled", "cancelled"),
+    ("already_cancelled", "already_cancelled"),
+    ("too_late", "too_late"),
+    ("already_sent", "already_sent"),
+    ("not_found", "not_found"),
+    ("failed", "failed"),
+)
+
+
+class BatchObservation:
+    """One batch's ``mailpartner.batch`` span, the parent of its calls' spans.
+
+    :meth:`start` opens it (as a child of the span current where the batch starts);
+    each worker makes it current in its own context for as long as it runs
+    (:meth:`worker`), so the ``mailpartner.cancel`` span of every call it makes nests
+    under it, on asyncio, trio and threads alike; :meth:`end` closes it with the
+    batch's counts. Without OpenTelemetry, or when the span does not record, each
+    method returns at once and nothing else changes. A batch dropped unread and
+    unclosed leaves its span open: ending it would export from ``__del__``.
+    """
+
+    __slots__ = ("_context", "_observer", "_otel", "_span")
+
+    def __init__(self, observer: Observer) -> None:
+        self._observer = observer
+        self._otel: _Otel | None = None
+        self._span: Any = None
+        self._context: Any = None
+
+    def start(self, concurrency: int) -> None:
+        """Open the span (once); the batch starts with ``concurrency`` workers."""
+        otel = self._observer.otel
+        if otel is None or self._otel is not None:
+            return
+        self._otel = otel
+        span = otel.tracer.start_span("mailpartner.batch", kind=otel.trace.SpanKind.INTERNAL)
+        if span.is_recording():
+            span.set_attribute("mailpartner.batch.concurrency", concurrency)
+            self._span = span
+            self._context = otel.trace.set_span_in_context(span)
+
+    @contextlib.contextmanager
+    def worker(self) -> Iterator[None]:
+        """While a worker runs: the batch's span is current in its context."""
+        otel, context = self._otel, self._context
+        if otel is None or context is None:
+            yield
+            return
+        token = otel.context.attach(context)
+        try:
+            yield
+        finally:
+            otel.context.detach(token)
+
+    def end(self, progress: BatchProgress, error: BaseException | None = None) -> None:
+        """Close the span (once) with the counts of ``progress``; ``error``: what
+        stopped the batch early."""
+        span, self._span = self._span, None
+        if span is None or self._otel is None:
+            return
+        for name, field in _BATCH_COUNTS:
+            span.set_attribute(f"mailpartner.batch.{name}", getattr(progress, field))
+        if error is not None:
+            span.set_attribute("error.type", type(error).__name__)
+            if isinstance(error, Exception):
+                span.record_exception(error)
+            span.set_status(self._otel.trace.StatusCode.ERROR, type(error).__name__)
+        span.end()
 
 
 def _code_of(result: CancelResult | None, exc: BaseException | None) -> int | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ._core.errors import APITimeoutError, ConfigurationError, MailPartnerError
 from ._core.protocol import RawResponse
 from ._core.settings import Settings
+from ._extras import require
 
 if TYPE_CHECKING:
     from ._async.http_aiohttp import AsyncAiohttpTransport
@@ -58,10 +59,12 @@ def open_async_transport(
 ) -> AsyncHttpxTransport | AsyncHttpx2Transport | AsyncAiohttpTransport:
     """The transport of an ``AsyncMailPartner``."""
     if settings.transport == "aiohttp":
+        require("aiohttp", "transport='aiohttp'", "aiohttp")
         from ._async.http_aiohttp import AsyncAiohttpTransport
 
         return AsyncAiohttpTransport.open(settings, http_client)
     if _httpx2_wanted(settings, http_client):
+        require("httpx2", "transport='httpx2'", "httpx2")
         from ._async.http_httpx2 import AsyncHttpx2Transport
 
         return AsyncHttpx2Transport.open(settings, http_client)
@@ -79,6 +82,7 @@ def open_transport(
             "transport='aiohttp' is for AsyncMailPartner on asyncio; MailPartner uses httpx"
         )
     if _httpx2_wanted(settings, http_client):
+        require("httpx2", "transport='httpx2'", "httpx2")
         from ._sync.http_httpx2 import Httpx2Transport
 
         return Httpx2Transport.open(settings, http_client)

@@ -1,7 +1,8 @@
 """RedisRateLimiter: one rate limit shared by every client, in every process, through Redis.
 
-Needs the ``redis`` extra (``pip install '.[redis]'`` in a clone of the repository:
-the package is not on PyPI yet).
+Needs the ``redis`` extra (``pip install -e '.[redis]'`` in a clone of the repository:
+the package is not on PyPI yet); without it, importing this module raises a
+``ConfigurationError`` (an ``ImportError`` too) saying so.
 
 The budget lives in Redis and is spent by one Lua script, run atomically by the
 server (``EVALSHA``) and timed by the server's own clock (``TIME``), so clients on
@@ -26,14 +27,12 @@ when it answers: a cancel never fails because Redis is away.
 from __future__ import annotations
 
 from ._core.redis_plan import RedisPlan, plan_redis
+from ._extras import missing_extra
 
 try:
     import redis  # noqa: F401 - fail here, with the extra's name, when it is missing
 except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "mailpartner_async.redis needs the redis extra: "
-        "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
-    ) from exc
+    raise missing_extra("mailpartner_async.redis", "redis") from exc
 
 from ._async.redis_pacer import AsyncRedisPacer
 from ._async.redis_trio import AnyLoopRedisScripts

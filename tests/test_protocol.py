@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
@@ -679,7 +680,7 @@ def test_truncated_body_is_retryable_unexpected_response(body: bytes) -> None:
         ),
         pytest.param(
             _json(code=3, errors=[{"elementId": "a", "message": "un"}, "junk", {"x": 1}]),
-            "un",
+            "un; junk",  # a string in the list is a message too
             ({"elementId": "a", "message": "un"}, {"x": 1}),
             id="errors-with-junk",
         ),
@@ -721,6 +722,25 @@ def test_provider_message_and_errors_are_kept(
     assert isinstance(verdict.error, APIError)
     assert verdict.error.message == message
     assert verdict.error.errors == errors
+
+
+PROVIDER_ANSWERS: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "fixtures" / "provider_answers.json").read_text("utf-8")
+)["answers"]
+
+
+@pytest.mark.parametrize(
+    "answer", [pytest.param(answer, id=answer["id"]) for answer in PROVIDER_ANSWERS]
+)
+def test_provider_answers_keep_their_messages(answer: dict[str, Any]) -> None:
+    # Whether under `message`, `error` or `errors`, as a string, an object or a list.
+    verdict = _answer(answer["status"], json.dumps(answer["body"]).encode(), JSON)
+
+    result = verdict.result if verdict.error is None else verdict.error
+    assert result.message == answer["message"]
+    if verdict.error is not None:
+        assert verdict.error.errors == tuple(answer["errors"])
+        assert str(verdict.error).startswith(f"[code {answer['body']['code']}] {answer['message']}")
 
 
 # --- secrets in what the protocol produces ---------------------------------------

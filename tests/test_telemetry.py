@@ -478,7 +478,7 @@ def test_without_opentelemetry_calls_work_and_providers_are_refused() -> None:
         text=True,
         check=True,
     )
-    assert "need OpenTelemetry" in done.stdout
+    assert "OpenTelemetry (tracer_provider, meter_provider) needs the otel extra" in done.stdout
 
 
 def test_importing_the_sdk_does_not_import_opentelemetry() -> None:

@@ -83,6 +83,7 @@ from .._core.models import (
 )
 from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
 from .._journal import Journal
+from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
 from .channel import AsyncChannel
 from .ids import ASYNC_ID_SOURCES, AsyncCancelCall, AsyncIds, AsyncStop
 
@@ -106,6 +107,7 @@ class AsyncBatch:
         journal: Journal | str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
         window: int | None = None,
+        observer: Observer = DEFAULT_OBSERVER,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -115,6 +117,7 @@ class AsyncBatch:
         self._run: _AsyncRun | None = None
         self._closed = False
         self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
+        self._observation = BatchObservation(observer)
         self.progress = BatchProgress()
 
     @property
@@ -125,7 +128,10 @@ class AsyncBatch:
     def _started(self) -> _AsyncRun | None:
         if self._run is None and not self._closed:
             self._rules.open()
-            self._run = _AsyncRun(self._call, self._ids, self._concurrency, self._rules)
+            self._observation.start(self._concurrency)
+            self._run = _AsyncRun(
+                self._call, self._ids, self._concurrency, self._rules, self._observation
+            )
         return self._run
 
     def stop_starting(self) -> None:
@@ -159,6 +165,7 @@ class AsyncBatch:
         self._closed = True
         await run.aclose()
         self._rules.close()
+        error: BatchError | None = None
         if run.failure is not None:
             (what, cause), run.failure = run.failure, None
             error = BatchError(
@@ -166,14 +173,18 @@ class AsyncBatch:
                 f"({type(cause).__name__}: {cause}); the ids it did not reach have no outcome",
                 progress=self.progress,
             )
-            raise error from cause
-        if run.source.failure is not None:
+            error.__cause__ = cause
+        elif run.source.failure is not None:
             failure, run.source.failure = run.source.failure, None
-            raise IdsSourceError(
+            error = IdsSourceError(
                 f"the ids iterable raised {type(failure).__name__} after "
                 f"{self.progress.done} ids; every id taken got its outcome",
                 progress=self.progress,
-            ) from failure
+            )
+            error.__cause__ = failure
+        self._observation.end(self.progress, error)
+        if error is not None:
+            raise error
 
     async def __aenter__(self) -> Self:
         self._started()
@@ -191,6 +202,7 @@ class AsyncBatch:
         if self._run is not None:
             await self._run.aclose()
         self._rules.close()
+        self._observation.end(self.progress)
 
     def __del__(self) -> None:
         # No I/O and no waiting: only tell the workers to stop.
@@ -208,10 +220,16 @@ class _AsyncRun:
     """
 
     def __init__(
-        self, call: AsyncCancelCall, ids: AsyncIds, concurrency: int, rules: _Rules
+        self,
+        call: AsyncCancelCall,
+        ids: AsyncIds,
+        concurrency: int,
+        rules: _Rules,
+        observation: BatchObservation,
     ) -> None:
         self.call = call
         self.rules = rules
+        self.observation = observation
         self.source = _AsyncSource(ids, rules)
         self.outbox: AsyncChannel[tuple[int, CancelOutcome]] = AsyncChannel(concurrency)
         self.failure: tuple[str, BaseException] | None = None
@@ -235,14 +253,15 @@ class _AsyncRun:
             self._done.set()
 
     async def _work(self) -> None:
-        while not self.halt.is_set:  # a stopped batch starts no other id
-            pulled = await self.source.pull()
-            if pulled is None:
-                return
-            index, item = pulled
-            outcome = await self._outcome_of(item)
-            if not await self.outbox.send((index, outcome)):
-                return
+        with self.observation.worker():  # its calls' spans nest under the batch's
+            while not self.halt.is_set:  # a stopped batch starts no other id
+                pulled = await self.source.pull()
+                if pulled is None:
+                    return
+                index, item = pulled
+                outcome = await self._outcome_of(item)
+                if not await self.outbox.send((index, outcome)):
+                    return
 
     async def _outcome_of(self, item: BatchItem) -> CancelOutcome:
         """Exactly one outcome for an item taken, whatever fails around its call."""

@@ -390,6 +390,7 @@ class AsyncMailPartner:
             journal=journal,
             clock=clock,
             window=window,
+            observer=self._pool.observer,
         )
 
     async def cancel_many(

@@ -320,28 +320,42 @@ def _as_code_member(code: int) -> int:
         return code
 
 
+# Where the provider puts what went wrong, in the order read: each may hold a string,
+# an object with a ``message``, or a list of either (its validation answer:
+# ``"error": [{"elementId": "...", "message": "..."}]``).
+_MESSAGE_KEYS: Final = ("message", "error", "errors")
+
+
 def _message_of(data: Mapping[str, Any], code: int) -> str:
-    for key in ("message", "error"):
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        if isinstance(value, Mapping):
-            inner = value.get("message")
-            if isinstance(inner, str) and inner.strip():
-                return inner.strip()
-    errors = _errors_of(data)
-    texts = [str(e["message"]) for e in errors if e.get("message")]
-    if texts:
-        return "; ".join(texts)
+    """The first of ``message``, ``error`` and ``errors`` that says something, its
+    texts joined by ``"; "``; else the provider's documented text for ``code``."""
+    for key in _MESSAGE_KEYS:
+        texts = [text for entry in _entries(data.get(key)) if (text := _text_of(entry))]
+        if texts:
+            return "; ".join(texts)
     return PROVIDER_MESSAGES.get(code, "")
 
 
+def _entries(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _text_of(entry: object) -> str:
+    if isinstance(entry, Mapping):
+        entry = entry.get("message")
+    return entry.strip() if isinstance(entry, str) else ""
+
+
 def _errors_of(data: Mapping[str, Any], secret: SecretText = None) -> list[Mapping[str, Any]]:
-    """The ``errors`` list's objects, every value in them redacted at any depth."""
+    """The error objects: those of ``errors`` (a list, or one object), else those of an
+    ``error`` list (one object under ``error`` is the answer's message, not a list
+    item), every value in them redacted at any depth."""
     errors = data.get("errors")
-    if not isinstance(errors, list):
-        return []
-    return [redact_json(error, secret) for error in errors if isinstance(error, Mapping)]
+    objects = _entries(errors) if errors is not None else []
+    if not any(isinstance(entry, Mapping) for entry in objects):
+        error = data.get("error")
+        objects = error if isinstance(error, list) else []
+    return [redact_json(entry, secret) for entry in objects if isinstance(entry, Mapping)]
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -86,6 +86,7 @@ from .._core.models import (
 )
 from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
 from .._journal import Journal
+from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
 from .channel import Channel
 from .ids import ID_SOURCES, CancelCall, Ids, Stop
 
@@ -109,6 +110,7 @@ class Batch:
         journal: Journal | str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
         window: int | None = None,
+        observer: Observer = DEFAULT_OBSERVER,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -118,6 +120,7 @@ class Batch:
         self._run: _Run | None = None
         self._closed = False
         self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
+        self._observation = BatchObservation(observer)
         self.progress = BatchProgress()
 
     @property
@@ -128,7 +131,10 @@ class Batch:
     def _started(self) -> _Run | None:
         if self._run is None and not self._closed:
             self._rules.open()
-            self._run = _Run(self._call, self._ids, self._concurrency, self._rules)
+            self._observation.start(self._concurrency)
+            self._run = _Run(
+                self._call, self._ids, self._concurrency, self._rules, self._observation
+            )
         return self._run
 
     def stop_starting(self) -> None:
@@ -162,6 +168,7 @@ class Batch:
         self._closed = True
         run.close()
         self._rules.close()
+        error: BatchError | None = None
         if run.failure is not None:
             (what, cause), run.failure = run.failure, None
             error = BatchError(
@@ -169,14 +176,18 @@ class Batch:
                 f"({type(cause).__name__}: {cause}); the ids it did not reach have no outcome",
                 progress=self.progress,
             )
-            raise error from cause
-        if run.source.failure is not None:
+            error.__cause__ = cause
+        elif run.source.failure is not None:
             failure, run.source.failure = run.source.failure, None
-            raise IdsSourceError(
+            error = IdsSourceError(
                 f"the ids iterable raised {type(failure).__name__} after "
                 f"{self.progress.done} ids; every id taken got its outcome",
                 progress=self.progress,
-            ) from failure
+            )
+            error.__cause__ = failure
+        self._observation.end(self.progress, error)
+        if error is not None:
+            raise error
 
     def __enter__(self) -> Self:
         self._started()
@@ -194,6 +205,7 @@ class Batch:
         if self._run is not None:
             self._run.close()
         self._rules.close()
+        self._observation.end(self.progress)
 
     def __del__(self) -> None:
         # No I/O and no waiting: only tell the workers to stop.
@@ -210,9 +222,17 @@ class _Run:
     ``failure`` is what ended the run early: what failed, and the exception.
     """
 
-    def __init__(self, call: CancelCall, ids: Ids, concurrency: int, rules: _Rules) -> None:
+    def __init__(
+        self,
+        call: CancelCall,
+        ids: Ids,
+        concurrency: int,
+        rules: _Rules,
+        observation: BatchObservation,
+    ) -> None:
         self.call = call
         self.rules = rules
+        self.observation = observation
         self.source = _Source(ids, rules)
         self.outbox: Channel[tuple[int, CancelOutcome]] = Channel(concurrency)
         self.failure: tuple[str, BaseException] | None = None
@@ -236,14 +256,15 @@ class _Run:
             self._done.set()
 
     def _work(self) -> None:
-        while not self.halt.is_set:  # a stopped batch starts no other id
-            pulled = self.source.pull()
-            if pulled is None:
-                return
-            index, item = pulled
-            outcome = self._outcome_of(item)
-            if not self.outbox.send((index, outcome)):
-                return
+        with self.observation.worker():  # its calls' spans nest under the batch's
+            while not self.halt.is_set:  # a stopped batch starts no other id
+                pulled = self.source.pull()
+                if pulled is None:
+                    return
+                index, item = pulled
+                outcome = self._outcome_of(item)
+                if not self.outbox.send((index, outcome)):
+                    return
 
     def _outcome_of(self, item: BatchItem) -> CancelOutcome:
         """Exactly one outcome for an item taken, whatever fails around its call."""

@@ -391,6 +391,7 @@ class MailPartner:
             journal=journal,
             clock=clock,
             window=window,
+            observer=self._pool.observer,
         )
 
     def cancel_many(

@@ -33,6 +33,7 @@ from .. import (
 from .._compat import RateLimiter
 from .._core.models import BatchItem
 from .._core.settings import API_KEY_ENV, resolve_api_key
+from .._extras import install_command
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
 from .ledger import OutcomeLedger
@@ -77,8 +78,7 @@ def _run_cancel(args: argparse.Namespace) -> int:
             if not items and args.from_file is not None:
                 raise UsageError(f"no ids in {args.from_file}")
             if args.dry_run or any(isinstance(item, ScheduledMessage) for item in items):
-                rate = None if args.sandbox else args.rate_limit
-                _print_plan(items, rate, sys.stderr)
+                _print_plan(items, args.rate_limit, sys.stderr)  # the sandbox's too
             if args.dry_run:
                 return EXIT_OK
         return anyio.run(_cancel, args, items, total, sys.stdout, sys.stderr)
@@ -209,10 +209,9 @@ class _Interrupts:
 def _client(args: argparse.Namespace) -> AsyncMailPartner:
     """The client the options ask for: the sandbox's, or the API's with its key."""
     if args.sandbox:
-        from ..testing import FakeMailPartner
+        from .sandbox import sandbox_client, sandbox_fake
 
-        fake = FakeMailPartner(schedule_unknown=True)
-        return fake.async_client(response_format=args.fmt)
+        return sandbox_client(sandbox_fake(), rate_limit=args.rate_limit, response_format=args.fmt)
     api_key = resolve_api_key(args.api_key)
     if api_key is None:
         raise UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
@@ -243,8 +242,5 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
     try:
         from ..redis import RedisRateLimiter
     except ImportError:
-        raise UsageError(
-            "--redis-url needs the redis extra: "
-            "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
-        ) from None
+        raise UsageError(f"--redis-url needs the redis extra: {install_command('redis')}") from None
     return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)

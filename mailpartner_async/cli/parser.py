@@ -2,19 +2,19 @@
 
 Every message argparse prints is redacted (a key typed in the wrong place must not
 come back in ``invalid choice``), and each option's help ends with its default.
-The value types (``_positive_int``, ``_port`` ...) answer in argparse's own words.
+The value types (``positive_int``, ``port`` ...) answer in argparse's own words.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
 from .._core.secrets import redact
-from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count
+from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
+from .converters import port, positive_int, positive_seconds, rate_limit
 
 __all__ = ["CommandLineParser", "build_parser", "keys_given", "parse", "redacted"]
 
@@ -146,13 +146,13 @@ def _add_pace_options(cancel: argparse.ArgumentParser) -> None:
     """How many requests at once, and how many a minute (alone or shared on Redis)."""
     cancel.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="requests in flight at once (default: the transport's best)",
     )
     cancel.add_argument(
         "--rate-limit",
-        type=_rate_limit,
+        type=rate_limit,
         default=DEFAULT_RATE_LIMIT,
         metavar="N|none",
         help=f"requests a minute at most (default {DEFAULT_RATE_LIMIT}, the provider's cap; "
@@ -196,7 +196,8 @@ def _add_api_options(cancel: argparse.ArgumentParser) -> None:
     cancel.add_argument(
         "--sandbox",
         action="store_true",
-        help="run against an in-process fake API where every id is scheduled an hour ahead",
+        help="rehearse against an in-process fake API where every id is scheduled an hour "
+        "ahead, capped at the provider's 2000 requests a minute, paced at --rate-limit",
     )
 
 
@@ -208,7 +209,7 @@ def _serve_fake_parser(commands: Any, keys: Sequence[str]) -> argparse.ArgumentP
         description="Serve FakeMailPartner over HTTP, for any client (even curl).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=_port, default=8025, help="port to listen on (1-65535)")
+    serve.add_argument("--port", type=port, default=8025, help="port to listen on (1-65535)")
     serve.add_argument("--api-key", default="test-key", help="the key the fake accepts")
     _add_fake_options(serve)
     return serve
@@ -223,7 +224,7 @@ def _add_fake_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--rate-limit-per-minute",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="answer code 429 past N requests in 60 seconds, as the provider does "
@@ -231,7 +232,7 @@ def _add_fake_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--rate-window",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=60.0,
         metavar="SECONDS",
         help="the window of --rate-limit-per-minute, shorter to test a scaled-down pace",
@@ -246,43 +247,19 @@ def _add_fake_options(serve: argparse.ArgumentParser) -> None:
         "none)",
     )
     serve.add_argument(
+        "--schedule-from",
+        metavar="PATH",
+        help="schedule each message of a campaign file (as cancel --from-file reads it) at "
+        "its send time; ids without one an hour ahead (default: none)",
+    )
+    serve.add_argument(
+        "--timezone",
+        default="Europe/Paris",
+        help="time zone of --schedule-from's send times written without an offset",
+    )
+    serve.add_argument(
         "--freeze-clock",
         action="store_true",
         help="stop the fake's clock when it starts, so each --schedule keeps its answer "
         "(+4m stays code 6) however long the fake runs",
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        return check_count("the value", int(text), minimum=1)
-    except ValueError:  # ConfigurationError is one too
-        raise argparse.ArgumentTypeError(
-            f"must be an integer of at least 1, got {text!r}"
-        ) from None
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return seconds
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
-    return port
-
-
-def _rate_limit(text: str) -> int | None:
-    if text.strip().lower() == "none":
-        return None
-    return _positive_int(text)

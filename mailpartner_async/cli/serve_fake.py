@@ -1,8 +1,13 @@
 """``mailpartner serve-fake``: the testing fake over real HTTP, with a request log.
 
-Everything that can be wrong (an empty key, a bad ``--schedule``, a port in use) is
-found before the URL is printed, so a script waiting for that line never waits for
-a server that will not come. Each request is logged on stderr with the key masked.
+``--schedule-from FILE`` seeds the fake from a campaign file (read by the reader of
+``cancel --from-file``, so both see the same messages at the same send times), and
+the whole rescue can be rehearsed end to end: serve the file, then cancel it.
+
+Everything that can be wrong (an empty key, a bad ``--schedule``, an unreadable
+``--schedule-from``, a port in use) is found before the URL is printed, so a script
+waiting for that line never waits for a server that will not come. Each request is
+logged on stderr with the key masked.
 """
 
 from __future__ import annotations
@@ -11,13 +16,18 @@ import argparse
 import re
 import socket
 import sys
-from datetime import timedelta
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 from typing import Any
 
-from .. import ConfigurationError
+from .. import ConfigurationError, ScheduledMessage
+from .._core.models import BatchItem
 from .._core.secrets import redact_params
+from .._extras import missing_extra
+from .errors import UsageError
+from .inputs import ids_to_cancel
 
-__all__ = ["build_fake", "parse_schedule", "serve"]
+__all__ = ["build_fake", "parse_schedule", "seed", "serve"]
 
 _DELAY = re.compile(r"^(?P<id>[^=]+)=(?P<sign>[+-])(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smh])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -67,6 +77,11 @@ class _LoggingApp:
 
 def build_fake(args: argparse.Namespace) -> Any:
     """The ``FakeMailPartner`` that ``serve-fake`` with these options serves."""
+    return _built(args)[0]
+
+
+def _built(args: argparse.Namespace) -> tuple[Any, int]:
+    """The fake, and how many messages ``--schedule-from`` scheduled in it."""
     from ..testing import FakeClock, FakeMailPartner
 
     if not args.api_key.strip():
@@ -81,7 +96,46 @@ def build_fake(args: argparse.Namespace) -> Any:
     )
     for message_id, delay in schedule:
         fake.schedule(delay, message_id=message_id)
-    return fake
+    if args.schedule_from is None:
+        return fake, 0
+    return fake, seed(fake, args.schedule_from, args.timezone)
+
+
+def seed(fake: Any, path: str, timezone: str) -> int:
+    """Schedule each message of the campaign file ``path`` in ``fake`` at its send
+    time (an id without one: an hour ahead), read as ``cancel --from-file`` reads it;
+    returns how many. ``UsageError`` for a file that cannot be read, an id given twice
+    with two send times, or one ``--schedule`` gives too."""
+    with ExitStack() as stack:
+        items, _ = ids_to_cancel([], path, timezone=timezone, dry_run=True, stack=stack)
+        when: dict[str, datetime | None] = {}
+        for item in items:
+            message_id, send_at = _message_of(item)
+            if when.setdefault(message_id, send_at) != send_at:
+                raise UsageError(
+                    f"--schedule-from {path}: message {message_id!r} has two send times, "
+                    f"{_shown(when[message_id])} and {_shown(send_at)}; keep one"
+                )
+    for message_id, send_at in when.items():
+        try:
+            fake.schedule(timedelta(hours=1) if send_at is None else send_at, message_id)
+        except ValueError:
+            raise UsageError(
+                f"--schedule-from {path}: message {message_id!r} is given by --schedule too"
+            ) from None
+    if not when:
+        raise UsageError(f"--schedule-from {path}: no messages in the file")
+    return len(when)
+
+
+def _message_of(item: BatchItem) -> tuple[str, datetime | None]:
+    if isinstance(item, ScheduledMessage):
+        return str(item.message_id), item.send_at
+    return str(item), None
+
+
+def _shown(send_at: datetime | None) -> str:
+    return "none" if send_at is None else send_at.isoformat(timespec="seconds")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -89,12 +143,11 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise ConfigurationError(
-            "serve-fake needs the cli extra: "
-            "pip install '.[cli]' in a clone of the repository (not on PyPI yet)"
-        ) from None
-    fake = build_fake(args)
+        raise missing_extra("serve-fake", "cli") from None
+    fake, seeded = _built(args)
     sock = _listening_socket(args.host, args.port)
+    if seeded:
+        print(f"scheduled {seeded} messages from {args.schedule_from}", file=sys.stderr)
     print(
         f"fake Mail Partner API on http://{args.host}:{args.port}/v1/message-cancel "
         f"(API key {args.api_key!r}); Ctrl+C stops it",

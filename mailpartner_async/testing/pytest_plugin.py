@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
+import pytest  # pytest loads this plugin: it is there
 
 if TYPE_CHECKING:
     from . import FakeMailPartner
