@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from ._core.attempt import transport_error
 from ._core.body import ACCEPT_ENCODING
-from ._core.errors import APIConnectionError, APITimeoutError, ConfigurationError
+from ._core.errors import APIConnectionError, ConfigurationError
 from ._core.secrets import redact
 from ._core.settings import Settings, Timeout, TransportName, is_loopback
 from ._deadline import deadline_remaining
@@ -230,17 +231,14 @@ def connection_error(
         timed_out = isinstance(exc, httpx.TimeoutException)
     else:
         return None
-    sent = sent or response_started
     name = type(origin).__name__
     detail = redact(str(origin)) or name
-    error = (
-        APITimeoutError(
-            f"request timed out ({name}: {detail})", message_id=message_id, request_sent=sent
-        )
-        if timed_out
-        else APIConnectionError(
-            f"request failed ({name}: {detail})", message_id=message_id, request_sent=sent
-        )
+    error = transport_error(
+        name,
+        detail,
+        message_id=message_id,
+        sent=sent or response_started,
+        timed_out=timed_out,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

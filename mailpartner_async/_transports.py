@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from ._core.errors import APITimeoutError, ConfigurationError, MailPartnerError
-from ._core.protocol import RawResponse
+from ._core.errors import ConfigurationError
 from ._core.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,13 +22,7 @@ if TYPE_CHECKING:
     from ._sync.http_httpx import HttpxTransport
     from ._sync.http_httpx2 import Httpx2Transport
 
-__all__ = [
-    "attempt_failure",
-    "deadline_passed",
-    "open_async_transport",
-    "open_transport",
-    "settled",
-]
+__all__ = ["open_async_transport", "open_transport"]
 
 
 def _is_httpx2(value: object, *kinds: str) -> bool:
@@ -85,45 +78,3 @@ def open_transport(
     from ._sync.http_httpx import HttpxTransport
 
     return HttpxTransport.open(settings, http_client)
-
-
-# --- what every transport's send raises ---------------------------------------------------
-
-
-def attempt_failure(
-    exc: Exception, mapped: MailPartnerError | None, *, message_id: str, closed: bool
-) -> MailPartnerError:
-    """What an attempt that raised ``exc`` fails with: ``mapped``, the transport failure
-    as our error; else, the client having been closed meanwhile, an error saying so;
-    else ``exc`` itself is raised again (a bug, which the batch still turns into that
-    id's outcome)."""
-    if mapped is not None:
-        return mapped
-    if closed:
-        return MailPartnerError(
-            "the client was closed while this call was in flight", message_id=message_id
-        )
-    raise exc
-
-
-def deadline_passed(
-    failure: MailPartnerError | None, *, message_id: str, deadline: float | None
-) -> MailPartnerError:
-    """``failure``, or, when there is none, the error of an attempt its deadline ended
-    (the request may have reached the server)."""
-    if failure is not None:
-        return failure
-    return APITimeoutError(
-        f"the attempt took longer than its time-out ({deadline} s)",
-        message_id=message_id,
-        request_sent=True,
-    )
-
-
-def settled(raw: RawResponse | None, failure: MailPartnerError | None) -> RawResponse:
-    """The answer of an attempt, or its failure raised (here, outside any ``except``:
-    nothing of the HTTP library is chained to it)."""
-    if failure is not None:
-        raise failure
-    assert raw is not None
-    return raw

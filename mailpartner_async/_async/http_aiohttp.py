@@ -14,12 +14,12 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
+from .._core.attempt import attempt_failure, deadline_passed, settled
 from .._core.body import ACCEPT_ENCODING, BodyDecoder
 from .._core.errors import ConfigurationError, MailPartnerError
 from .._core.protocol import CancelRequest, RawResponse
 from .._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from .._httpx import connection_error, proxy_for, ssl_context
-from .._transports import attempt_failure, deadline_passed, settled
 from .._version import __version__
 
 if TYPE_CHECKING:

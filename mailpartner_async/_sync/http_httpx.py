@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import httpx
 
+from .._core.attempt import attempt_failure, deadline_passed, settled
 from .._core.body import ACCEPT_ENCODING, BodyDecoder
 from .._core.errors import ConfigurationError, MailPartnerError
 from .._core.protocol import CancelRequest, RawResponse
 from .._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from .._deadline import Deadline
 from .._httpx import USER_AGENT, connection_error, new_client, to_httpx_timeout
-from .._transports import attempt_failure, deadline_passed, settled
 
 __all__ = ["HttpxTransport"]
 
