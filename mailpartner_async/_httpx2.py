@@ -217,66 +217,34 @@ def _clip_to_deadline(transport: httpx2.HTTPTransport) -> None:
 def connection_error(
     exc: BaseException, *, message_id: str, response_started: bool = False
 ) -> APIConnectionError | None:
-    """Our error for a transport failure (httpx2's, or aiohttp's under httpx2-aiohttp),
-    with whether the request was sent; ``None`` when ``exc`` is no transport failure.
+    """Our error for an httpx2 transport failure, with whether the request was sent;
+    ``None`` when ``exc`` is no transport failure.
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
     reached the server. The text is redacted, and the original is not chained: its
     request and its frames' locals hold the URL with the key.
     """
-    cause = exc.__cause__
-    origin = cause if cause is not None and _from_aiohttp(cause) else exc
-    if _from_aiohttp(origin):
-        sent, timed_out = _aiohttp_facts(origin)
-    elif isinstance(exc, httpx2.TransportError):
-        sent = not isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
-        timed_out = isinstance(exc, httpx2.TimeoutException)
-    else:
+    if not isinstance(exc, httpx2.TransportError):
         return None
-    name = type(origin).__name__
-    detail = redact(str(origin)) or name
+    unsent = isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+    name = type(exc).__name__
+    detail = redact(str(exc)) or name
     error = transport_error(
         name,
         detail,
         message_id=message_id,
-        sent=sent or response_started,
-        timed_out=timed_out,
+        sent=response_started or not unsent,
+        timed_out=isinstance(exc, httpx2.TimeoutException),
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error
 
 
-def _clean_copy(exc: BaseException, detail: str) -> BaseException | None:
+def _clean_copy(exc: httpx2.TransportError, detail: str) -> BaseException | None:
     """The httpx2 exception again, of the same class, with the redacted text only: no
     request (its URL holds the key), no traceback (its frames' locals do)."""
-    if not isinstance(exc, httpx2.TransportError):
-        return None
     try:
         return type(exc)(detail)
     except TypeError:
         return None
-
-
-def _from_aiohttp(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("aiohttp")
-
-
-def _aiohttp_facts(exc: BaseException) -> tuple[bool, bool]:
-    """(may have been sent, timed out) for an aiohttp exception, by its class."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    timed_out = bool(names & _AIOHTTP_TIMEOUTS)
-    return not (names & _AIOHTTP_NOT_SENT), timed_out
-
-
-_AIOHTTP_NOT_SENT = frozenset(
-    {
-        "ClientConnectorError",
-        "ClientProxyConnectionError",
-        "ConnectionTimeoutError",
-        "InvalidURL",
-    }
-)
-_AIOHTTP_TIMEOUTS = frozenset(
-    {"ConnectionTimeoutError", "ServerTimeoutError", "SocketTimeoutError"}
-)
