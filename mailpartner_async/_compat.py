@@ -35,6 +35,7 @@ __all__ = [
     "async_checkpoint",
     "async_iterate",
     "async_loop_token",
+    "async_move_on_after",
     "async_run_sync",
     "async_sleep",
     "async_spawn",
@@ -44,6 +45,7 @@ __all__ = [
     "iterate",
     "loop_token",
     "monotonic",
+    "move_on_after",
     "run_sync",
     "sleep",
     "spawn",
@@ -228,6 +230,14 @@ class TaskGroup:
             thread.join()
         if self._errors:
             raise ExceptionGroup("unhandled errors in a TaskGroup", self._errors)
+
+
+async_move_on_after = anyio.move_on_after
+
+
+def move_on_after(seconds: float | None) -> CancelScope:
+    """A thread's waits end by their own time-outs (see :class:`CancelScope`)."""
+    return CancelScope()
 
 
 def async_spawn(func: Callable[[], Any]) -> object:

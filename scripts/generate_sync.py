@@ -17,6 +17,8 @@ import difflib
 import re
 import subprocess
 import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +27,24 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclasses.dataclass(frozen=True)
 class Rule:
     pattern: str
-    replacement: str
+    replacement: str | Callable[[re.Match[str]], str]
 
     def apply(self, text: str) -> tuple[str, int]:
         return re.subn(self.pattern, self.replacement, text, flags=re.MULTILINE)
+
+
+def _sync_branch(match: re.Match[str]) -> str:
+    return textwrap.indent(textwrap.dedent(match["sync"] or ""), match["indent"])
+
+
+# psycopg's inline divergence: the block of an ``if True:  # ASYNC`` is the async
+# side's; its ``else:`` block, if any, is the sync side's, put in the if's place.
+SYNC_BRANCH = Rule(
+    r"^(?P<indent>[ ]*)if True:  # ASYNC\n(?:(?P=indent)[ ]{4}.*\n|[ ]*\n)*?"
+    r"(?:(?P=indent)else:\n(?P<sync>(?:(?P=indent)[ ]{4}.*\n|[ ]*\n)*?))?"
+    r"(?!(?P=indent)[ ]{4}|[ ]*\n)",
+    _sync_branch,
+)
 
 
 # Rules shared by the package and the tests, most specific first. They rename
@@ -51,6 +67,7 @@ COMMON_RULES = [
 ]
 
 PACKAGE_RULES = [
+    SYNC_BRANCH,
     Rule(r"Iterable\[BatchItem\] \| AsyncIterable\[BatchItem\]", "Iterable[BatchItem]"),
     Rule(r"\(Iterable, AsyncIterable\)", "(Iterable,)"),
     Rule(r"Awaitable\[CancelResult\]", "CancelResult"),
@@ -58,7 +75,11 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncEvent\b", "Event"),
     Rule(r"\bAsyncTaskGroup\b", "TaskGroup"),
     Rule(r"\bAsyncStop\b", "Stop"),
-    Rule(r"\basync_(checkpoint|iterate|loop_token|run_sync|spawn|thread_lock|wait_for)\b", r"\1"),
+    Rule(
+        r"\basync_(checkpoint|iterate|loop_token|move_on_after|run_sync|spawn|thread_lock"
+        r"|wait_for)\b",
+        r"\1",
+    ),
     Rule(r"\b_AsyncPool\b", "_Pool"),
     Rule(r"\b_AsyncRun\b", "_Run"),
     Rule(r"\b_AsyncSource\b", "_Source"),
@@ -72,6 +93,18 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncPacing\b", "Pacing"),
     Rule(r"\.async_pacer\(\)", ".pacer()"),
     Rule(r"\bAsyncHttpxTransport\b", "HttpxTransport"),
+    Rule(r"\bAsyncHttpx2Transport\b", "Httpx2Transport"),
+    Rule(r"\bAsyncTransport\b", "Transport"),
+    Rule(r"\bAsyncAttemptTransport\b", "AttemptTransport"),
+    Rule(r"\bAsyncAttempt\b", "Attempt"),
+    Rule(r"\b_AsyncAttempt(Backend|Stream)\b", r"_Attempt\1"),
+    Rule(r"\b_AsyncBody\b", "_Body"),
+    Rule(r"\b(httpcore2?)\.Async(ConnectionPool|HTTPProxy|SOCKSProxy|Network\w+)\b", r"\1.\2"),
+    Rule(r"\b(httpcore2?)\.AnyIOBackend\b", r"\1.SyncBackend"),
+    Rule(r"\b(httpx2?)\.AsyncByteStream\b", r"\1.SyncByteStream"),
+    Rule(r"\bhandle_async_request\b", "handle_request"),
+    Rule(r"\bAsyncIterator, Iterator\b", "Iterator"),
+    Rule(r"\bAsyncIterator\b", "Iterator"),
     Rule(r"\bAsyncCancelCall\b", "CancelCall"),
     Rule(r"\bnew_async_client\b", "new_client"),
     Rule(r"\bopen_async_transport\b", "open_transport"),
@@ -82,7 +115,6 @@ PACKAGE_RULES = [
     Rule(r"\b__anext__\b", "__next__"),
     Rule(r"\banext\b", "next"),
     Rule(r"\baiter_raw\b", "iter_raw"),
-    Rule(r"\bAsyncDeadline\b", "Deadline"),
     Rule(r"\bAsyncRedisPacer\b", "RedisPacer"),
     Rule(r"\bAsyncRedisScripts\b", "RedisScripts"),
     *COMMON_RULES,
@@ -92,7 +124,7 @@ PACKAGE_RULES = [
 HTTPX2_RULES = [
     Rule(r"\bhttpx\b", "httpx2"),
     Rule(r"\bhttpcore\b", "httpcore2"),
-    Rule(r"\b_httpx\b", "_httpx2"),
+    Rule(r"\bhttpx_pool\b", "httpx2_pool"),
     Rule(r"\bAsyncHttpxTransport\b", "AsyncHttpx2Transport"),
 ]
 
@@ -135,25 +167,30 @@ TARGETS = [
         tuple(PACKAGE_RULES),
     ),
     Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_sync/http_httpx.py",
-        tuple(PACKAGE_RULES),
-    ),
-    Target(
         "mailpartner_async/_async/redis_pacer.py",
         "mailpartner_async/_sync/redis_pacer.py",
         tuple(PACKAGE_RULES),
     ),
-    Target("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py", tuple(HTTPX2_RULES)),
-    Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_async/http_httpx2.py",
-        tuple(HTTPX2_RULES),
+    *(
+        Target(
+            f"mailpartner_async/_async/transports/{name}.py",
+            f"mailpartner_async/_sync/transports/{name}.py",
+            tuple(PACKAGE_RULES),
+        )
+        for name in ("__init__", "environment", "http_httpx", "httpx_pool")
     ),
-    Target(
-        "mailpartner_async/_async/http_httpx.py",
-        "mailpartner_async/_sync/http_httpx2.py",
-        (*HTTPX2_RULES, Rule(r"\bAsyncHttpx2Transport\b", "Httpx2Transport"), *PACKAGE_RULES),
+    # The httpx modules again for the fork, async and sync.
+    *(
+        Target(
+            f"mailpartner_async/_async/transports/{source}.py",
+            f"mailpartner_async/{side}/transports/{twin}.py",
+            rules,
+        )
+        for source, twin in (("http_httpx", "http_httpx2"), ("httpx_pool", "httpx2_pool"))
+        for side, rules in (
+            ("_async", tuple(HTTPX2_RULES)),
+            ("_sync", (*HTTPX2_RULES, *PACKAGE_RULES)),
+        )
     ),
     Target(
         "mailpartner_async/testing/_transports.py",

@@ -43,7 +43,6 @@ from .._core.settings import (
 )
 from .._journal import Journal
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
-from .._transports import open_async_transport
 
 if TYPE_CHECKING:
     import httpx2
@@ -53,6 +52,7 @@ from .batch import AsyncBatch
 from .ids import AsyncIds, AsyncStop
 from .loop_guard import AsyncLoopGuard
 from .pacer import AsyncPacer
+from .transports import AsyncTransport, open_async_transport
 
 __all__ = ["AsyncMailPartner"]
 
@@ -85,7 +85,7 @@ class _AsyncPool:
     def _start(self) -> None:
         settings = self._settings
         self.pid = os.getpid()
-        self.transport = open_async_transport(settings, self._http_client)
+        self.transport: AsyncTransport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
         self.pacer: AsyncPacing = (
             self._rate_limiter.async_pacer()

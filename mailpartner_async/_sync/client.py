@@ -46,7 +46,6 @@ from .._core.settings import (
 )
 from .._journal import Journal
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
-from .._transports import open_transport
 
 if TYPE_CHECKING:
     import httpx2
@@ -56,6 +55,7 @@ from .batch import Batch
 from .ids import Ids, Stop
 from .loop_guard import LoopGuard
 from .pacer import Pacer
+from .transports import Transport, open_transport
 
 __all__ = ["MailPartner"]
 
@@ -88,7 +88,7 @@ class _Pool:
     def _start(self) -> None:
         settings = self._settings
         self.pid = os.getpid()
-        self.transport = open_transport(settings, self._http_client)
+        self.transport: Transport = open_transport(settings, self._http_client)
         self.limiter = Limiter(settings.max_concurrency)
         self.pacer: Pacing = (
             self._rate_limiter.pacer()

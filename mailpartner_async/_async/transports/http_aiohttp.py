@@ -2,27 +2,28 @@
 
 Async client only, on asyncio (aiohttp has no sync API and no trio support), so this
 module has no generated twin. It keeps the rules every transport keeps: the proxy
-and TLS settings read once by the SDK's own rules (:func:`~.._httpx.proxy_for`,
-:func:`~.._httpx.ssl_context`), no
+and TLS settings read once by the SDK's own rules (:mod:`.environment`), no
 redirect, no hidden re-send, the body decoded by :class:`~..._core.body.BodyDecoder`
 under the size cap, the attempt's deadline, and aiohttp's errors mapped to ours
-(here, by this module) with their text redacted.
+(here: this module imports no other HTTP library) with their text redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import ssl
 from typing import Any
 
-from .._core.attempt import attempt_failure, deadline_passed, settled, transport_error
-from .._core.body import ACCEPT_ENCODING, BodyDecoder
-from .._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
-from .._core.protocol import CancelRequest, RawResponse
-from .._core.secrets import redact
-from .._core.settings import MAX_BODY_BYTES, Settings, Timeout
-from .._httpx import proxy_for, ssl_context
-from .._version import __version__
+from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
+from ..._core.body import ACCEPT_ENCODING, BodyDecoder
+from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
+from ..._core.protocol import CancelRequest, RawResponse
+from ..._core.secrets import redact
+from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
+from ..._version import __version__
+from .environment import proxy_for, tls_context
 
 try:
     import aiohttp
@@ -33,7 +34,7 @@ except ImportError:
         "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
     ) from None
 
-__all__ = ["AsyncAiohttpTransport", "connection_error"]
+__all__ = ["AsyncAiohttpTransport", "connection_error", "ssl_context"]
 
 
 class AsyncAiohttpTransport:
@@ -64,7 +65,7 @@ class AsyncAiohttpTransport:
             connector=aiohttp.TCPConnector(
                 limit=self._settings.max_concurrency,
                 keepalive_timeout=30.0,
-                ssl=self._ssl,
+                ssl=self._ssl if self._ssl is not None else False,
             ),
             # Found once by proxy_for; trust_env would look again, in a thread, per request.
             trust_env=False,
@@ -173,6 +174,22 @@ async def _read(response: Any) -> RawResponse:
     return RawResponse(
         status, headers, decoder.body, oversized=decoder.oversized, undecodable=decoder.problem
     )
+
+
+def ssl_context(base_url: str) -> ssl.SSLContext | None:
+    """The TLS settings for ``base_url`` by httpx's rule, which every transport keeps:
+    certifi's roots, or ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR`` when set."""
+    return tls_context(base_url, _certifi_context)
+
+
+def _certifi_context() -> ssl.SSLContext:
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=cafile)
+    if capath := os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=capath)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 # --- aiohttp's exceptions as ours -----------------------------------------------------
