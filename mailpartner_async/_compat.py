@@ -34,6 +34,7 @@ __all__ = [
     "TaskGroup",
     "async_checkpoint",
     "async_iterate",
+    "async_join",
     "async_loop_token",
     "async_move_on_after",
     "async_run_sync",
@@ -43,6 +44,7 @@ __all__ = [
     "async_wait_for",
     "checkpoint",
     "iterate",
+    "join",
     "loop_token",
     "monotonic",
     "move_on_after",
@@ -261,3 +263,13 @@ def spawn(func: Callable[[], Any]) -> object:
     thread = threading.Thread(target=func, name="mailpartner-batch")
     thread.start()
     return thread
+
+
+def async_join(handle: object) -> None:
+    """A task that said it is done is done: nothing to wait for."""
+
+
+def join(handle: object) -> None:
+    """Wait until the thread :func:`spawn` started has ended."""
+    if isinstance(handle, threading.Thread):
+        handle.join()

@@ -76,7 +76,7 @@ PACKAGE_RULES = [
     Rule(r"\bAsyncTaskGroup\b", "TaskGroup"),
     Rule(r"\bAsyncStop\b", "Stop"),
     Rule(
-        r"\basync_(checkpoint|iterate|loop_token|move_on_after|run_sync|spawn|thread_lock"
+        r"\basync_(checkpoint|iterate|join|loop_token|move_on_after|run_sync|spawn|thread_lock"
         r"|wait_for)\b",
         r"\1",
     ),

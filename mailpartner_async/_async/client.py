@@ -330,7 +330,8 @@ class AsyncMailPartner:
         return await self._cancel(message_id, settings, None)
 
     async def _cancel_in_batch(self, message_id: str | int, halt: AsyncStop) -> CancelResult:
-        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops,
+        and its attempt in flight aborted when it does (``halt``)."""
         return await self._cancel(message_id, self._settings, halt)
 
     async def _cancel(
@@ -448,7 +449,7 @@ class AsyncMailPartner:
         attempt = 0
         while True:
             attempt += 1
-            report = await self._attempt(request, settings.timeout, attempt, reached)
+            report = await self._attempt(request, settings.timeout, attempt, reached, halt)
             verdict = report.verdict
             retry = verdict.retry and attempt <= settings.max_retries
             delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
@@ -485,15 +486,17 @@ class AsyncMailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
+        halt: AsyncStop | None,
     ) -> AttemptReport:
-        """One attempt, once the limits let it start, and what its answer means."""
+        """One attempt, once the limits let it start, and what its answer means; a
+        batch's stop (``halt``) aborts it."""
         pool = self._pool
         queued = time.perf_counter()
         async with pool.limiter:
             await pool.pacer.wait()
             started = time.perf_counter()
             try:
-                raw = await pool.transport.send(request, timeout)
+                raw = await pool.transport.send(request, timeout, halt)
             except APIConnectionError as exc:
                 verdict = interpret_transport_error(exc)
                 status = None

@@ -33,11 +33,22 @@ def attempt_failure(
     *,
     message_id: str,
     closed: bool,
+    stopped: bool = False,
 ) -> MailPartnerError:
-    """What an attempt that raised ``exc`` fails with: ``mapped``, the transport failure
-    as our error; else, the client having been closed meanwhile, an error saying so;
-    else ``exc`` itself is raised again (a bug, which the batch still turns into that
-    id's outcome)."""
+    """What an attempt that raised ``exc`` fails with.
+
+    The batch having stopped meanwhile (its stop shut the attempt's connection), an
+    error saying so: whatever the library raised then is only the echo of that.
+    Else ``mapped``, the transport failure as our error; else, the client having been
+    closed meanwhile, an error saying so; else ``exc`` itself is raised again (a bug,
+    which the batch still turns into that id's outcome).
+    """
+    if stopped:
+        return APIConnectionError(
+            "the batch stopped while this attempt was in flight: its connection was closed",
+            message_id=message_id,
+            request_sent=True,
+        )
     if mapped is not None:
         return mapped
     if closed:

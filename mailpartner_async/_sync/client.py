@@ -333,7 +333,8 @@ class MailPartner:
         return self._cancel(message_id, settings, None)
 
     def _cancel_in_batch(self, message_id: str | int, halt: Stop) -> CancelResult:
-        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops,
+        and its attempt in flight aborted when it does (``halt``)."""
         return self._cancel(message_id, self._settings, halt)
 
     def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
@@ -449,7 +450,7 @@ class MailPartner:
         attempt = 0
         while True:
             attempt += 1
-            report = self._attempt(request, settings.timeout, attempt, reached)
+            report = self._attempt(request, settings.timeout, attempt, reached, halt)
             verdict = report.verdict
             retry = verdict.retry and attempt <= settings.max_retries
             delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
@@ -486,15 +487,17 @@ class MailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
+        halt: Stop | None,
     ) -> AttemptReport:
-        """One attempt, once the limits let it start, and what its answer means."""
+        """One attempt, once the limits let it start, and what its answer means; a
+        batch's stop (``halt``) aborts it."""
         pool = self._pool
         queued = time.perf_counter()
         with pool.limiter:
             pool.pacer.wait()
             started = time.perf_counter()
             try:
-                raw = pool.transport.send(request, timeout)
+                raw = pool.transport.send(request, timeout, halt)
             except APIConnectionError as exc:
                 verdict = interpret_transport_error(exc)
                 status = None

@@ -10,11 +10,14 @@ client refuses it). Every transport has the surface of :class:`AsyncTransport`.
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..._core.errors import ConfigurationError
 from ..._core.protocol import CancelRequest, RawResponse
 from ..._core.settings import AIOHTTP_IS_ASYNC_ONLY, Settings, Timeout
+
+if TYPE_CHECKING:
+    from ..ids import AsyncStop
 
 __all__ = ["AsyncTransport", "open_async_transport"]
 
@@ -27,8 +30,10 @@ class AsyncTransport(Protocol):
         """Whether the client made (and so closes) the HTTP client under it."""
         ...
 
-    async def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does."""
+    async def send(
+        self, request: CancelRequest, timeout: Timeout, halt: AsyncStop | None = None
+    ) -> RawResponse:
+        """One attempt; ``halt``, a batch's stop, aborts it when it comes."""
         ...
 
     async def aclose(self) -> None: ...

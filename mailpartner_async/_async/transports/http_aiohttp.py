@@ -14,7 +14,7 @@ import asyncio
 import functools
 import os
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
@@ -33,6 +33,9 @@ except ImportError:
         "transport='aiohttp' needs the aiohttp extra: "
         "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
     ) from None
+
+if TYPE_CHECKING:
+    from ..ids import AsyncStop
 
 __all__ = ["AsyncAiohttpTransport", "connection_error", "ssl_context"]
 
@@ -77,8 +80,11 @@ class AsyncAiohttpTransport:
         self._session = session
         return session
 
-    async def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does."""
+    async def send(
+        self, request: CancelRequest, timeout: Timeout, halt: AsyncStop | None = None
+    ) -> RawResponse:
+        """One attempt, ended at ``timeout.deadline`` whatever the server does. A
+        batch's stop (``halt``) needs nothing here: it cancels the attempt's task."""
         return settled(*await self._attempt(request, timeout))
 
     async def _attempt(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import httpx
 
@@ -25,6 +25,9 @@ from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout, TransportName
 from ..._version import __version__
 from .environment import proxy_for, tls_context
 from .httpx_pool import ATTEMPT, AsyncAttempt, AsyncAttemptTransport
+
+if TYPE_CHECKING:
+    from ..ids import AsyncStop
 
 __all__ = [
     "USER_AGENT",
@@ -59,15 +62,24 @@ class AsyncHttpxTransport:
             )
         return cls(http_client, owned=False)
 
-    async def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does.
+    async def send(
+        self, request: CancelRequest, timeout: Timeout, halt: AsyncStop | None = None
+    ) -> RawResponse:
+        """One attempt, ended at ``timeout.deadline`` whatever the server does, and at
+        once when ``halt`` (a batch's stop) comes.
 
         A failure is one of our errors, raised here with no chained exception: an
         ``APIConnectionError`` (``APITimeoutError`` past the deadline) saying whether
         the request may have reached the server.
         """
         attempt = AsyncAttempt(timeout.deadline)
-        return settled(*await self._attempt(request, timeout, attempt))
+        if halt is None:
+            return settled(*await self._attempt(request, timeout, attempt))
+        halt.add(attempt.abort)
+        try:
+            return settled(*await self._attempt(request, timeout, attempt))
+        finally:
+            halt.discard(attempt.abort)
 
     async def _attempt(
         self, request: CancelRequest, timeout: Timeout, attempt: AsyncAttempt
@@ -97,7 +109,11 @@ class AsyncHttpxTransport:
                     exc, message_id=request.message_id, response_started=started
                 )
                 failure = attempt_failure(
-                    exc, mapped, message_id=request.message_id, closed=self.http.is_closed
+                    exc,
+                    mapped,
+                    message_id=request.message_id,
+                    closed=self.http.is_closed,
+                    stopped=attempt.aborted,
                 )
         return None, deadline_passed(
             failure, message_id=request.message_id, deadline=timeout.deadline
@@ -187,8 +203,8 @@ def new_async_client(settings: Settings) -> httpx.AsyncClient:
                 verify=tls or False, limits=_limits(settings), proxy=proxy
             )
         else:
-            # A blocking read ends by its time-out: the transport of httpx_pool
-            # clips it to the attempt's deadline.
+            # A blocking read ends by its time-out or its socket shut down: the
+            # transport of httpx_pool clips the one and does the other.
             transport = AsyncAttemptTransport(tls, _limits(settings), proxy)
     return httpx.AsyncClient(
         transport=transport,

@@ -1,8 +1,8 @@
-"""An httpx transport on network streams that honour an attempt's deadline: what the
-sync client's own httpx clients run on.
+"""An httpx transport on network streams that honour an attempt's deadline and can
+be aborted: what the sync client's own httpx clients run on.
 
-A thread blocked in a read cannot be cancelled: its wait ends by its time-out.
-httpx's own ``HTTPTransport`` takes no network
+A thread blocked in a read cannot be cancelled: its wait ends by its time-out, or
+by its socket being shut down. httpx's own ``HTTPTransport`` takes no network
 backend, so this is a small ``httpx.BaseTransport`` over ``httpcore.ConnectionPool``
 (or httpcore's proxies), all public API: the pool's ``network_backend=`` makes every
 stream it opens one of ours. The async client needs none of it (a cancel scope ends
@@ -16,7 +16,8 @@ extension), unchanged. A request that carries an :class:`AsyncAttempt` (in its
 ``mailpartner.attempt`` extension) has those time-outs turned into :class:`_Phase`
 values, floats that also name the attempt. Each wait is then clipped to what is
 left of the attempt's deadline, so a server dripping a byte at a time cannot hold a
-blocking read open.
+blocking read open; and while a stream waits, aborting its attempt shuts its socket
+down, so the read ends at once (the batch's stop does that).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
@@ -31,7 +33,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from ..._compat import monotonic
+from ..._compat import async_thread_lock, monotonic
 from ..._core.errors import ConfigurationError
 
 __all__ = ["ATTEMPT", "AsyncAttempt", "AsyncAttemptTransport"]
@@ -41,12 +43,20 @@ ATTEMPT = "mailpartner.attempt"
 
 
 class AsyncAttempt:
-    """One attempt: its deadline."""
+    """One attempt: its deadline, and the streams doing its I/O right now.
 
-    __slots__ = ("_at",)
+    :meth:`abort` shuts those streams down (a blocked read then ends at once), and
+    any stream that starts I/O for the attempt afterwards. Safe to call from another
+    thread than the attempt's, and it never blocks.
+    """
+
+    __slots__ = ("_at", "_busy", "_lock", "aborted")
 
     def __init__(self, deadline: float | None) -> None:
         self._at = None if deadline is None else monotonic() + deadline
+        self._busy: set[_AsyncAttemptStream] = set()
+        self._lock = async_thread_lock()
+        self.aborted = False
 
     def overdue(self) -> bool:
         """Whether the deadline has passed."""
@@ -63,6 +73,25 @@ class AsyncAttempt:
         """A request's time-outs, those the streams see naming this attempt."""
         named = {phase: _Phase(timeouts.get(phase), self) for phase in ("connect", "read", "write")}
         return {**timeouts, **named}
+
+    def abort(self) -> None:
+        # Under the lock: a stream cannot end its wait, go back to the pool and
+        # serve another attempt while it is being shut for this one.
+        with self._lock:
+            self.aborted = True
+            for stream in self._busy:
+                stream.shut()
+
+    def begin(self, stream: _AsyncAttemptStream) -> None:
+        """``stream`` starts waiting for this attempt (shut at once if it was aborted)."""
+        with self._lock:
+            self._busy.add(stream)
+            if self.aborted:
+                stream.shut()
+
+    def end(self, stream: _AsyncAttemptStream) -> None:
+        with self._lock:
+            self._busy.discard(stream)
 
 
 class _Phase(float):
@@ -86,6 +115,20 @@ def _clipped(timeout: float | None) -> float | None:
     return timeout.attempt.clip(timeout.seconds) if isinstance(timeout, _Phase) else timeout
 
 
+@contextlib.contextmanager
+def _busy(stream: _AsyncAttemptStream, timeout: float | None) -> Iterator[float | None]:
+    """Around one wait of ``stream``: the time-out to wait with; meanwhile, aborting
+    the attempt shuts the stream down."""
+    if not isinstance(timeout, _Phase):
+        yield timeout
+        return
+    timeout.attempt.begin(stream)
+    try:
+        yield _clipped(timeout)
+    finally:
+        timeout.attempt.end(stream)
+
+
 class _AsyncAttemptStream(httpcore.AsyncNetworkStream):
     """A network stream whose every wait honours the attempt it is for."""
 
@@ -93,10 +136,12 @@ class _AsyncAttemptStream(httpcore.AsyncNetworkStream):
         self._stream = stream
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._stream.read(max_bytes, _clipped(timeout))
+        with _busy(self, timeout) as seconds:
+            return await self._stream.read(max_bytes, seconds)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._stream.write(buffer, _clipped(timeout))
+        with _busy(self, timeout) as seconds:
+            await self._stream.write(buffer, seconds)
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -107,11 +152,20 @@ class _AsyncAttemptStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        tls = await self._stream.start_tls(ssl_context, server_hostname, _clipped(timeout))
+        with _busy(self, timeout) as seconds:
+            tls = await self._stream.start_tls(ssl_context, server_hostname, seconds)
         return _AsyncAttemptStream(tls)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
+
+    def shut(self) -> None:
+        """End the wait in progress now: shut the socket down. Closing it is left to
+        httpcore, which finds the connection broken and drops it."""
+        sock = self._stream.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):

@@ -13,11 +13,14 @@ client refuses it). Every transport has the surface of :class:`Transport`.
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..._core.errors import ConfigurationError
 from ..._core.protocol import CancelRequest, RawResponse
 from ..._core.settings import AIOHTTP_IS_ASYNC_ONLY, Settings, Timeout
+
+if TYPE_CHECKING:
+    from ..ids import Stop
 
 __all__ = ["Transport", "open_transport"]
 
@@ -30,8 +33,10 @@ class Transport(Protocol):
         """Whether the client made (and so closes) the HTTP client under it."""
         ...
 
-    def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does."""
+    def send(
+        self, request: CancelRequest, timeout: Timeout, halt: Stop | None = None
+    ) -> RawResponse:
+        """One attempt; ``halt``, a batch's stop, aborts it when it comes."""
         ...
 
     def close(self) -> None: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import httpx2
 
@@ -28,6 +28,9 @@ from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout, TransportName
 from ..._version import __version__
 from .environment import proxy_for, tls_context
 from .httpx2_pool import ATTEMPT, Attempt, AttemptTransport
+
+if TYPE_CHECKING:
+    from ..ids import Stop
 
 __all__ = [
     "USER_AGENT",
@@ -62,15 +65,24 @@ class Httpx2Transport:
             )
         return cls(http_client, owned=False)
 
-    def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does.
+    def send(
+        self, request: CancelRequest, timeout: Timeout, halt: Stop | None = None
+    ) -> RawResponse:
+        """One attempt, ended at ``timeout.deadline`` whatever the server does, and at
+        once when ``halt`` (a batch's stop) comes.
 
         A failure is one of our errors, raised here with no chained exception: an
         ``APIConnectionError`` (``APITimeoutError`` past the deadline) saying whether
         the request may have reached the server.
         """
         attempt = Attempt(timeout.deadline)
-        return settled(*self._attempt(request, timeout, attempt))
+        if halt is None:
+            return settled(*self._attempt(request, timeout, attempt))
+        halt.add(attempt.abort)
+        try:
+            return settled(*self._attempt(request, timeout, attempt))
+        finally:
+            halt.discard(attempt.abort)
 
     def _attempt(
         self, request: CancelRequest, timeout: Timeout, attempt: Attempt
@@ -100,7 +112,11 @@ class Httpx2Transport:
                     exc, message_id=request.message_id, response_started=started
                 )
                 failure = attempt_failure(
-                    exc, mapped, message_id=request.message_id, closed=self.http.is_closed
+                    exc,
+                    mapped,
+                    message_id=request.message_id,
+                    closed=self.http.is_closed,
+                    stopped=attempt.aborted,
                 )
         return None, deadline_passed(
             failure, message_id=request.message_id, deadline=timeout.deadline
@@ -183,8 +199,8 @@ def new_client(settings: Settings) -> httpx2.Client:
     if not isinstance(transport, httpx2.BaseTransport):
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), proxy_for(settings.base_url)
-        # A blocking read ends by its time-out: the transport of httpx2_pool
-        # clips it to the attempt's deadline.
+        # A blocking read ends by its time-out or its socket shut down: the
+        # transport of httpx2_pool clips the one and does the other.
         transport = AttemptTransport(tls, _limits(settings), proxy)
     return httpx2.Client(
         transport=transport,
