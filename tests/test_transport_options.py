@@ -3,6 +3,7 @@ settings and proxies read once, and a bug that still gives every id its outcome.
 
 from __future__ import annotations
 
+import importlib.util
 import ssl
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from mailpartner_async import AsyncMailPartner, ConfigurationError, MailPartner, MailPartnerError
 from mailpartner_async._async.transports import http_aiohttp
 from mailpartner_async._sync.transports import environment, http_httpx, http_httpx2
+from tests.hostile import CountingServer
 from tests.server import ScriptedServer
 
 KEY = "transport-key-31337"
@@ -76,6 +78,48 @@ def test_the_proxy_is_the_environments_for_the_base_urls_scheme(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert environment.proxy_for("https://api.mailpartner.fr/v1") == expected
+
+
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_the_sync_clients_own_transport_goes_through_the_environments_proxy(
+    transport: str, counting: CountingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", counting.url)
+    client = MailPartner(
+        KEY,
+        base_url="http://api.mailpartner.test/v1",
+        allow_insecure_http=True,
+        transport=transport,  # type: ignore[arg-type]
+        max_retries=0,
+        rate_limit=None,
+    )
+    with client, pytest.raises(MailPartnerError):
+        client.cancel("1")  # the proxy answers 502
+
+    [seen] = counting.requests
+    assert seen.request_line.startswith("GET http://api.mailpartner.test/v1/message-cancel?")
+
+
+@pytest.mark.parametrize("client_class", [AsyncMailPartner, MailPartner])
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_a_socks_proxy_without_socksio_is_a_configuration_error_on_either_client(
+    client_class: Any, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec("socksio") is not None:
+        pytest.skip("socksio is installed here")
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://proxy.test:1080")
+    with pytest.raises(ConfigurationError) as caught:
+        client_class(KEY, transport=transport)
+    assert caught.value.message == (
+        "the environment names a SOCKS proxy (socks5://...), which needs the socksio "
+        "package: pip install socksio"
+    )
 
 
 @pytest.mark.parametrize("transport", ["httpx", "httpx2"])

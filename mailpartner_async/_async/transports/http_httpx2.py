@@ -13,6 +13,7 @@ HTTP library is another module with the same ``open``, ``send`` and ``aclose``.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import ssl
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -198,7 +199,7 @@ def new_async_client(settings: Settings) -> httpx2.AsyncClient:
     transport: Any = settings.transport
     if not isinstance(transport, httpx2.AsyncBaseTransport):
         _check_name(transport)
-        tls, proxy = ssl_context(settings.base_url), proxy_for(settings.base_url)
+        tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
         if True:  # ASYNC
             # A cancel scope ends the attempt's waits: httpx2's own transport will do
             # (and OpenTelemetry's httpx2 instrumentation sees it).
@@ -216,6 +217,17 @@ def new_async_client(settings: Settings) -> httpx2.AsyncClient:
         follow_redirects=False,
         trust_env=False,
     )
+
+
+def _checked(proxy: str | None) -> str | None:
+    """``proxy``, once it is known the client can use it: a SOCKS proxy needs socksio."""
+    scheme = proxy.partition("://")[0].lower() if proxy is not None else ""
+    if scheme in ("socks5", "socks5h") and importlib.util.find_spec("socksio") is None:
+        raise ConfigurationError(
+            f"the environment names a SOCKS proxy ({scheme}://...), which needs the "
+            "socksio package: pip install socksio"
+        )
+    return proxy
 
 
 def _limits(settings: Settings) -> httpx2.Limits:

@@ -26,7 +26,6 @@ down, so the read ends at once (the batch's stop does that).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import socket
 import ssl
@@ -37,7 +36,6 @@ import httpcore2
 import httpx2
 
 from ..._compat import async_thread_lock, monotonic
-from ..._core.errors import ConfigurationError
 
 __all__ = ["ATTEMPT", "AsyncAttempt", "AsyncAttemptTransport"]
 
@@ -268,19 +266,10 @@ def _pool(
         target=parsed.url.raw_path,
     )
     if parsed.url.scheme in ("socks5", "socks5h"):
-        _check_socks(proxy)
         return httpcore2.AsyncSOCKSProxy(proxy_url=url, proxy_auth=parsed.raw_auth, **options)
     return httpcore2.AsyncHTTPProxy(
         proxy_url=url, proxy_auth=parsed.raw_auth, proxy_headers=parsed.headers.raw, **options
     )
-
-
-def _check_socks(proxy: str) -> None:
-    if importlib.util.find_spec("socksio") is None:  # what httpcore2's SOCKS proxy runs on
-        raise ConfigurationError(
-            f"the environment names a SOCKS proxy ({httpx2.URL(proxy).scheme}://...), which "
-            "needs the socksio package: pip install socksio"
-        )
 
 
 # httpcore2's exceptions as httpx2's, the most specific first (as httpx2's own

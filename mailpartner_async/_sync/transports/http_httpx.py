@@ -13,6 +13,7 @@ HTTP library is another module with the same ``open``, ``send`` and ``close``.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import ssl
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -198,7 +199,7 @@ def new_client(settings: Settings) -> httpx.Client:
     transport: Any = settings.transport
     if not isinstance(transport, httpx.BaseTransport):
         _check_name(transport)
-        tls, proxy = ssl_context(settings.base_url), proxy_for(settings.base_url)
+        tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
         # A blocking read ends by its time-out or its socket shut down: the
         # transport of httpx_pool clips the one and does the other.
         transport = AttemptTransport(tls, _limits(settings), proxy)
@@ -209,6 +210,17 @@ def new_client(settings: Settings) -> httpx.Client:
         follow_redirects=False,
         trust_env=False,
     )
+
+
+def _checked(proxy: str | None) -> str | None:
+    """``proxy``, once it is known the client can use it: a SOCKS proxy needs socksio."""
+    scheme = proxy.partition("://")[0].lower() if proxy is not None else ""
+    if scheme in ("socks5", "socks5h") and importlib.util.find_spec("socksio") is None:
+        raise ConfigurationError(
+            f"the environment names a SOCKS proxy ({scheme}://...), which needs the "
+            "socksio package: pip install socksio"
+        )
+    return proxy
 
 
 def _limits(settings: Settings) -> httpx.Limits:

@@ -26,7 +26,6 @@ down, so the read ends at once (the batch's stop does that).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import socket
 import ssl
@@ -37,7 +36,6 @@ import httpcore
 import httpx
 
 from ..._compat import monotonic, thread_lock
-from ..._core.errors import ConfigurationError
 
 __all__ = ["ATTEMPT", "Attempt", "AttemptTransport"]
 
@@ -266,19 +264,10 @@ def _pool(
         target=parsed.url.raw_path,
     )
     if parsed.url.scheme in ("socks5", "socks5h"):
-        _check_socks(proxy)
         return httpcore.SOCKSProxy(proxy_url=url, proxy_auth=parsed.raw_auth, **options)
     return httpcore.HTTPProxy(
         proxy_url=url, proxy_auth=parsed.raw_auth, proxy_headers=parsed.headers.raw, **options
     )
-
-
-def _check_socks(proxy: str) -> None:
-    if importlib.util.find_spec("socksio") is None:  # what httpcore's SOCKS proxy runs on
-        raise ConfigurationError(
-            f"the environment names a SOCKS proxy ({httpx.URL(proxy).scheme}://...), which "
-            "needs the socksio package: pip install socksio"
-        )
 
 
 # httpcore's exceptions as httpx's, the most specific first (as httpx's own
