@@ -37,15 +37,16 @@ def attempt_failure(
 ) -> MailPartnerError:
     """What an attempt that raised ``exc`` fails with.
 
-    The batch having stopped meanwhile (its stop shut the attempt's connection), an
-    error saying so: whatever the library raised then is only the echo of that.
+    The batch having stopped meanwhile (its stop shuts the attempt's connection, on
+    the SDK's own transport), an error saying so: whatever the library raised then
+    is only the echo of that.
     Else ``mapped``, the transport failure as our error; else, the client having been
     closed meanwhile, an error saying so; else ``exc`` itself is raised again (a bug,
     which the batch still turns into that id's outcome).
     """
     if stopped:
         return APIConnectionError(
-            "the batch stopped while this attempt was in flight: its connection was closed",
+            "the batch stopped while this attempt was in flight",
             message_id=message_id,
             request_sent=True,
         )

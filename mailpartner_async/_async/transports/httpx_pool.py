@@ -189,8 +189,8 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
 
 class AsyncAttemptTransport(httpx.AsyncBaseTransport):
     """httpcore's pool on attempt streams, as an httpx transport whose errors are
-    httpx's: built from what ``httpx.AsyncHTTPTransport`` takes, ``verify=`` being a
-    TLS context (``None`` for plain HTTP)."""
+    httpx's. Made of what ``httpx.AsyncHTTPTransport`` is made of (``verify=``, here
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
 
     def __init__(self, tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None) -> None:
         self._pool = _pool(tls, limits, proxy)
@@ -226,6 +226,8 @@ class AsyncAttemptTransport(httpx.AsyncBaseTransport):
 
 
 class _AsyncBody(httpx.AsyncByteStream):
+    """An answer's body for httpx, its errors httpx's."""
+
     def __init__(self, response: httpcore.Response) -> None:
         self._response = response
 

@@ -192,8 +192,8 @@ class _AttemptBackend(httpcore2.NetworkBackend):
 
 class AttemptTransport(httpx2.BaseTransport):
     """httpcore2's pool on attempt streams, as an httpx2 transport whose errors are
-    httpx2's: built from what ``httpx2.AsyncHTTPTransport`` takes, ``verify=`` being a
-    TLS context (``None`` for plain HTTP)."""
+    httpx2's. Made of what ``httpx2.AsyncHTTPTransport`` is made of (``verify=``, here
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
 
     def __init__(
         self, tls: ssl.SSLContext | None, limits: httpx2.Limits, proxy: str | None
@@ -231,6 +231,8 @@ class AttemptTransport(httpx2.BaseTransport):
 
 
 class _Body(httpx2.SyncByteStream):
+    """An answer's body for httpx2, its errors httpx2's."""
+
     def __init__(self, response: httpcore2.Response) -> None:
         self._response = response
 

@@ -192,8 +192,8 @@ class _AttemptBackend(httpcore.NetworkBackend):
 
 class AttemptTransport(httpx.BaseTransport):
     """httpcore's pool on attempt streams, as an httpx transport whose errors are
-    httpx's: built from what ``httpx.AsyncHTTPTransport`` takes, ``verify=`` being a
-    TLS context (``None`` for plain HTTP)."""
+    httpx's. Made of what ``httpx.AsyncHTTPTransport`` is made of (``verify=``, here
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
 
     def __init__(self, tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None) -> None:
         self._pool = _pool(tls, limits, proxy)
@@ -229,6 +229,8 @@ class AttemptTransport(httpx.BaseTransport):
 
 
 class _Body(httpx.SyncByteStream):
+    """An answer's body for httpx, its errors httpx's."""
+
     def __init__(self, response: httpcore.Response) -> None:
         self._response = response
 
