@@ -1,9 +1,11 @@
 """Generate the sync client (and its tests) from the async source.
 
 An explicit list of substitutions, applied in order, turns each async module into
-its sync twin, which ruff then formats. ``--check`` regenerates in memory and fails
-when a generated file differs from what is on disk, or when a rule no longer
-matches anything (a dead rule hides drift).
+its sync twin, which ruff then formats. Where the two sides differ, the async source
+says so inline, as psycopg's does: the block of an ``if True:  # ASYNC`` is the async
+side's, and its ``else:`` block, if any, the sync side's. ``--check`` regenerates in
+memory and fails when a generated file differs from what is on disk, or when a rule
+no longer matches anything (a dead rule hides drift).
 
     python scripts/generate_sync.py           # write the sync files
     python scripts/generate_sync.py --check   # fail on drift or dead rules
