@@ -38,7 +38,9 @@ __all__ = [
     "TaskGroup",
     "async_checkpoint",
     "async_iterate",
+    "async_join",
     "async_loop_token",
+    "async_move_on_after",
     "async_run_sync",
     "async_sleep",
     "async_spawn",
@@ -47,8 +49,10 @@ __all__ = [
     "check_rate_limiter",
     "checkpoint",
     "iterate",
+    "join",
     "loop_token",
     "monotonic",
+    "move_on_after",
     "run_sync",
     "sleep",
     "spawn",
@@ -198,6 +202,14 @@ class TaskGroup:
             raise ExceptionGroup("a worker raised", self._errors)
 
 
+async_move_on_after = anyio.move_on_after
+
+
+def move_on_after(seconds: float | None) -> CancelScope:
+    """A thread's waits end by their own time-outs (see :class:`CancelScope`)."""
+    return CancelScope()
+
+
 def async_spawn(func: Callable[[], Any]) -> object:
     """Start ``func()`` as a task nobody awaits; hold the handle while it runs. Under
     trio it is a system task: ``func`` must not raise."""
@@ -217,6 +229,16 @@ def spawn(func: Callable[[], Any]) -> object:
     thread = threading.Thread(target=func, name="mailpartner-batch")
     thread.start()
     return thread
+
+
+def async_join(handle: object) -> None:
+    """A task that said it is done is done: nothing to wait for."""
+
+
+def join(handle: object) -> None:
+    """Wait until the thread :func:`spawn` started has ended."""
+    if isinstance(handle, threading.Thread):
+        handle.join()
 
 
 class AsyncPacing(Protocol):

@@ -64,11 +64,20 @@ TREES = (
     ("tests/_async", "tests/_sync"),
 )
 ASYNC_ONLY = frozenset(
-    {"mailpartner_async/_async/http_aiohttp.py", "mailpartner_async/_async/redis_trio.py"}
+    {
+        "mailpartner_async/_async/redis_trio.py",
+        "mailpartner_async/_async/transports/http_aiohttp.py",
+    }
 )
 HTTPX2_TWINS = (
-    ("mailpartner_async/_httpx.py", "mailpartner_async/_httpx2.py"),
-    ("mailpartner_async/_async/http_httpx.py", "mailpartner_async/_async/http_httpx2.py"),
+    (
+        "mailpartner_async/_async/transports/http_httpx.py",
+        "mailpartner_async/_async/transports/http_httpx2.py",
+    ),
+    (
+        "mailpartner_async/_async/transports/httpx_pool.py",
+        "mailpartner_async/_async/transports/httpx2_pool.py",
+    ),
     (
         "mailpartner_async/_async/fake_transport.py",
         "mailpartner_async/_async/fake_transport_httpx2.py",
@@ -125,6 +134,9 @@ SYNC = Axis(
         Rename("new_async_client", "new_client"),
         Rename("open_async_transport", "open_transport"),
         Rename("handle_async_request", "handle_request"),
+        # httpcore's and httpx's sync names that are not the async ones, unprefixed.
+        Rename("AnyIOBackend", "SyncBackend"),
+        Rename("AsyncByteStream", "SyncByteStream"),
         Rename("FakeAsyncTransport", "FakeTransport"),
         Rename("_async", "_sync", dotted=True),
         # The generic ones: AsyncMailPartner, _AsyncRun, httpx.AsyncClient;
@@ -142,7 +154,7 @@ HTTPX2 = Axis(
     renames=(
         Rename("httpx", "httpx2"),
         Rename("httpcore", "httpcore2"),
-        Rename("_httpx", "_httpx2"),
+        Rename("httpx_pool", "httpx2_pool"),
         Rename("AsyncHttpxTransport", "AsyncHttpx2Transport"),
     ),
 )

@@ -49,8 +49,8 @@ async def test_aiohttp_transport_cancels_and_maps_codes(server: ScriptedServer) 
 
 @pytest.mark.asyncio
 async def test_aiohttp_dropped_answer_then_code_5_is_our_success(server: ScriptedServer) -> None:
-    # httpx-aiohttp reports "server disconnected" as ConnectTimeout; the request was
-    # sent all the same, so a code 5 on the retry means our first attempt cancelled it.
+    # The request was sent before the server dropped it, so a code 5 on the retry
+    # means our first attempt cancelled it; aiohttp must not re-send it unseen.
     server.script("1", drop(), reply(5))
     async with _client(server.base_url) as client:
         result = await client.cancel("1")

@@ -3,6 +3,7 @@ settings and proxies read once, and a bug that still gives every id its outcome.
 
 from __future__ import annotations
 
+import importlib.util
 import ssl
 from typing import Any
 
@@ -10,14 +11,10 @@ import httpx
 import httpx2
 import pytest
 
-from mailpartner_async import (
-    AsyncMailPartner,
-    ConfigurationError,
-    MailPartner,
-    MailPartnerError,
-    _httpx,
-    _httpx2,
-)
+from mailpartner_async import AsyncMailPartner, ConfigurationError, MailPartner, MailPartnerError
+from mailpartner_async._async.transports import http_aiohttp
+from mailpartner_async._sync.transports import environment, http_httpx, http_httpx2
+from tests.hostile import CountingServer
 from tests.server import ScriptedServer
 
 KEY = "transport-key-31337"
@@ -52,17 +49,18 @@ async def test_an_http_client_and_the_aiohttp_transport_exclude_each_other() -> 
             AsyncMailPartner(KEY, http_client=http_client, transport="aiohttp")
 
 
-@pytest.mark.parametrize("module", [_httpx, _httpx2], ids=["httpx", "httpx2"])
+@pytest.mark.parametrize(
+    "module", [http_httpx, http_httpx2, http_aiohttp], ids=["httpx", "httpx2", "aiohttp"]
+)
 def test_https_gets_a_verifying_tls_context_and_plain_http_none(module: Any) -> None:
     context = module.ssl_context("https://api.mailpartner.fr/v1")
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
-    assert module.ssl_context("http://127.0.0.1:8025/v1") is False
+    assert module.ssl_context("http://127.0.0.1:8025/v1") is None
 
 
-@pytest.mark.parametrize("module", [_httpx, _httpx2], ids=["httpx", "httpx2"])
 @pytest.mark.parametrize(
-    ("environment", "expected"),
+    ("variables", "expected"),
     [
         ({"HTTPS_PROXY": "http://proxy.test:3128"}, "http://proxy.test:3128"),
         ({"ALL_PROXY": "socks5://proxy.test:1080"}, "socks5://proxy.test:1080"),
@@ -72,17 +70,56 @@ def test_https_gets_a_verifying_tls_context_and_plain_http_none(module: Any) -> 
     ],
 )
 def test_the_proxy_is_the_environments_for_the_base_urls_scheme(
-    module: Any,
-    environment: dict[str, str],
-    expected: str | None,
-    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str], expected: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in environment.items():
+    for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert module.proxy_for("https://api.mailpartner.fr/v1") == expected
+    assert environment.proxy_for("https://api.mailpartner.fr/v1") == expected
+
+
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_the_sync_clients_own_transport_goes_through_the_environments_proxy(
+    transport: str, counting: CountingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", counting.url)
+    client = MailPartner(
+        KEY,
+        base_url="http://api.mailpartner.test/v1",
+        allow_insecure_http=True,
+        transport=transport,  # type: ignore[arg-type]
+        max_retries=0,
+        rate_limit=None,
+    )
+    with client, pytest.raises(MailPartnerError):
+        client.cancel("1")  # the proxy answers 502
+
+    [seen] = counting.requests
+    assert seen.request_line.startswith("GET http://api.mailpartner.test/v1/message-cancel?")
+
+
+@pytest.mark.parametrize("client_class", [AsyncMailPartner, MailPartner])
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_a_socks_proxy_without_socksio_is_a_configuration_error_on_either_client(
+    client_class: Any, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec("socksio") is not None:
+        pytest.skip("socksio is installed here")
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://proxy.test:1080")
+    with pytest.raises(ConfigurationError) as caught:
+        client_class(KEY, transport=transport)
+    assert caught.value.message == (
+        "the environment names a SOCKS proxy (socks5://...), which needs the socksio "
+        "package: pip install socksio"
+    )
 
 
 @pytest.mark.parametrize("transport", ["httpx", "httpx2"])

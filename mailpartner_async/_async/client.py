@@ -43,7 +43,6 @@ from .._core.settings import (
 from .._journal import Journal
 from .._log_redaction import attach_log_redaction
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
-from .._transports import open_async_transport
 
 if TYPE_CHECKING:
     import httpx2
@@ -53,6 +52,7 @@ from .batch import AsyncBatch
 from .ids import AsyncIds, AsyncStop
 from .loop_guard import AsyncLoopGuard
 from .pacer import AsyncPacer
+from .transports import AsyncTransport, open_async_transport
 
 __all__ = ["AsyncMailPartner"]
 
@@ -85,7 +85,7 @@ class _AsyncPool:
     def _start(self) -> None:
         settings = self._settings
         self.pid = os.getpid()
-        self.transport = open_async_transport(settings, self._http_client)
+        self.transport: AsyncTransport = open_async_transport(settings, self._http_client)
         self.limiter = AsyncLimiter(settings.max_concurrency)
         self.pacer: AsyncPacing = (
             self._rate_limiter.async_pacer()
@@ -331,7 +331,8 @@ class AsyncMailPartner:
         return await self._cancel(message_id, settings, None)
 
     async def _cancel_in_batch(self, message_id: str | int, halt: AsyncStop) -> CancelResult:
-        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops,
+        and its attempt in flight aborted when it does (``halt``)."""
         return await self._cancel(message_id, self._settings, halt)
 
     async def _cancel(
@@ -450,7 +451,7 @@ class AsyncMailPartner:
         attempt = 0
         while True:
             attempt += 1
-            report = await self._attempt(request, settings.timeout, attempt, reached)
+            report = await self._attempt(request, settings.timeout, attempt, reached, halt)
             verdict = report.verdict
             retry = verdict.retry and attempt <= settings.max_retries
             delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
@@ -495,15 +496,17 @@ class AsyncMailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
+        halt: AsyncStop | None,
     ) -> AttemptReport:
-        """One attempt, once the limits let it start, and what its answer means."""
+        """One attempt, once the limits let it start, and what its answer means; a
+        batch's stop (``halt``) aborts it."""
         pool = self._pool
         queued = time.perf_counter()
         async with pool.limiter:
             await pool.pacer.wait()
             started = time.perf_counter()
             try:
-                raw = await pool.transport.send(request, timeout)
+                raw = await pool.transport.send(request, timeout, halt)
             except APIConnectionError as exc:
                 verdict = interpret_transport_error(exc)
                 status = None

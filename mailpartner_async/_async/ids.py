@@ -3,10 +3,10 @@ the stop it hands that call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Protocol, TypeAlias
 
-from .._compat import AsyncEvent, async_wait_for
+from .._compat import AsyncEvent, async_thread_lock, async_wait_for
 from .._core.models import BatchItem, CancelResult, MessageId
 
 __all__ = ["ASYNC_ID_SOURCES", "AsyncCancelCall", "AsyncIds", "AsyncStop"]
@@ -18,19 +18,44 @@ ASYNC_ID_SOURCES: tuple[type, ...] = (Iterable, AsyncIterable)
 
 class AsyncStop:
     """A batch's stop, set once and checked by the call: a stopped batch starts no
-    retry, and a retry's backoff ends as soon as the stop comes."""
+    retry, a retry's backoff ends as soon as the stop comes, and the attempts in
+    flight are aborted then.
 
-    __slots__ = ("_event",)
+    An attempt that can be aborted (its blocking read ended at once, by shutting its
+    connection) registers how with :meth:`add` for as long as it runs; :meth:`set`
+    calls each, in the caller's thread. An abort must not block or raise.
+    """
+
+    __slots__ = ("_aborts", "_event", "_lock")
 
     def __init__(self) -> None:
         self._event = AsyncEvent()
+        self._aborts: set[Callable[[], None]] = set()
+        self._lock = async_thread_lock()
 
     @property
     def is_set(self) -> bool:
         return self._event.is_set()
 
     def set(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            aborts, self._aborts = self._aborts, set()
+        for abort in aborts:
+            abort()
+
+    def add(self, abort: Callable[[], None]) -> None:
+        """Have the stop call ``abort()``; at once if it came already."""
+        with self._lock:
+            if not self._event.is_set():
+                self._aborts.add(abort)
+                return
+        abort()
+
+    def discard(self, abort: Callable[[], None]) -> None:
+        """The attempt is over: the stop no longer calls ``abort()``."""
+        with self._lock:
+            self._aborts.discard(abort)
 
     async def sleep(self, seconds: float) -> bool:
         """Wait ``seconds``, unless the stop comes first; whether it came."""

@@ -23,6 +23,7 @@ from .errors import ConfigurationError
 from .secrets import Secret
 
 __all__ = [
+    "AIOHTTP_IS_ASYNC_ONLY",
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
@@ -68,6 +69,11 @@ MAX_BODY_BYTES: Final = 64 * 1024
 ResponseFormat = Literal["json", "xml"]
 TransportName = Literal["httpx", "httpx2", "aiohttp"]
 _TRANSPORT_NAMES: Final = ("httpx", "httpx2", "aiohttp")
+AIOHTTP_IS_ASYNC_ONLY: Final = (
+    "transport='aiohttp' is for AsyncMailPartner on asyncio; MailPartner uses httpx"
+)
+"""Why the sync client refuses aiohttp (kept out of the generated modules, whose
+renaming would make it read "for MailPartner")."""
 
 
 class Unset(enum.Enum):

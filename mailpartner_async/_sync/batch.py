@@ -54,9 +54,12 @@ gets a ``CancellationTooLateError`` outcome and costs no request. With a
 written before each request and each final outcome is recorded as it happens; the
 writes run in a worker thread, off the event loop.
 
-Dropping a call in flight cancels it at once in the async batch; a sync worker
-thread cannot be interrupted, so it starts no new attempt and no retry once the
-batch stops, and its attempt in flight ends within its time-out.
+Dropping a call in flight cancels it at once in the async batch. A sync worker
+thread cannot be interrupted: once the batch stops it starts no new attempt and no
+retry, and the stop shuts down the connection of its attempt in flight, so a read
+blocked on a server that never answers ends at once (on a transport or an
+``http_client`` of yours, the attempt ends within its time-out). Closing a batch
+returns once its threads have ended.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ from .._compat import (
     Lock,
     TaskGroup,
     iterate,
+    join,
     run_sync,
     spawn,
     utc_now,
@@ -208,7 +212,7 @@ class Batch:
         self._observation.end(self.progress)
 
     def __del__(self) -> None:
-        # No I/O and no waiting: only tell the workers to stop.
+        # No waiting: only tell the workers to stop (see _AsyncRun.stop).
         run = getattr(self, "_run", None)
         if run is not None:
             run.stop()
@@ -310,16 +314,19 @@ class _Run:
         self.source.stop()
 
     def stop(self) -> None:
-        """Start nothing more and drop what is in flight; no I/O (safe in ``__del__``)."""
-        self.halt.set()
+        """Start nothing more and drop what is in flight, waiting for nothing (safe in
+        ``__del__``): the stop shuts the sockets of the attempts in flight down, which
+        never blocks."""
+        self.outbox.close_receiving()  # first: what the stop aborts is dropped, not given
         self.source.stop()
+        self.halt.set()
         self._scope.cancel()
-        self.outbox.close_receiving()
 
     def close(self) -> None:
         self.stop()
         with CancelScope(shield=True):
             self._done.wait()
+        join(self._host)
 
 
 class _Source:

@@ -46,7 +46,6 @@ from .._core.settings import (
 from .._journal import Journal
 from .._log_redaction import attach_log_redaction
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
-from .._transports import open_transport
 
 if TYPE_CHECKING:
     import httpx2
@@ -56,6 +55,7 @@ from .batch import Batch
 from .ids import Ids, Stop
 from .loop_guard import LoopGuard
 from .pacer import Pacer
+from .transports import Transport, open_transport
 
 __all__ = ["MailPartner"]
 
@@ -88,7 +88,7 @@ class _Pool:
     def _start(self) -> None:
         settings = self._settings
         self.pid = os.getpid()
-        self.transport = open_transport(settings, self._http_client)
+        self.transport: Transport = open_transport(settings, self._http_client)
         self.limiter = Limiter(settings.max_concurrency)
         self.pacer: Pacing = (
             self._rate_limiter.pacer()
@@ -334,7 +334,8 @@ class MailPartner:
         return self._cancel(message_id, settings, None)
 
     def _cancel_in_batch(self, message_id: str | int, halt: Stop) -> CancelResult:
-        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops."""
+        """The call a batch makes: :meth:`cancel`, retrying only until the batch stops,
+        and its attempt in flight aborted when it does (``halt``)."""
         return self._cancel(message_id, self._settings, halt)
 
     def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
@@ -451,7 +452,7 @@ class MailPartner:
         attempt = 0
         while True:
             attempt += 1
-            report = self._attempt(request, settings.timeout, attempt, reached)
+            report = self._attempt(request, settings.timeout, attempt, reached, halt)
             verdict = report.verdict
             retry = verdict.retry and attempt <= settings.max_retries
             delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
@@ -496,15 +497,17 @@ class MailPartner:
         timeout: Timeout,
         attempt: int,
         reached: bool,
+        halt: Stop | None,
     ) -> AttemptReport:
-        """One attempt, once the limits let it start, and what its answer means."""
+        """One attempt, once the limits let it start, and what its answer means; a
+        batch's stop (``halt``) aborts it."""
         pool = self._pool
         queued = time.perf_counter()
         with pool.limiter:
             pool.pacer.wait()
             started = time.perf_counter()
             try:
-                raw = pool.transport.send(request, timeout)
+                raw = pool.transport.send(request, timeout, halt)
             except APIConnectionError as exc:
                 verdict = interpret_transport_error(exc)
                 status = None

@@ -18,8 +18,8 @@ from mailpartner_async import (
     CancelCode,
     MailPartner,
 )
-from mailpartner_async._async.http_httpx import AsyncHttpxTransport
-from mailpartner_async._sync.http_httpx import HttpxTransport
+from mailpartner_async._async.transports.http_httpx import AsyncHttpxTransport
+from mailpartner_async._sync.transports.http_httpx import HttpxTransport
 from mailpartner_async.testing import FAKE_BASE_URL, FakeMailPartner
 
 URL = FAKE_BASE_URL + "/message-cancel"

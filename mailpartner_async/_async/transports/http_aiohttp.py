@@ -2,30 +2,42 @@
 
 Async client only, on asyncio (aiohttp has no sync API and no trio support), so this
 module has no generated twin. It keeps the rules every transport keeps: the proxy
-and TLS settings read once by the SDK's own rules (:func:`~.._httpx.proxy_for`,
-:func:`~.._httpx.ssl_context`), no redirect, no hidden re-send, the body decoded by
-:class:`~.._body.BodyDecoder` under the size cap, the attempt's deadline, and
-errors mapped to ours with their text redacted.
+and TLS settings read once by the SDK's own rules (:mod:`.environment`), no
+redirect, no hidden re-send, the body decoded by :class:`~..._core.body.BodyDecoder`
+under the size cap, the attempt's deadline, and aiohttp's errors mapped to ours
+(here: this module imports no other HTTP library) with their text redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import ssl
 from typing import TYPE_CHECKING, Any
 
-from .._core.body import ACCEPT_ENCODING, BodyDecoder
-from .._core.errors import ConfigurationError, MailPartnerError
-from .._core.protocol import CancelRequest, RawResponse
-from .._core.settings import MAX_BODY_BYTES, Settings, Timeout
-from .._httpx import connection_error, proxy_for, ssl_context
-from .._transports import attempt_failure, deadline_passed, settled
-from .._version import __version__
+from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
+from ..._core.body import ACCEPT_ENCODING, BodyDecoder
+from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
+from ..._core.protocol import CancelRequest, RawResponse
+from ..._core.secrets import SecretText, redact
+from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
+from ..._version import __version__
+from .environment import proxy_for, tls_context
+
+try:
+    import aiohttp
+    import yarl
+except ImportError:
+    raise ConfigurationError(
+        "transport='aiohttp' needs the aiohttp extra: "
+        "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
+    ) from None
 
 if TYPE_CHECKING:
-    import aiohttp
+    from ..ids import AsyncStop
 
-__all__ = ["AsyncAiohttpTransport"]
+__all__ = ["AsyncAiohttpTransport", "connection_error", "ssl_context"]
 
 
 class AsyncAiohttpTransport:
@@ -35,13 +47,6 @@ class AsyncAiohttpTransport:
     owned = True
 
     def __init__(self, settings: Settings) -> None:
-        try:
-            import aiohttp
-        except ImportError:
-            raise ConfigurationError(
-                "transport='aiohttp' needs the aiohttp extra: "
-                "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
-            ) from None
         self._settings = settings
         self._proxy = proxy_for(settings.base_url)
         self._ssl = ssl_context(settings.base_url)
@@ -59,35 +64,32 @@ class AsyncAiohttpTransport:
         return cls(settings)
 
     def _open_session(self) -> aiohttp.ClientSession:
-        import aiohttp
-
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=self._settings.max_concurrency, keepalive_timeout=30.0, ssl=self._ssl
+                limit=self._settings.max_concurrency,
+                keepalive_timeout=30.0,
+                ssl=self._ssl if self._ssl is not None else False,
             ),
             # Found once by proxy_for; trust_env would look again, in a thread, per request.
             trust_env=False,
             proxy=self._proxy,
             auto_decompress=False,
             headers=self._headers,
+            middlewares=(_no_hidden_resend,),
         )
-        # aiohttp re-sends an idempotent request once when the server drops the
-        # connection. A cancel is not idempotent in effect (the second answers code
-        # 5), and every attempt must be seen to be counted, so that is turned off.
-        if hasattr(session, "_retry_connection"):
-            session._retry_connection = False
         self._session = session
         return session
 
-    async def send(self, request: CancelRequest, timeout: Timeout) -> RawResponse:
-        """One attempt, ended at ``timeout.deadline`` whatever the server does."""
+    async def send(
+        self, request: CancelRequest, timeout: Timeout, halt: AsyncStop | None = None
+    ) -> RawResponse:
+        """One attempt, ended at ``timeout.deadline`` whatever the server does. A
+        batch's stop (``halt``) needs nothing here: it cancels the attempt's task."""
         return settled(*await self._attempt(request, timeout))
 
     async def _attempt(
         self, request: CancelRequest, timeout: Timeout
     ) -> tuple[RawResponse | None, MailPartnerError | None]:
-        import yarl
-
         if self.closed:
             return None, MailPartnerError("the client is closed", message_id=request.message_id)
         session = self._session or self._open_session()
@@ -132,21 +134,37 @@ class AsyncAiohttpTransport:
             await self._session.close()
 
 
+class _NotResent(aiohttp.ClientConnectionError):
+    """A dropped connection, kept from aiohttp's hidden re-send (its cause is what
+    aiohttp raised)."""
+
+
+async def _no_hidden_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """aiohttp sends an idempotent request again, once, when the server drops the
+    connection (``ClientOSError``, ``ServerDisconnectedError``). A cancel is not
+    idempotent in effect (the second answers code 5) and every attempt must be seen
+    to be counted: the drop is raised as another error, which aiohttp does not retry."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never re-sent: the request did not leave
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _NotResent(str(exc)) from exc
+
+
 @functools.lru_cache(maxsize=16)
 def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     """aiohttp's time-outs for ``timeout`` (cached, as ``to_httpx_timeout`` is). A read
     time-out as long as the deadline is left out: the deadline ends the attempt first,
     and each chunk read would re-arm a timer for nothing."""
-    import aiohttp
-
     read = timeout.read if timeout.read != timeout.deadline else None
     return aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect, sock_read=read)
 
 
 async def _read(response: Any) -> RawResponse:
     """The answer's status, headers and body, decoded here under the size cap."""
-    import aiohttp
-
     status = response.status
     headers = {name.lower(): value for name, value in response.headers.items()}
     declared = headers.get("content-length", "")
@@ -165,3 +183,52 @@ async def _read(response: Any) -> RawResponse:
     return RawResponse(
         status, headers, decoder.body, oversized=decoder.oversized, undecodable=decoder.problem
     )
+
+
+def ssl_context(base_url: str) -> ssl.SSLContext | None:
+    """The TLS settings for ``base_url`` by httpx's rule, which every transport keeps:
+    certifi's roots, or ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR`` when set."""
+    return tls_context(base_url, _certifi_context)
+
+
+def _certifi_context() -> ssl.SSLContext:
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=cafile)
+    if capath := os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=capath)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+# --- aiohttp's exceptions as ours -----------------------------------------------------
+
+
+def connection_error(
+    exc: BaseException,
+    *,
+    message_id: str,
+    response_started: bool = False,
+    secret: SecretText = None,
+) -> APIConnectionError | None:
+    """Our error for an aiohttp failure, with whether the request was sent; ``None``
+    when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained."""
+    origin = exc.__cause__ if isinstance(exc, _NotResent) and exc.__cause__ else exc
+    if not type(origin).__module__.startswith("aiohttp"):
+        return None
+    names = {cls.__name__ for cls in type(origin).__mro__}
+    name = type(origin).__name__
+    return transport_error(
+        name,
+        redact(str(origin), secret) or name,
+        message_id=message_id,
+        sent=response_started or not names & _NOT_SENT,
+        timed_out=bool(names & _TIMEOUTS),
+    )
+
+
+# By class name, as aiohttp's exception tree has moved between versions.
+_NOT_SENT = frozenset(
+    {"ClientConnectorError", "ClientProxyConnectionError", "ConnectionTimeoutError", "InvalidURL"}
+)
+_TIMEOUTS = frozenset({"ConnectionTimeoutError", "ServerTimeoutError", "SocketTimeoutError"})

@@ -1,0 +1,300 @@
+"""An httpx transport on network streams that honour an attempt's deadline and can
+be aborted: what the sync client's own httpx clients run on.
+
+A thread blocked in a read cannot be cancelled: its wait ends by its time-out, or
+by its socket being shut down. httpx's own ``HTTPTransport`` takes no network
+backend, so this is a small ``httpx.BaseTransport`` over ``httpcore.ConnectionPool``
+(or httpcore's proxies), all public API: the pool's ``network_backend=`` makes every
+stream it opens one of ours. The async client needs none of it (a cancel scope ends
+any wait) and runs on httpx's own transport; this module is written once, async, as
+every module that waits is, and its sync twin (and the twins for the HTTPX2 fork) are
+generated from it by renaming. The async twin is tested as the sync one is.
+
+A stream learns whose I/O it does from its time-out: httpcore hands each connect,
+read and write the request's own time-out for that phase (its ``timeout``
+extension), unchanged. A request that carries an :class:`AsyncAttempt` (in its
+``mailpartner.attempt`` extension) has those time-outs turned into :class:`_Phase`
+values, floats that also name the attempt. Each wait is then clipped to what is
+left of the attempt's deadline, so a server dripping a byte at a time cannot hold a
+blocking read open; and while a stream waits, aborting its attempt shuts its socket
+down, so the read ends at once (the batch's stop does that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpcore
+import httpx
+
+from ..._compat import async_thread_lock, monotonic
+
+__all__ = ["ATTEMPT", "AsyncAttempt", "AsyncAttemptTransport"]
+
+ATTEMPT = "mailpartner.attempt"
+"""The request extension that carries the :class:`AsyncAttempt` of a request."""
+
+
+class AsyncAttempt:
+    """One attempt: its deadline, and the streams doing its I/O right now.
+
+    :meth:`abort` shuts those streams down (a blocked read then ends at once), and
+    any stream that starts I/O for the attempt afterwards. Safe to call from another
+    thread than the attempt's, and it never blocks.
+    """
+
+    __slots__ = ("_at", "_busy", "_lock", "aborted")
+
+    def __init__(self, deadline: float | None) -> None:
+        self._at = None if deadline is None else monotonic() + deadline
+        self._busy: set[_AsyncAttemptStream] = set()
+        self._lock = async_thread_lock()
+        self.aborted = False
+
+    def overdue(self) -> bool:
+        """Whether the deadline has passed."""
+        return self._at is not None and monotonic() >= self._at
+
+    def clip(self, seconds: float | None) -> float | None:
+        """A wait of ``seconds`` (``None``: unbounded), no longer than the deadline."""
+        if self._at is None:
+            return seconds
+        left = max(self._at - monotonic(), 0.001)  # a time-out of 0 would not wait at all
+        return left if seconds is None else min(seconds, left)
+
+    def phases(self, timeouts: Mapping[str, Any]) -> dict[str, Any]:
+        """A request's time-outs, those the streams see naming this attempt."""
+        named = {phase: _Phase(timeouts.get(phase), self) for phase in ("connect", "read", "write")}
+        return {**timeouts, **named}
+
+    def abort(self) -> None:
+        # Under the lock: a stream cannot end its wait, go back to the pool and
+        # serve another attempt while it is being shut for this one.
+        with self._lock:
+            self.aborted = True
+            for stream in self._busy:
+                stream.shut()
+
+    def begin(self, stream: _AsyncAttemptStream) -> None:
+        """``stream`` starts waiting for this attempt (shut at once if it was aborted)."""
+        with self._lock:
+            self._busy.add(stream)
+            if self.aborted:
+                stream.shut()
+
+    def end(self, stream: _AsyncAttemptStream) -> None:
+        with self._lock:
+            self._busy.discard(stream)
+
+
+class _Phase(float):
+    """A phase's time-out in seconds (``inf``: none) that also names its attempt."""
+
+    __slots__ = ("attempt",)
+    attempt: AsyncAttempt
+
+    def __new__(cls, seconds: float | None, attempt: AsyncAttempt) -> _Phase:
+        phase = super().__new__(cls, math.inf if seconds is None else seconds)
+        phase.attempt = attempt
+        return phase
+
+    @property
+    def seconds(self) -> float | None:
+        return None if math.isinf(self) else float(self)
+
+
+def _clipped(timeout: float | None) -> float | None:
+    """What a wait with ``timeout`` waits: for an attempt's, the deadline's share of it."""
+    return timeout.attempt.clip(timeout.seconds) if isinstance(timeout, _Phase) else timeout
+
+
+@contextlib.contextmanager
+def _busy(stream: _AsyncAttemptStream, timeout: float | None) -> Iterator[float | None]:
+    """Around one wait of ``stream``: the time-out to wait with; meanwhile, aborting
+    the attempt shuts the stream down."""
+    if not isinstance(timeout, _Phase):
+        yield timeout
+        return
+    timeout.attempt.begin(stream)
+    try:
+        yield _clipped(timeout)
+    finally:
+        timeout.attempt.end(stream)
+
+
+class _AsyncAttemptStream(httpcore.AsyncNetworkStream):
+    """A network stream whose every wait honours the attempt it is for."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _busy(self, timeout) as seconds:
+            return await self._stream.read(max_bytes, seconds)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with _busy(self, timeout) as seconds:
+            await self._stream.write(buffer, seconds)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        with _busy(self, timeout) as seconds:
+            tls = await self._stream.start_tls(ssl_context, server_hostname, seconds)
+        return _AsyncAttemptStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+    def shut(self) -> None:
+        """End the wait in progress now: shut the socket down. Closing it is left to
+        httpcore, which finds the connection broken and drops it."""
+        sock = self._stream.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
+    """TCP connections on attempt streams. Only TCP: the SDK asks for no Unix socket
+    and no httpcore retries (the other backend methods)."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(
+            host, port, _clipped(timeout), local_address, socket_options
+        )
+        return _AsyncAttemptStream(stream)
+
+
+class AsyncAttemptTransport(httpx.AsyncBaseTransport):
+    """httpcore's pool on attempt streams, as an httpx transport whose errors are
+    httpx's. Made of what ``httpx.AsyncHTTPTransport`` is made of (``verify=``, here
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
+
+    def __init__(self, tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None) -> None:
+        self._pool = _pool(tls, limits, proxy)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        extensions = request.extensions
+        attempt = extensions.get(ATTEMPT)
+        if isinstance(attempt, AsyncAttempt):
+            extensions = {**extensions, "timeout": attempt.phases(extensions.get("timeout", {}))}
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=extensions,
+        )
+        with _as_httpx_errors():
+            response = await self._pool.handle_async_request(core)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_AsyncBody(response),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    """An answer's body for httpx, its errors httpx's."""
+
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # httpcore's own byte stream, as httpx's transport reads it: no other
+        # generator in between (trio reports each one left half-read).
+        with _as_httpx_errors():
+            async for chunk in self._response.stream:  # type: ignore[union-attr]
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _pool(
+    tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None
+) -> httpcore.AsyncConnectionPool:
+    """The pool, direct or through ``proxy``, as httpx's own transport builds it."""
+    options: dict[str, Any] = {
+        "ssl_context": tls,
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "network_backend": _AsyncAttemptBackend(),
+    }
+    if proxy is None:
+        return httpcore.AsyncConnectionPool(**options)
+    parsed = httpx.Proxy(proxy)
+    url = httpcore.URL(
+        scheme=parsed.url.raw_scheme,
+        host=parsed.url.raw_host,
+        port=parsed.url.port,
+        target=parsed.url.raw_path,
+    )
+    if parsed.url.scheme in ("socks5", "socks5h"):
+        return httpcore.AsyncSOCKSProxy(proxy_url=url, proxy_auth=parsed.raw_auth, **options)
+    return httpcore.AsyncHTTPProxy(
+        proxy_url=url, proxy_auth=parsed.raw_auth, proxy_headers=parsed.headers.raw, **options
+    )
+
+
+# httpcore's exceptions as httpx's, the most specific first (as httpx's own
+# transport maps them); whatever else is raised passes as it is.
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core_error, httpx_error in _HTTPX_ERRORS:
+            if isinstance(exc, core_error):
+                raise httpx_error(str(exc)) from exc
+        raise
