@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile import counting, hostile
-from tests.redis_server import redis_server
-from tests.server import server
-from tests.transports import ASYNC_TRANSPORTS as ASYNC_TRANSPORT_NAMES
+from tests.support.hostile import counting, hostile
+from tests.support.redis_server import redis_server
+from tests.support.server import server
+from tests.support.transports import ASYNC_TRANSPORTS as ASYNC_TRANSPORT_NAMES
 
 __all__ = ["anyio_backend", "counting", "hostile", "redis_server", "server"]
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mailpartner_async import AsyncMailPartner, MailPartner
-from tests.server import ScriptedServer, reply
+from tests.support.server import ScriptedServer, reply
 
 RENAMED = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
 DUNDERS = {"__init__", "__repr__", *RENAMED, *RENAMED.values()}

@@ -26,7 +26,7 @@ from mailpartner_async import (
     RetryPolicy,
     UnexpectedResponseError,
 )
-from tests.server import ScriptedServer, body, drop, reply, stall, unused_port
+from tests.support.server import ScriptedServer, body, drop, reply, stall, unused_port
 
 KEY = "batch-key-4242"
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)

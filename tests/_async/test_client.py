@@ -1,4 +1,4 @@
-"""AsyncMailPartner's behaviour over real sockets (tests/server.py) and, where a real
+"""AsyncMailPartner's behaviour over real sockets (tests/support/server.py) and, where a real
 server cannot produce the failure, over respx.
 
 The sync twin is generated from this file: only ``async def``, ``await``,
@@ -36,7 +36,7 @@ from mailpartner_async import (
     UnexpectedResponseError,
     __version__,
 )
-from tests.server import (
+from tests.support.server import (
     Action,
     ScriptedServer,
     body,
@@ -49,7 +49,7 @@ from tests.server import (
     truncated,
     unused_port,
 )
-from tests.transports import (
+from tests.support.transports import (
     ASYNC_TRANSPORTS,
     CURRENT_TRANSPORT,
     parametrize_transports,
@@ -65,7 +65,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def client_transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The transport this test's clients of the real server use (see tests/transports.py)."""
+    """The transport of this test's clients of the real server (tests/support/transports.py)."""
     yield from use_transport(request)
 
 

@@ -28,7 +28,7 @@ from mailpartner_async import (
 )
 from mailpartner_async.cli import main
 from mailpartner_async.cli.ledger import OutcomeLedger
-from tests.test_cli import CLI, child_env
+from tests.cli.test_cli import CLI, child_env
 
 IDS: Final = ["1", "2", "3"]
 ERROR_PREFIX: Final = "mailpartner: error: "

@@ -16,7 +16,7 @@ import pyte
 
 from mailpartner_async import BatchProgress
 from mailpartner_async.cli.progress import ProgressDisplay
-from tests.test_cli import CLI, child_env
+from tests.cli.test_cli import CLI, child_env
 
 BAR = re.compile(r"^cancelling (\d+)/(\d+) · [\d.]+/s( · \S+( \S+)? left)? · \d+ cancelled")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.redis_server import RedisServer
-from tests.test_cli import FAKE_KEY, child_env, run_cli, serving_fake
+from tests.cli.test_cli import FAKE_KEY, child_env, run_cli, serving_fake
+from tests.support.redis_server import RedisServer
 
 
 def test_cancel_with_redis_url_spends_the_shared_budget(

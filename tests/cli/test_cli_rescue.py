@@ -1,7 +1,7 @@
 """The command line in a rescue: send times, the plan, the journal under SIGKILL, Ctrl+C.
 
 Runs ``python -m mailpartner_async`` as a child process against ``serve-fake``, as
-users do (helpers from ``tests.test_cli``).
+users do (helpers from ``tests.cli.test_cli``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from mailpartner_async import __version__
 from mailpartner_async.cli.parser import build_parser
-from tests.test_cli import CLI, FAKE_KEY, child_env, free_port, run_cli, serving_fake
+from tests.cli.test_cli import CLI, FAKE_KEY, child_env, free_port, run_cli, serving_fake
 
 REQUEST_LINE: Final = re.compile(r"messageId=(?P<id>[^&\s]+) -> \d+ code=(?P<code>\d+)")
 

@@ -23,7 +23,7 @@ import pytest
 import mailpartner_async
 from mailpartner_async import testing
 
-ROOT: Final = Path(__file__).resolve().parent.parent
+ROOT: Final = Path(__file__).resolve().parents[2]
 HEADING_ID: Final = re.compile(r'<h[2-6] id="(?P<path>mailpartner_async[\w.]*)"')
 TAG: Final = re.compile(r"<[^>]+>")
 # Members the package uses between its own modules: never in the reference.

@@ -71,7 +71,7 @@ from mailpartner_async.cli.parser import build_parser
 from mailpartner_async.cli.serve_fake import build_fake
 from mailpartner_async.testing import FakeMailPartner
 
-ROOT: Final = Path(__file__).resolve().parent.parent
+ROOT: Final = Path(__file__).resolve().parents[2]
 PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 EXAMPLES_PAGE: Final = ROOT / "docs" / "index.md"  # where the reader's serve-fake is
 # The ids the pages say answer specially, with the code they say.

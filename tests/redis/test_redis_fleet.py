@@ -1,4 +1,4 @@
-"""RedisRateLimiter across processes: worker processes (tests/redis_worker.py), each
+"""RedisRateLimiter across processes: worker processes (tests/support/redis_worker.py), each
 with its own client, share one budget on a real redis-server, against one counting
 server. Windows are scaled down (``period=2``) so each test takes seconds."""
 
@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.redis_server import RedisServer
-from tests.server import ScriptedServer, reply
-from tests.test_redis_limiter import busiest_window
+from tests.redis.test_redis_limiter import busiest_window
+from tests.support.redis_server import RedisServer
+from tests.support.server import ScriptedServer, reply
 
 
 class Fleet:
@@ -50,7 +50,7 @@ def fleet(
             [
                 sys.executable,
                 "-m",
-                "tests.redis_worker",
+                "tests.support.redis_worker",
                 redis_url,
                 key,
                 str(rate),

@@ -1,5 +1,5 @@
 """RedisRateLimiter in one process, on a real redis-server: the hook, the budget, the
-shared pause and the local pacing while Redis is away (tests/test_redis_fleet.py
+shared pause and the local pacing while Redis is away (tests/redis/test_redis_fleet.py
 crosses processes)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 import mailpartner_async._redis
 from mailpartner_async import AsyncMailPartner, ConfigurationError, MailPartner
 from mailpartner_async.redis import RedisRateLimiter
-from tests.redis_server import RedisServer
-from tests.server import ScriptedServer, reply, unused_port
+from tests.support.redis_server import RedisServer
+from tests.support.server import ScriptedServer, reply, unused_port
 
 __all__ = ["busiest_window"]
 

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 from taskiq import AsyncTaskiqTask
 
-from tests.redis_server import RedisServer
-from tests.test_cli import FAKE_KEY, child_env, serving_fake
+from tests.cli.test_cli import FAKE_KEY, child_env, serving_fake
+from tests.support.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
 RATE, PERIOD = 200, 10.0
 # What serve-fake logs for each request it answers.

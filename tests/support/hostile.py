@@ -1,9 +1,9 @@
 """A hostile HTTP server on raw asyncio sockets (127.0.0.1), and a counting server.
 
-Unlike tests/server.py, which always frames a sane answer, this one writes whatever
+Unlike tests/support/server.py, which always frames a sane answer, this one writes whatever
 bytes a :class:`Misbehaviour` renders: a reason phrase echoing the key, a broken
 status line, a lying ``Content-Encoding``, a decompression bomb, an answer dripped one
-byte at a time. Like it, it is a :class:`~tests.loop_server.LoopServer`: asyncio,
+byte at a time. Like it, it is a :class:`~tests.support.loop_server.LoopServer`: asyncio,
 trio and sync tests can all use it, and every stall ends when the server stops::
 
     hostile.script("1", drip("body", every=0.3))  # the first request for id 1
@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
-from tests.loop_server import LoopServer, RequestHead
+from tests.support.loop_server import LoopServer, RequestHead
 
 __all__ = [
     "CountingServer",

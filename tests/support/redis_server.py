@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.server import unused_port
+from tests.support.server import unused_port
 
 __all__ = ["RedisServer", "redis_server"]
 

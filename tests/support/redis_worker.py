@@ -1,6 +1,6 @@
 """One worker process of the fleet tests: its own client on a shared RedisRateLimiter.
 
-    python -m tests.redis_worker URL KEY RATE PERIOD FALLBACK BASE_URL ID...
+    python -m tests.support.redis_worker URL KEY RATE PERIOD FALLBACK BASE_URL ID...
 
 Prints ``ready``, waits for a line on stdin (so the test starts every worker at
 once), cancels the ids, then prints one JSON line per outcome. Log records go to

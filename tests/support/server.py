@@ -1,6 +1,6 @@
 """A scriptable HTTP/1.1 server on 127.0.0.1, for tests over real sockets.
 
-A :class:`~tests.loop_server.LoopServer`: asyncio, trio and sync tests can all talk
+A :class:`~tests.support.loop_server.LoopServer`: asyncio, trio and sync tests can all talk
 to it. Each request is recorded (raw target, decoded params,
 headers, arrival time on ``time.monotonic()``) and answered by the next action
 scripted for its ``messageId``, or by ``server.default`` once that script is empty::
@@ -26,7 +26,7 @@ import pytest
 
 from mailpartner_async._core.models import PROVIDER_MESSAGES
 from mailpartner_async.testing._answers import code_answer
-from tests.loop_server import LoopServer, RequestHead
+from tests.support.loop_server import LoopServer, RequestHead
 
 __all__ = [
     "Action",

@@ -16,7 +16,7 @@ from mailpartner_async import (
     MessageNotFoundError,
     RetryPolicy,
 )
-from tests.server import ScriptedServer, drop, reply, unused_port
+from tests.support.server import ScriptedServer, drop, reply, unused_port
 
 KEY = "aiohttp-key-31337"
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)

@@ -20,7 +20,7 @@ from mailpartner_async import (
     MailPartnerError,
     RetryPolicy,
 )
-from tests.server import ScriptedServer, body, reply, stall
+from tests.support.server import ScriptedServer, body, reply, stall
 
 KEY = "test-key-123"
 

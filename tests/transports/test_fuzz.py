@@ -33,8 +33,8 @@ from mailpartner_async import (
     MailPartnerError,
     RetryPolicy,
 )
-from tests.hostile import HostileServer, raw
-from tests.leaks import assert_key_absent, captured_logs, outcome_texts, texts_of
+from tests.support.hostile import HostileServer, raw
+from tests.support.leaks import assert_key_absent, captured_logs, outcome_texts, texts_of
 
 KEY = "hostile-Key-0123456789"
 BATCH = ["a", "b", "c"]

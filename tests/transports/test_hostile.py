@@ -1,4 +1,4 @@
-"""The client against a hostile server (tests/hostile.py): what must hold whatever it sends.
+"""The client against a hostile server (tests/support/hostile.py): what must hold whatever it sends.
 
 The key shows in no text, only ``MailPartnerError`` escapes, bad settings fail in the
 constructor, every call ends by its deadline, redirects and proxies are never taken
@@ -41,7 +41,7 @@ from mailpartner_async import (
     UnexpectedResponseError,
 )
 from mailpartner_async.cli import main
-from tests.hostile import (
+from tests.support.hostile import (
     LATIN1_MESSAGE,
     CountingServer,
     HostileServer,
@@ -62,9 +62,9 @@ from tests.hostile import (
     reply,
     stall,
 )
-from tests.leaks import assert_key_absent, outcome_texts, texts_of
-from tests.server import unused_port
-from tests.transports import CURRENT_TRANSPORT, TRANSPORTS, use_transport
+from tests.support.leaks import assert_key_absent, outcome_texts, texts_of
+from tests.support.server import unused_port
+from tests.support.transports import CURRENT_TRANSPORT, TRANSPORTS, use_transport
 
 KEY = "hostile-Key-0123456789"
 ENCODED_KEY = "k3y+with/slash&amp=Zz9"  # needs percent-encoding in a query
@@ -103,7 +103,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def sync_transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The transport of this test's sync clients (see tests/transports.py)."""
+    """The transport of this test's sync clients (see tests/support/transports.py)."""
     yield from use_transport(request)
 
 

@@ -18,7 +18,7 @@ from mailpartner_async import (
     _httpx,
     _httpx2,
 )
-from tests.server import ScriptedServer
+from tests.support.server import ScriptedServer
 
 KEY = "transport-key-31337"
 
