@@ -1,4 +1,5 @@
-"""The error tree: its shape, what errors print, and that they survive pickling."""
+"""The error tree: its shape, what errors print, and that they survive pickling; the
+batch input error pinned exactly."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from mailpartner_async import (
     APITimeoutError,
     AuthenticationError,
     CancelCode,
+    CancelOutcome,
     ConfigurationError,
+    IdsSourceError,
     MailPartnerError,
     MessageNotFoundError,
     RateLimitError,
@@ -176,3 +179,15 @@ def test_deepcopy_keeps_attributes() -> None:
     assert copied.retry_after == 3.0
     assert copied.http_status == 429
     assert copied.code == 429
+
+
+# --- pinned exactly: the batch input error --------------------------------------------
+
+
+def test_ids_source_error_keeps_its_message_and_a_copy_of_the_outcomes() -> None:
+    outcome = CancelOutcome("1", error=MailPartnerError("x"))
+    given = (outcome,)
+    error = IdsSourceError("the ids broke", outcomes=given)
+    assert (str(error), error.outcomes) == ("the ids broke", [outcome])
+    assert IdsSourceError("none").outcomes == []
+    assert error.message_id is None

@@ -1,9 +1,17 @@
-"""The sans-I/O protocol core, table-driven: exact inputs, exact outputs, no network."""
+"""The sans-I/O protocol core, table-driven: exact inputs, exact outputs, no network.
+
+Then the core pinned exactly: whole verdicts, every text, every redaction. Each row
+of those tables states one input and everything that comes out of it, so any change
+to a message, a reason, a delay or a flag fails a row (``nox -s mutate`` checks that
+none goes unnoticed). Last, the decisions on answers a hostile or odd server sends:
+charsets, JSON nested too deeply, redaction at any depth, ids no request can carry.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import json
+import pickle
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
@@ -22,6 +30,7 @@ from mailpartner_async import (
     CancellationTooLateError,
     CancelResult,
     InvalidRequestError,
+    MailPartnerError,
     MessageNotFoundError,
     RateLimitError,
     UnexpectedResponseError,
@@ -29,16 +38,19 @@ from mailpartner_async import (
 from mailpartner_async._core.protocol import (
     Answer,
     RawResponse,
+    Verdict,
+    _charset,
     build_request,
     cancelled_by_this_call,
     error_for_code,
     interpret_response,
     interpret_transport_error,
+    normalize_message_id,
     parse_retry_after,
     read_answer,
 )
 from mailpartner_async._core.secrets import Secret
-from mailpartner_async._core.settings import MAX_BODY_BYTES
+from mailpartner_async._core.settings import MAX_BODY_BYTES, ResponseFormat
 
 BASE_URL = "https://api.mailpartner.fr/v1"
 URL = "https://api.mailpartner.fr/v1/message-cancel"
@@ -909,3 +921,633 @@ def test_error_for_code_429_keeps_retry_after() -> None:
     assert type(error) is RateLimitError
     assert error.retry_after == 2.5
     assert error.http_status is None
+
+
+# --- pinned exactly: whole verdicts, every text, every redaction -----------------
+
+
+ID = "msg-42"
+SECRET = "s3cr3t-key"
+
+
+def _error_fields(error: MailPartnerError | None) -> dict[str, Any]:
+    assert error is not None
+    fields: dict[str, Any] = {"type": type(error).__name__, **vars(error)}
+    fields["args"] = error.args
+    return fields
+
+
+def _verdict(verdict: Verdict) -> dict[str, Any]:
+    """Everything a verdict says, the error's every attribute included."""
+    fields = {
+        name: getattr(verdict, name)
+        for name in ("result", "retry", "retry_after", "reached", "reason", "throttle")
+    }
+    fields["error"] = None if verdict.error is None else _error_fields(verdict.error)
+    return fields
+
+
+def _unexpected(status: int, message: str, body_excerpt: str) -> dict[str, Any]:
+    return {
+        "type": "UnexpectedResponseError",
+        "args": (message,),
+        "message": message,
+        "message_id": ID,
+        "http_status": status,
+        "body_excerpt": body_excerpt,
+    }
+
+
+def _api_error(
+    cls: type[APIError], code: int, message: str, status: int, errors: tuple[Any, ...] = ()
+) -> dict[str, Any]:
+    return {
+        "type": cls.__name__,
+        "args": (message,),
+        "message": message,
+        "message_id": ID,
+        "code": code,
+        "http_status": status,
+        "errors": errors,
+    }
+
+
+def _rate_limited(message: str, status: int, retry_after: float | None) -> dict[str, Any]:
+    return {**_api_error(RateLimitError, 429, message, status), "retry_after": retry_after}
+
+
+def _expected(
+    error: dict[str, Any],
+    *,
+    reason: str,
+    retry: bool,
+    retry_after: float | None = None,
+    reached: bool = True,
+    throttle: bool = False,
+) -> dict[str, Any]:
+    return {
+        "result": None,
+        "error": error,
+        "retry": retry,
+        "retry_after": retry_after,
+        "reached": reached,
+        "reason": reason,
+        "throttle": throttle,
+    }
+
+
+TRUNCATED = b'{"code": 20'
+
+VERDICTS = [
+    pytest.param(
+        RawResponse(200, {}, TRUNCATED, truncated=True),
+        _expected(
+            _unexpected(200, "the connection closed before the whole body arrived", '{"code": 20'),
+            reason="HTTP 200 body truncated",
+            retry=True,
+        ),
+        id="truncated-without-retry-after-retries-without-throttling",
+    ),
+    pytest.param(
+        RawResponse(503, {"retry-after": "7"}, TRUNCATED, truncated=True),
+        _expected(
+            _unexpected(503, "the connection closed before the whole body arrived", '{"code": 20'),
+            reason="HTTP 503 body truncated",
+            retry=True,
+            retry_after=7.0,
+            throttle=True,
+        ),
+        id="truncated-with-retry-after-carries-it-and-throttles",
+    ),
+    pytest.param(
+        RawResponse(429, {"retry-after": "3"}, b""),
+        _expected(
+            _rate_limited("Too many requests", 429, 3.0),
+            reason="HTTP 429",
+            retry=True,
+            retry_after=3.0,
+            reached=False,
+            throttle=True,
+        ),
+        id="http-429-without-code",
+    ),
+    pytest.param(
+        RawResponse(200, {"content-type": "application/json"}, _json(code=429)),
+        _expected(
+            _rate_limited("Too many requests", 200, None),
+            reason="code 429",
+            retry=True,
+            reached=False,
+            throttle=True,
+        ),
+        id="code-429-in-body",
+    ),
+    pytest.param(
+        RawResponse(502, {}, b""),
+        _expected(
+            _unexpected(502, "not a valid API response: empty body", ""),
+            reason="HTTP 502 without a control code",
+            retry=True,
+        ),
+        id="5xx-without-code",
+    ),
+    pytest.param(
+        RawResponse(500, {"retry-after-ms": "1500"}, b"oops"),
+        _expected(
+            _unexpected(
+                500,
+                "not a valid API response: body is neither JSON nor XML (Content-Type '')",
+                "oops",
+            ),
+            reason="HTTP 500 without a control code",
+            retry=True,
+            retry_after=1.5,
+            throttle=True,
+        ),
+        id="5xx-with-retry-after-ms",
+    ),
+    pytest.param(
+        RawResponse(404, {"content-type": "text/html"}, b"<h1>Not here</h1>"),
+        _expected(
+            _unexpected(404, "not a valid API response: XML <h1> has no code", "<h1>Not here</h1>"),
+            reason="XML <h1> has no code",
+            retry=False,
+        ),
+        id="4xx-html-is-final-with-the-problem-as-reason",
+    ),
+    pytest.param(
+        RawResponse(400, {}, _json(success=False)),
+        _expected(
+            _unexpected(400, "not a valid API response: no control code", '{"success": false}'),
+            reason="no control code",
+            retry=False,
+        ),
+        id="json-without-code-is-final",
+    ),
+    pytest.param(
+        RawResponse(200, {}, _json(code=4)),
+        _expected(
+            _api_error(MessageNotFoundError, 4, "Message not found", 200),
+            reason="code 4",
+            retry=False,
+        ),
+        id="code-4-without-message-gets-the-provider-message",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), VERDICTS)
+def test_interpret_response_gives_this_exact_verdict(
+    raw: RawResponse, expected: dict[str, Any]
+) -> None:
+    assert _verdict(interpret_response(raw, message_id=ID)) == expected
+
+
+def test_code_200_without_attempt_counts_one_attempt() -> None:
+    verdict = interpret_response(RawResponse(200, {}, _json(code=200)), message_id=ID)
+    assert verdict.result == CancelResult(
+        success=True,
+        code=CancelCode.CANCELLED,
+        message="The email has been canceled.",
+        message_id=ID,
+        attempts=1,
+    )
+
+
+# --- redaction inside errors[] ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected"),
+    [
+        (
+            [{"message": f"bad key {SECRET}", "field": "apiKey", "count": 3}],
+            ({"message": "bad key [REDACTED]", "field": "apiKey", "count": 3},),
+        ),
+        (
+            [{"detail": f"?apiKey={SECRET}&x=1"}, "not a mapping", {"n": None}],
+            ({"detail": "?apiKey=[REDACTED]&x=1"}, {"n": None}),
+        ),
+        ([{"hint": "s3cr3t-key%20"}], ({"hint": "[REDACTED]%20"},)),
+    ],
+)
+def test_secret_is_masked_in_every_string_of_api_error_errors(
+    errors: list[Any], expected: tuple[dict[str, Any], ...]
+) -> None:
+    raw = RawResponse(200, {}, _json(code=10, errors=errors))
+    error = interpret_response(raw, message_id=ID, secret=SECRET).error
+    assert isinstance(error, APIError)
+    assert error.errors == expected
+
+
+def test_without_a_secret_errors_keep_everything_but_api_key_values() -> None:
+    raw = RawResponse(200, {}, _json(code=10, errors=[{"message": f"{SECRET} apiKey={SECRET}"}]))
+    error = interpret_response(raw, message_id=ID).error
+    assert isinstance(error, APIError)
+    assert error.errors == ({"message": f"{SECRET} apiKey=[REDACTED]"},)
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"errors": [{"message": "first"}, {"message": "second"}]}, "first; second"),
+        (
+            {"errors": [{"message": "a"}, {"code": 9}, {"message": ""}, {"message": "b"}]},
+            "a; b",
+        ),
+        ({"error": {"message": "  inner  "}}, "inner"),
+        ({"error": {"message": 5}}, "Message not found"),
+        ({"error": {"detail": "no message key"}}, "Message not found"),
+        ({"error": {"message": "   "}}, "Message not found"),
+        ({"error": "  outer  "}, "outer"),
+        ({"message": "  top  ", "error": "outer"}, "top"),
+        ({"message": 12, "error": "outer"}, "outer"),
+    ],
+)
+def test_error_message_is_the_first_text_found_else_the_provider_message(
+    fields: dict[str, Any], message: str
+) -> None:
+    raw = RawResponse(200, {}, _json(code=4, **fields))
+    error = interpret_response(raw, message_id=ID).error
+    assert error is not None
+    assert error.message == message
+
+
+# --- Retry-After ---------------------------------------------------------------------------
+
+
+def test_retry_after_date_in_the_past_is_zero_counted_from_the_given_now() -> None:
+    raw = RawResponse(429, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"")
+    verdict = interpret_response(raw, message_id=ID, now=1_764_000_000.0)
+    assert verdict.retry_after == 0.0
+    assert isinstance(verdict.error, RateLimitError)
+    assert verdict.error.retry_after == 0.0
+
+
+def test_retry_after_date_in_the_future_counts_from_the_given_now() -> None:
+    raw = RawResponse(429, {"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, b"")
+    delay = interpret_response(raw, message_id=ID, now=4_102_444_700.0).retry_after
+    assert delay == 100.0
+
+
+def test_retry_after_date_without_a_now_asks_for_no_wait() -> None:
+    # The core reads no clock: without the caller's now, a date cannot be counted.
+    raw = RawResponse(429, {"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, b"")
+    assert interpret_response(raw, message_id=ID).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "0"}, 0.0),
+        ({"retry-after-ms": "0", "retry-after": "9"}, 0.0),
+        ({"retry-after-ms": "-1", "retry-after": "9"}, 9.0),
+        ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
+        ({"retry-after": "0"}, 0.0),
+    ],
+)
+def test_retry_after_ms_of_zero_means_now(headers: dict[str, str], expected: float) -> None:
+    assert parse_retry_after(headers) == expected
+
+
+# --- Content-Type against sniffing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "answer"),
+    [
+        (
+            "application/json",
+            b"<result><code>200</code></result>",
+            Answer({}, None, "invalid JSON: JSONDecodeError"),
+        ),
+        (
+            "text/xml",
+            b'{"code": 200}',
+            Answer({}, None, "invalid XML: not well-formed (invalid token): line 1, column 0"),
+        ),
+        (
+            "application/xml",
+            b'{"code": 200}',
+            Answer({}, None, "invalid XML: not well-formed (invalid token): line 1, column 0"),
+        ),
+        ("application/problem+json", b"<r/>", Answer({}, None, "invalid JSON: JSONDecodeError")),
+        ("APPLICATION/Problem+JSON", b"<r/>", Answer({}, None, "invalid JSON: JSONDecodeError")),
+        (
+            "application/json; charset=utf-8; q=1",
+            b"<r/>",
+            Answer({}, None, "invalid JSON: JSONDecodeError"),
+        ),
+        (
+            "application/atom+xml",
+            b'{"code": 200}',
+            Answer({}, None, "invalid XML: not well-formed (invalid token): line 1, column 0"),
+        ),
+        (
+            "Text/XML; charset=utf-8",
+            b'{"code": 200}',
+            Answer({}, None, "invalid XML: not well-formed (invalid token): line 1, column 0"),
+        ),
+        ("text/plain", b'{"code": 200}', Answer({"code": 200}, 200)),
+        ("text/plain", b"<r><code>4</code></r>", Answer({"code": "4"}, 4)),
+        (
+            None,
+            b'XX{"code": 4}',
+            Answer({}, None, "body is neither JSON nor XML (Content-Type '')"),
+        ),
+    ],
+)
+def test_content_type_decides_over_the_first_character_when_it_names_json_or_xml(
+    content_type: str | None, body: bytes, answer: Answer
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    assert read_answer(RawResponse(200, headers, body)) == answer
+
+
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        (
+            b"<result><code>4</code><entry>x</entry><entry>y</entry></result>",
+            Answer({"code": "4"}, 4),
+        ),
+        (
+            b"<result><code>4</code><message>Hello <b>big</b> world</message></result>",
+            Answer({"code": "4", "message": "Hello big world"}, 4),
+        ),
+        (
+            b"<result><entry>1</entry><entry>6</entry><entry>A <i>b</i> c</entry></result>",
+            Answer({"success": "1", "code": "6", "message": "A b c"}, 6),
+        ),
+        (b'{"success": false}', Answer({"success": False}, None, "no control code")),
+    ],
+)
+def test_xml_named_fields_ignore_entries_and_join_nested_text(body: bytes, answer: Answer) -> None:
+    assert read_answer(RawResponse(200, {}, body)) == answer
+
+
+# --- building the request --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message_id", "message", "error_message_id"),
+    [
+        (None, "message id must be a str or an int, got NoneType", None),
+        (1.5, "message id must be a str or an int, got float", None),
+        (True, "message id must be a str or an int, got bool", None),
+        ("", "message id is required and must not be blank", ""),
+        ("  \t", "message id is required and must not be blank", "  \t"),
+    ],
+)
+def test_bad_message_id_error_says_why_and_keeps_the_id_given(
+    message_id: object, message: str, error_message_id: str | None
+) -> None:
+    with pytest.raises(APIError) as caught:
+        normalize_message_id(message_id)
+    assert (caught.value.message, caught.value.message_id, caught.value.code) == (
+        message,
+        error_message_id,
+        CancelCode.MESSAGE_ID_REQUIRED,
+    )
+
+
+def test_missing_key_error_says_where_a_key_comes_from() -> None:
+    with pytest.raises(APIError) as caught:
+        build_request("https://h.test", None, " 7 ", "json")
+    assert (caught.value.message, caught.value.message_id, caught.value.code) == (
+        "an API key is required: pass api_key= or set $MAILPARTNER_API_KEY",
+        "7",
+        CancelCode.API_KEY_REQUIRED,
+    )
+
+
+def test_request_format_defaults_to_json_without_a_format_param() -> None:
+    request = build_request("https://h.test", Secret("key"), 7, "json")
+    assert request.params == (("apiKey", "key"), ("messageId", "7"))
+
+
+def test_transport_error_verdict_names_the_error_type_and_its_message() -> None:
+    error = APIConnectionError("connection refused", message_id=ID)
+    verdict = interpret_transport_error(error)
+    assert (verdict.reason, verdict.reached, verdict.retry, verdict.error) == (
+        "APIConnectionError: connection refused",
+        False,
+        True,
+        error,
+    )
+
+
+def test_unexpected_response_error_without_excerpt_shows_only_the_status() -> None:
+    assert str(UnexpectedResponseError("bad", http_status=500)) == "bad [HTTP 500]"
+
+
+@pytest.mark.parametrize(
+    ("key", "message_id", "response_format", "query"),
+    [
+        ("k+y-123456", "300", "json", "apiKey=k%2By-123456&messageId=300"),
+        ("a b&c=d/e", "1 2", "json", "apiKey=a%20b%26c%3Dd%2Fe&messageId=1%202"),
+        ("key-\u00e9-123", "x+1", "xml", "apiKey=key-%C3%A9-123&messageId=x%2B1&_format=xml"),
+    ],
+)
+def test_query_percent_encodes_every_value_and_asks_xml_only_when_told(
+    key: str, message_id: str, response_format: ResponseFormat, query: str
+) -> None:
+    request = build_request("https://api.example/v1", Secret(key), message_id, response_format)
+    assert request.query() == query
+
+
+# --- answers a hostile or odd server sends ---------------------------------------
+
+
+HOSTILE_KEY = "hostile-Key-0123456789"
+
+
+def verdict(body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> Verdict:
+    return interpret_response(RawResponse(status, headers or {}, body), message_id="300")
+
+
+@pytest.mark.parametrize(
+    ("charset", "content_type"),
+    [
+        ("iso-8859-1", "application/json; charset=iso-8859-1"),
+        ("iso-8859-1", 'application/json; charset="ISO-8859-1"'),
+        ("cp1252", "application/json;charset=windows-1252"),
+        ("utf-16", "application/json; charset=utf-16"),
+    ],
+)
+def test_json_in_the_charset_its_content_type_names_is_read(
+    charset: str, content_type: str
+) -> None:
+    body = '{"success": true, "code": 200, "message": "Le courriel a été annulé"}'
+    result = interpret_response(
+        RawResponse(200, {"content-type": content_type}, body.encode(charset)), message_id="1"
+    ).result
+    assert result is not None
+    assert (result.code, result.message) == (CancelCode.CANCELLED, "Le courriel a été annulé")
+
+
+def test_latin1_bytes_without_a_charset_are_not_an_api_response() -> None:
+    body = '{"success": true, "code": 200, "message": "été"}'.encode("iso-8859-1")
+    error = verdict(body, {"content-type": "application/json"}).error
+    assert isinstance(error, UnexpectedResponseError)
+
+
+def test_json_nested_too_deeply_is_an_unexpected_response_not_a_recursion_error() -> None:
+    body = b"[" * 30_000 + b"]" * 30_000
+    found = verdict(body, {"content-type": "application/json"})
+    assert isinstance(found.error, UnexpectedResponseError)
+    assert "nested too deeply" in str(found.error)
+
+
+def test_an_undecodable_body_is_an_unexpected_response_saying_why() -> None:
+    raw = RawResponse(200, {}, b"", undecodable="Content-Encoding 'br' is not supported")
+    error = interpret_response(raw, message_id="1").error
+    assert isinstance(error, UnexpectedResponseError)
+    assert "Content-Encoding 'br' is not supported" in str(error)
+
+
+def test_errors_values_are_redacted_at_any_depth_and_survive_pickling() -> None:
+    held = Secret(HOSTILE_KEY)
+    body = (
+        b'{"success": false, "code": 4, "message": "x", "errors": ['
+        b'{"elementId": 1, "message": {"deep": ["' + HOSTILE_KEY.encode() + b'"]}},'
+        b'["' + HOSTILE_KEY.encode() + b'"], 42]}'
+    )
+    error = verdict(body, {"content-type": "application/json"}).error
+    assert isinstance(error, MessageNotFoundError)
+    assert list(error.errors) == [{"elementId": 1, "message": {"deep": ["[REDACTED]"]}}]
+    for text in (str(error), repr(error), repr(error.errors), repr(vars(error))):
+        assert HOSTILE_KEY not in text
+    assert HOSTILE_KEY.encode() not in pickle.dumps(error)
+    del held
+
+
+def test_an_int_too_long_to_print_is_code_3_not_a_value_error() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        normalize_message_id(10**5000)
+    assert caught.value.code is CancelCode.MESSAGE_ID_REQUIRED
+
+
+def test_a_request_keeps_the_key_in_its_secret_until_sent() -> None:
+    request = build_request("https://api.test/v1", Secret(HOSTILE_KEY), "300", "xml")
+    assert HOSTILE_KEY not in repr(request)
+    assert request.params == (("apiKey", HOSTILE_KEY), ("messageId", "300"), ("_format", "xml"))
+
+
+# --- pinned exactly: charsets, ids and the request without a key -----------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("", None),
+        ("application/json", None),
+        ("application/json; charset=utf-8", "utf-8"),
+        ("application/json; charset=UTF-8", "utf-8"),
+        ("application/json;charset=latin-1", "iso8859-1"),
+        ('application/json; charset="ISO-8859-1"', "iso8859-1"),
+        ("application/json; format=x; charset=cp1252", "cp1252"),
+        ("application/json; charset=no-such-codec", None),
+        ("application/json; charsets=latin-1", None),
+        ("application/json; xcharset=latin-1", None),
+        ("charset=latin-1", None),  # a parameter needs a media type before it
+        ("application/json; Charset = latin-1 ", "iso8859-1"),
+        ("application/json; charset=latin-1; charset=utf-16", "iso8859-1"),
+        ("application/json; charset=", None),
+        ("application/json; charset=hex", "hex"),  # a codec, not a text encoding
+        # Names the registry cannot even read (aiohttp hands a non-UTF-8 header byte
+        # over as a lone surrogate).
+        ("application/json; charset=\udcff", None),
+        ("application/json; charset=utf\x00", None),
+    ],
+)
+def test_charset_is_the_named_text_codec_of_the_content_type(
+    content_type: str, expected: str | None
+) -> None:
+    assert _charset(content_type) == expected
+
+
+def _outcome(body: bytes, content_type: str) -> CancelResult | MailPartnerError | None:
+    verdict = interpret_response(
+        RawResponse(200, {"content-type": content_type}, body), message_id="1"
+    )
+    return verdict.result if verdict.result is not None else verdict.error
+
+
+def test_an_unknown_charset_reads_the_json_as_utf8() -> None:
+    body = '{"code": 200, "message": "été"}'.encode()
+    result = _outcome(body, "application/json; charset=no-such-codec")
+    assert isinstance(result, CancelResult)
+    assert result.message == "été"
+
+
+@pytest.mark.parametrize("charset", ["\udcff", "utf\x00"])
+def test_a_charset_the_codec_registry_cannot_read_reads_the_json_as_utf8(charset: str) -> None:
+    body = '{"code": 200, "message": "été"}'.encode()
+    result = _outcome(body, f"application/json; charset={charset}")
+    assert isinstance(result, CancelResult)
+    assert result.message == "été"
+
+
+@pytest.mark.parametrize(("charset", "codec"), [("hex", "hex"), ("ROT13", "rot-13")])
+def test_a_charset_naming_a_codec_not_of_text_is_an_unexpected_response_naming_it(
+    charset: str, codec: str
+) -> None:
+    error = _outcome(b'{"code": 200}', f"application/json; charset={charset}")
+    assert isinstance(error, UnexpectedResponseError)
+    assert error.message == f"not a valid API response: charset {codec!r} is not a text encoding"
+
+
+def test_json_deeper_than_the_parser_allows_is_not_an_api_response_and_says_so() -> None:
+    error = _outcome(b"[" * 30_000 + b"]" * 30_000, "application/json")  # 60 KB, under the cap
+    assert isinstance(error, UnexpectedResponseError)
+    assert error.message == "not a valid API response: invalid JSON: nested too deeply"
+
+
+def test_a_body_not_in_its_charset_is_invalid_json() -> None:
+    error = _outcome(b'{"code": 200, "message": "\xff\xfe"}', "application/json; charset=utf-8")
+    assert isinstance(error, MailPartnerError)
+    assert "invalid JSON: UnicodeDecodeError" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("message_id", "expected"),
+    [(300, "300"), ("  7 ", "7"), ("a b", "a b"), (0, "0"), (-1, "-1")],
+)
+def test_an_id_is_its_text_stripped(message_id: object, expected: str) -> None:
+    assert normalize_message_id(message_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("message_id", "message", "reported_id"),
+    [
+        (10**5000, "message id is an int too large to be a message id", None),
+        ("   ", "message id is required and must not be blank", "   "),
+        (1.5, "message id must be a str or an int, got float", None),
+        (True, "message id must be a str or an int, got bool", None),
+    ],
+    ids=["huge-int", "blank", "float", "bool"],
+)
+def test_a_bad_id_is_code_3_with_its_reason(
+    message_id: object, message: str, reported_id: str | None
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        normalize_message_id(message_id)
+    assert (caught.value.message, caught.value.message_id) == (message, reported_id)
+    assert caught.value.code is CancelCode.MESSAGE_ID_REQUIRED
+
+
+def test_a_request_without_a_key_or_with_a_blank_one_is_code_1() -> None:
+    for key in (None, Secret("")):
+        with pytest.raises(MailPartnerError) as caught:
+            build_request("https://h.test", key, "9", "json")
+        assert getattr(caught.value, "code", None) is CancelCode.API_KEY_REQUIRED
+    request = build_request("https://h.test", Secret("k"), "9", "json")
+    assert (request.url, request.message_id, request.method) == (
+        "https://h.test/message-cancel",
+        "9",
+        "GET",
+    )

@@ -1,19 +1,30 @@
-"""The one home for secrets, table-driven: the key holder, text redaction, the log filter."""
+"""The one home for secrets, table-driven: the key holder, text redaction, the log filter.
+
+Then pinned exactly (for ``nox -s mutate``): the six-character threshold, the
+holder's texts, the filter install, the redaction of each kind of JSON value.
+"""
 
 from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
 
-from mailpartner_async._core.protocol import build_request
+from mailpartner_async._core.protocol import (
+    build_request,
+)
 from mailpartner_async._core.secrets import (
+    _FILTER,
+    _REDACTED_LOGGERS,
+    REDACTED,
     Secret,
     excerpt,
+    install_log_redaction,
     redact,
     redact_json,
     redact_params,
@@ -190,3 +201,110 @@ def test_redact_json_masks_strings_at_any_depth_and_keeps_scalars() -> None:
         "a": [{"b": {"c": "[REDACTED]"}}, ["[REDACTED]", 42, None, True, 1.5]],
         "[REDACTED]": "x",
     }
+
+
+# --- pinned exactly: the six-character threshold, the holder's texts, the filter install ---
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        ("key abc123 here", "abc123", "key [REDACTED] here"),
+        ("key abc12 here", "abc12", "key abc12 here"),
+        ("key abc123 here", None, "key abc123 here"),
+        ("key abc123 here", "", "key abc123 here"),
+        ("a/b c+d a%2Fb%20c%2Bd a%2Fb+c%2Bd", "a/b c+d", "[REDACTED] [REDACTED] [REDACTED]"),
+    ],
+)
+def test_secret_of_six_characters_or_more_is_masked_in_every_spelling(
+    text: str, secret: str | None, expected: str
+) -> None:
+    assert redact(text, secret) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("abc123", "key [REDACTED] here"), ("abc12", "key abc12 here")]
+)
+def test_a_live_secret_of_six_characters_or_more_is_masked_without_being_named(
+    value: str, expected: str
+) -> None:
+    held = Secret(value)
+    assert redact(f"key {held.reveal()} here") == expected
+
+
+@pytest.mark.parametrize("render", [repr, str, "{}".format, "{:>40}".format])
+def test_secret_renders_as_a_fixed_mask(render: Callable[[Secret], str]) -> None:
+    assert render(Secret("abcdefgh")) == "Secret('**********')"
+
+
+def test_secret_refuses_pickling_saying_why() -> None:
+    with pytest.raises(TypeError) as caught:
+        pickle.dumps(Secret("abcdefgh"))
+    assert str(caught.value) == "an API key is not pickled"
+
+
+def test_filter_leaves_a_record_without_args_once_it_masks() -> None:
+    record = logging.LogRecord("httpx", logging.INFO, "f", 1, "GET %s", ("/x?apiKey=abc",), None)
+    assert _FILTER.filter(record) is True
+    assert (record.msg, record.args, record.getMessage()) == (
+        "GET /x?apiKey=[REDACTED]",
+        None,
+        "GET /x?apiKey=[REDACTED]",
+    )
+
+
+@pytest.fixture
+def loggers_without_filter() -> Iterator[list[logging.Logger]]:
+    loggers = [logging.getLogger(name) for name in _REDACTED_LOGGERS]
+    for logger in loggers:
+        logger.removeFilter(_FILTER)
+    root_filters = list(logging.getLogger().filters)
+    yield loggers
+    for logger in loggers:
+        logger.removeFilter(_FILTER)
+        logger.addFilter(_FILTER)
+    logging.getLogger().filters[:] = root_filters
+
+
+def test_install_log_redaction_adds_the_filter_once_to_each_http_logger(
+    loggers_without_filter: list[logging.Logger],
+) -> None:
+    install_log_redaction()
+    install_log_redaction()
+    assert [logger.filters.count(_FILTER) for logger in loggers_without_filter] == [1] * len(
+        _REDACTED_LOGGERS
+    )
+    assert _FILTER not in logging.getLogger().filters
+
+
+# --- pinned exactly: redaction of JSON values, and what a secret is held for -----
+
+
+SECRET = "pin-Secret-4242"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (SECRET, REDACTED),
+        (f"x {SECRET} y", f"x {REDACTED} y"),
+        (7, 7),
+        (1.5, 1.5),
+        (True, True),
+        (None, None),
+        ([SECRET, 1], [REDACTED, 1]),
+        ((SECRET, 2), [REDACTED, 2]),
+        ({SECRET: SECRET}, {REDACTED: REDACTED}),
+        ({1: "a"}, {"1": "a"}),
+        ({SECRET}, "{'[REDACTED]'}"),
+        (b"bytes", "b'bytes'"),
+    ],
+)
+def test_redact_json_redacts_each_kind_of_value(value: Any, expected: Any) -> None:
+    assert redact_json(value, SECRET) == expected
+
+
+def test_only_secrets_of_six_characters_or_more_are_held_for_masking() -> None:
+    short, long = Secret("abcde"), Secret("abcdef-held")
+    assert redact_json("abcde abcdef-held") == "abcde [REDACTED]"
+    del short, long
