@@ -52,24 +52,17 @@ from tests.support.server import (
     truncated,
     unused_port,
 )
-from tests.support.transports import (
-    CURRENT_TRANSPORT,
-    TRANSPORTS,
-    parametrize_transports,
-    use_transport,
-)
+from tests.support.transports import CURRENT_TRANSPORT, use_transport
 
 KEY = "test-key-123"
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    parametrize_transports(metafunc, TRANSPORTS)
-
-
-@pytest.fixture(autouse=True)
-def client_transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The transport of this test's clients of the real server (tests/support/transports.py)."""
-    yield from use_transport(request)
+@pytest.fixture
+def server(server: ScriptedServer, client_transport: str) -> Iterator[ScriptedServer]:
+    """The real server; this test's clients of it use ``client_transport``, so the test
+    runs once per transport (tests/support/transports.py)."""
+    with use_transport(client_transport):
+        yield server
 
 
 FAST_RETRIES = RetryPolicy(initial_delay=0.01, max_delay=0.02)

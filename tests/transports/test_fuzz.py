@@ -229,11 +229,11 @@ async def serve_example(base_url: str, transport: str) -> tuple[object, list[Can
 @pytest.mark.anyio
 @given(answer=answers())
 async def test_any_answer_gives_a_mailpartner_outcome_without_the_key(
-    fuzz_server: HostileServer, async_transport: str, answer: Answer
+    fuzz_server: HostileServer, client_transport: str, answer: Answer
 ) -> None:
     fuzz_server.default = raw(answer.render(), name="fuzzed")
     with captured_logs() as logs:
-        outcome, outcomes = await serve_example(fuzz_server.base_url, async_transport)
+        outcome, outcomes = await serve_example(fuzz_server.base_url, client_transport)
 
     check_outcome(outcome, answer)
     assert [o.message_id for o in outcomes] == BATCH

@@ -4,7 +4,9 @@ The key shows in no text, only ``MailPartnerError`` escapes, bad settings fail i
 constructor, every call ends by its deadline, redirects and proxies are never taken
 for loopback, a fork never crosses answers, a failing ids source or a bad id ends a
 batch cleanly, pacing resumes spaced after a pause, and the CLI stays quiet about
-the key. Async tests run on every (event loop, transport) pair the loop has.
+the key. A test taking ``client_transport`` runs on every transport: an async one on
+every (event loop, transport) pair the loop has, a sync one on each sync transport
+(tests/support/transports.py).
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ from tests.support.hostile import (
 )
 from tests.support.leaks import assert_key_absent, outcome_texts, texts_of
 from tests.support.server import unused_port
-from tests.support.transports import CURRENT_TRANSPORT, TRANSPORTS, use_transport
 
 KEY = "hostile-Key-0123456789"
 ENCODED_KEY = "k3y+with/slash&amp=Zz9"  # needs percent-encoding in a query
@@ -90,21 +91,10 @@ def async_client(
     return AsyncMailPartner(key, transport=transport, **options(hostile, **overrides))  # type: ignore[arg-type]
 
 
-def sync_client(hostile: HostileServer | None, key: str = KEY, **overrides: Any) -> MailPartner:
-    transport = CURRENT_TRANSPORT.get()
+def sync_client(
+    hostile: HostileServer | None, transport: str, key: str = KEY, **overrides: Any
+) -> MailPartner:
     return MailPartner(key, transport=transport, **options(hostile, **overrides))  # type: ignore[arg-type]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # The sync twins of each case run on both sync transports.
-    if metafunc.function.__name__.endswith("_sync"):
-        metafunc.parametrize("sync_transport", TRANSPORTS, indirect=True)
-
-
-@pytest.fixture(autouse=True)
-def sync_transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The transport of this test's sync clients (see tests/support/transports.py)."""
-    yield from use_transport(request)
 
 
 async def async_outcome(client: AsyncMailPartner, message_id: str | int) -> Outcome:
@@ -154,12 +144,12 @@ KEY_ECHOES = [
 async def test_key_echoed_by_server_shows_in_no_text(
     hostile: HostileServer,
     logs: pytest.LogCaptureFixture,
-    async_transport: str,
+    client_transport: str,
     key: str,
     echo: Misbehaviour,
 ) -> None:
     hostile.default = echo
-    async with async_client(hostile, async_transport, key, max_retries=0) as client:
+    async with async_client(hostile, client_transport, key, max_retries=0) as client:
         single = await async_outcome(client, "1")
         outcomes = await client.cancel_many(["2", "3"])
 
@@ -170,10 +160,14 @@ async def test_key_echoed_by_server_shows_in_no_text(
 @pytest.mark.parametrize("key", KEYS, ids=KEY_IDS)
 @pytest.mark.parametrize("echo", KEY_ECHOES, ids=[m.name for m in KEY_ECHOES])
 def test_key_echoed_by_server_shows_in_no_text_sync(
-    hostile: HostileServer, logs: pytest.LogCaptureFixture, key: str, echo: Misbehaviour
+    hostile: HostileServer,
+    client_transport: str,
+    logs: pytest.LogCaptureFixture,
+    key: str,
+    echo: Misbehaviour,
 ) -> None:
     hostile.default = echo
-    with sync_client(hostile, key, max_retries=0) as client:
+    with sync_client(hostile, client_transport, key, max_retries=0) as client:
         single = sync_outcome(client, "1")
         outcomes = client.cancel_many(["2", "3"])
 
@@ -183,10 +177,10 @@ def test_key_echoed_by_server_shows_in_no_text_sync(
 
 @pytest.mark.anyio
 async def test_nested_errors_from_the_server_are_kept_without_the_key(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = errors_with_key()
-    async with async_client(hostile, async_transport, max_retries=0) as client:
+    async with async_client(hostile, client_transport, max_retries=0) as client:
         error = await async_outcome(client, "1")
 
     assert isinstance(error, MessageNotFoundError)
@@ -201,20 +195,23 @@ BROKEN_BODIES = [gzip_lie(), deep_json()]
 @pytest.mark.anyio
 @pytest.mark.parametrize("broken", BROKEN_BODIES, ids=[m.name for m in BROKEN_BODIES])
 async def test_broken_body_is_unexpected_response(
-    hostile: HostileServer, async_transport: str, broken: Misbehaviour
+    hostile: HostileServer, client_transport: str, broken: Misbehaviour
 ) -> None:
     hostile.default = broken
-    async with async_client(hostile, async_transport, max_retries=0) as client:
+    async with async_client(hostile, client_transport, max_retries=0) as client:
         with pytest.raises(UnexpectedResponseError):
             await client.cancel("1")
 
 
 @pytest.mark.parametrize("broken", BROKEN_BODIES, ids=[m.name for m in BROKEN_BODIES])
 def test_broken_body_is_unexpected_response_sync(
-    hostile: HostileServer, broken: Misbehaviour
+    hostile: HostileServer, client_transport: str, broken: Misbehaviour
 ) -> None:
     hostile.default = broken
-    with sync_client(hostile, max_retries=0) as client, pytest.raises(UnexpectedResponseError):
+    with (
+        sync_client(hostile, client_transport, max_retries=0) as client,
+        pytest.raises(UnexpectedResponseError),
+    ):
         client.cancel("1")
 
 
@@ -223,10 +220,10 @@ BOMB_PEAK_LIMIT = 8_000_000
 
 @pytest.mark.anyio
 async def test_decompression_bomb_is_refused_in_bounded_memory(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = bomb()
-    async with async_client(hostile, async_transport, max_retries=0, timeout=10.0) as client:
+    async with async_client(hostile, client_transport, max_retries=0, timeout=10.0) as client:
         tracemalloc.start()
         try:
             outcome = await async_outcome(client, "1")
@@ -238,9 +235,11 @@ async def test_decompression_bomb_is_refused_in_bounded_memory(
     assert peak < BOMB_PEAK_LIMIT, f"peak {peak / 1e6:.1f} MB while reading the bomb"
 
 
-def test_decompression_bomb_is_refused_in_bounded_memory_sync(hostile: HostileServer) -> None:
+def test_decompression_bomb_is_refused_in_bounded_memory_sync(
+    hostile: HostileServer, client_transport: str
+) -> None:
     hostile.default = bomb()
-    with sync_client(hostile, max_retries=0, timeout=10.0) as client:
+    with sync_client(hostile, client_transport, max_retries=0, timeout=10.0) as client:
         tracemalloc.start()
         try:
             outcome = sync_outcome(client, "1")
@@ -254,10 +253,10 @@ def test_decompression_bomb_is_refused_in_bounded_memory_sync(hostile: HostileSe
 
 @pytest.mark.anyio
 async def test_aclose_while_calls_are_in_flight_fails_them_with_mailpartner_error(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = stall()
-    client = async_client(hostile, async_transport, max_retries=0, timeout=30.0)
+    client = async_client(hostile, client_transport, max_retries=0, timeout=30.0)
     endings: list[Exception | None] = []
 
     async def call(message_id: str) -> None:
@@ -281,10 +280,10 @@ async def test_aclose_while_calls_are_in_flight_fails_them_with_mailpartner_erro
 
 @pytest.mark.anyio
 async def test_a_call_still_queued_when_the_client_closes_fails_saying_so(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = stall()
-    client = async_client(hostile, async_transport, max_retries=0, max_concurrency=1)
+    client = async_client(hostile, client_transport, max_retries=0, max_concurrency=1)
     endings: dict[str, Outcome] = {}
 
     async def call(message_id: str) -> None:
@@ -322,9 +321,9 @@ async def arrived(hostile: HostileServer, count: int) -> None:
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_aclose_under_another_event_loop_raises_mailpartner_error(
-    hostile: HostileServer, run_backend: str, async_transport: str
+    hostile: HostileServer, run_backend: str, client_transport: str
 ) -> None:
-    client = async_client(hostile, async_transport)
+    client = async_client(hostile, client_transport)
     result = anyio.run(client.cancel, "1", backend=run_backend)
     assert result.code == 200
 
@@ -359,7 +358,7 @@ def test_missing_ssl_cert_file_fails_in_the_constructor(
 def build_and_close(kind: str, **overrides: Any) -> None:
     """Build a client (raising if the constructor does), then close it."""
     if kind == "sync":
-        sync_client(None, **overrides).close()
+        sync_client(None, "httpx", **overrides).close()
         return
     client = async_client(None, kind, **overrides)
     anyio.run(client.aclose)
@@ -371,7 +370,7 @@ def build_and_close(kind: str, **overrides: Any) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["refused", "unknown-host", "disconnect-after-request"], ids=str)
 async def test_transport_failure_is_connection_error_not_timeout(
-    hostile: HostileServer, async_transport: str, where: str
+    hostile: HostileServer, client_transport: str, where: str
 ) -> None:
     overrides: dict[str, Any] = {"max_retries": 0, "timeout": 5.0}
     if where == "refused":
@@ -379,7 +378,7 @@ async def test_transport_failure_is_connection_error_not_timeout(
     elif where == "unknown-host":
         overrides |= {"base_url": "http://unknown.invalid/v1", "allow_insecure_http": True}
     hostile.default = close_after_request()
-    async with async_client(hostile, async_transport, **overrides) as client:
+    async with async_client(hostile, client_transport, **overrides) as client:
         error = await async_outcome(client, "1")
 
     assert isinstance(error, APIConnectionError)
@@ -396,10 +395,10 @@ DEADLINE_SLACK = 0.75
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", DRIPS)
 async def test_dripping_server_times_out_by_the_deadline(
-    hostile: HostileServer, async_transport: str, where: str
+    hostile: HostileServer, client_transport: str, where: str
 ) -> None:
     hostile.default = drip(where, every=0.3)  # type: ignore[arg-type]
-    async with async_client(hostile, async_transport, timeout=1.0, max_retries=0) as client:
+    async with async_client(hostile, client_transport, timeout=1.0, max_retries=0) as client:
         started = time.monotonic()
         error = await async_outcome(client, "1")
         elapsed = time.monotonic() - started
@@ -409,9 +408,11 @@ async def test_dripping_server_times_out_by_the_deadline(
 
 
 @pytest.mark.parametrize("where", DRIPS)
-def test_dripping_server_times_out_by_the_deadline_sync(hostile: HostileServer, where: str) -> None:
+def test_dripping_server_times_out_by_the_deadline_sync(
+    hostile: HostileServer, client_transport: str, where: str
+) -> None:
     hostile.default = drip(where, every=0.3)  # type: ignore[arg-type]
-    with sync_client(hostile, timeout=1.0, max_retries=0) as client:
+    with sync_client(hostile, client_transport, timeout=1.0, max_retries=0) as client:
         started = time.monotonic()
         error = sync_outcome(client, "1")
         elapsed = time.monotonic() - started
@@ -426,10 +427,10 @@ READ_ONLY = httpx.Timeout(10.0, read=0.3)
 
 @pytest.mark.anyio
 async def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = drip("body", every=1.5)
-    async with async_client(hostile, async_transport, timeout=READ_ONLY, max_retries=0) as client:
+    async with async_client(hostile, client_transport, timeout=READ_ONLY, max_retries=0) as client:
         started = time.monotonic()
         error = await async_outcome(client, "1")
         elapsed = time.monotonic() - started
@@ -441,9 +442,10 @@ async def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request(
 
 def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request_sync(
     hostile: HostileServer,
+    client_transport: str,
 ) -> None:
     hostile.default = drip("body", every=1.5)
-    with sync_client(hostile, timeout=READ_ONLY, max_retries=0) as client:
+    with sync_client(hostile, client_transport, timeout=READ_ONLY, max_retries=0) as client:
         started = time.monotonic()
         error = sync_outcome(client, "1")
         elapsed = time.monotonic() - started
@@ -455,7 +457,7 @@ def test_a_read_time_out_inside_the_body_is_a_time_out_of_a_sent_request_sync(
 
 def test_sync_batch_of_dripping_ids_ends_within_its_attempts(hostile: HostileServer) -> None:
     hostile.default = drip("body", every=0.3)
-    with sync_client(hostile, timeout=1.0, max_retries=2) as client:
+    with sync_client(hostile, "httpx", timeout=1.0, max_retries=2) as client:
         started = time.monotonic()
         outcomes = client.cancel_many(["1", "2", "3", "4"])
         elapsed = time.monotonic() - started
@@ -508,9 +510,9 @@ def proxied(monkeypatch: pytest.MonkeyPatch, counting: CountingServer) -> Counti
 
 @pytest.mark.anyio
 async def test_loopback_is_never_sent_through_a_proxy(
-    hostile: HostileServer, proxied: CountingServer, async_transport: str
+    hostile: HostileServer, proxied: CountingServer, client_transport: str
 ) -> None:
-    async with async_client(hostile, async_transport, max_retries=0) as client:
+    async with async_client(hostile, client_transport, max_retries=0) as client:
         result = await client.cancel("1")
 
     assert result.code == 200
@@ -519,9 +521,9 @@ async def test_loopback_is_never_sent_through_a_proxy(
 
 
 def test_loopback_is_never_sent_through_a_proxy_sync(
-    hostile: HostileServer, proxied: CountingServer
+    hostile: HostileServer, client_transport: str, proxied: CountingServer
 ) -> None:
-    with sync_client(hostile, max_retries=0) as client:
+    with sync_client(hostile, client_transport, max_retries=0) as client:
         result = client.cancel("1")
 
     assert result.code == 200
@@ -534,19 +536,21 @@ def test_loopback_is_never_sent_through_a_proxy_sync(
 
 @pytest.mark.anyio
 async def test_latin1_json_answer_is_read_in_its_charset(
-    hostile: HostileServer, async_transport: str
+    hostile: HostileServer, client_transport: str
 ) -> None:
     hostile.default = latin1_json()
-    async with async_client(hostile, async_transport, max_retries=0) as client:
+    async with async_client(hostile, client_transport, max_retries=0) as client:
         result = await client.cancel("1")
 
     assert result.code == 200
     assert result.message == LATIN1_MESSAGE
 
 
-def test_latin1_json_answer_is_read_in_its_charset_sync(hostile: HostileServer) -> None:
+def test_latin1_json_answer_is_read_in_its_charset_sync(
+    hostile: HostileServer, client_transport: str
+) -> None:
     hostile.default = latin1_json()
-    with sync_client(hostile, max_retries=0) as client:
+    with sync_client(hostile, client_transport, max_retries=0) as client:
         result = client.cancel("1")
 
     assert result.code == 200
@@ -562,7 +566,7 @@ def test_latin1_json_answer_is_read_in_its_charset_sync(hostile: HostileServer) 
 def test_forked_child_and_parent_never_get_each_others_answer(hostile: HostileServer) -> None:
     hostile.script("child", reply(4, delay=0.5))
     hostile.script("parent", reply(200))
-    with sync_client(hostile, max_retries=0, timeout=5.0) as client:
+    with sync_client(hostile, "httpx", max_retries=0, timeout=5.0) as client:
         client.cancel("warm")  # leaves a pooled keep-alive connection
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -623,9 +627,10 @@ async def test_cancel_many_raises_ids_source_error_with_outcomes_so_far(
 
 def test_cancel_many_raises_ids_source_error_with_outcomes_so_far_sync(
     hostile: HostileServer,
+    client_transport: str,
 ) -> None:
     expected = ids_source_error()
-    with sync_client(hostile) as client, pytest.raises(expected) as caught:
+    with sync_client(hostile, client_transport) as client, pytest.raises(expected) as caught:
         client.cancel_many(ids_then_boom())
 
     assert_source_failure(caught.value, caught.value.outcomes)  # type: ignore[attr-defined]
@@ -652,11 +657,12 @@ async def test_cancel_iter_yields_every_outcome_before_ids_source_error(
 
 def test_cancel_iter_yields_every_outcome_before_ids_source_error_sync(
     hostile: HostileServer,
+    client_transport: str,
 ) -> None:
     expected = ids_source_error()
     seen: list[CancelOutcome] = []
     with (
-        sync_client(hostile) as client,
+        sync_client(hostile, client_transport) as client,
         pytest.raises(expected) as caught,
         client.cancel_iter(ids_then_boom()) as outcomes,
     ):
@@ -689,8 +695,10 @@ async def test_huge_int_id_fails_alone_before_any_request(
     assert isinstance(error, InvalidRequestError)
 
 
-def test_huge_int_id_fails_alone_before_any_request_sync(hostile: HostileServer) -> None:
-    with sync_client(hostile) as client:
+def test_huge_int_id_fails_alone_before_any_request_sync(
+    hostile: HostileServer, client_transport: str
+) -> None:
+    with sync_client(hostile, client_transport) as client:
         outcomes = client.cancel_many(["1", HUGE_ID, "2"])
         error = sync_outcome(client, HUGE_ID)
 
