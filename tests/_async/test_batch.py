@@ -1,15 +1,17 @@
-"""Batch cancellation over real sockets: gather, cancel_many, cancel_iter, back-pressure."""
+"""Batch cancellation over real sockets: cancel_many's outcomes, cancel_iter's lazy pull,
+a 429 storm, ids that cannot connect.
+
+The sync twin is generated from this file; what only the async batch can show
+(asyncio.gather, async iterables, outside cancellation) is in
+tests/transports/test_async_only.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import anyio
-import anyio.lowlevel
 import pytest
 
 from mailpartner_async import (
@@ -17,16 +19,15 @@ from mailpartner_async import (
     APIConnectionError,
     AsyncMailPartner,
     BatchProgress,
-    CancelCode,
     CancellationTooLateError,
     ConfigurationError,
     InvalidRequestError,
-    MailPartner,
     MessageNotFoundError,
     RetryPolicy,
     UnexpectedResponseError,
 )
-from tests.support.server import ScriptedServer, body, drop, reply, stall, unused_port
+from tests.support.concurrently import async_sleep
+from tests.support.server import ScriptedServer, body, drop, reply, unused_port
 
 KEY = "batch-key-4242"
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)
@@ -36,18 +37,6 @@ def _client(server: ScriptedServer, **options: object) -> AsyncMailPartner:
     options.setdefault("rate_limit", None)
     options.setdefault("retry_policy", FAST)
     return AsyncMailPartner(KEY, base_url=server.base_url, **options)  # type: ignore[arg-type]
-
-
-@pytest.mark.asyncio
-async def test_gather_of_5000_cancels_answers_every_call_within_max_concurrency(
-    server: ScriptedServer,
-) -> None:
-    async with _client(server, max_concurrency=4) as client:
-        results = await asyncio.gather(*(client.cancel(i) for i in range(5000)))
-    assert sorted(int(r.message_id) for r in results) == list(range(5000))
-    assert all(r.code is CancelCode.CANCELLED for r in results)
-    assert server.max_in_flight <= 4
-    assert len(server.requests) == 5000
 
 
 def _mixed_scripts(server: ScriptedServer) -> list[str]:
@@ -101,19 +90,6 @@ async def test_cancel_many_reports_bad_ids_on_their_outcome_without_a_request(
 
 
 @pytest.mark.anyio
-async def test_cancel_many_accepts_an_async_iterable(server: ScriptedServer) -> None:
-    async def ids() -> AsyncIterator[int]:
-        for i in range(25):
-            await anyio.lowlevel.checkpoint()
-            yield i
-
-    async with _client(server) as client:
-        outcomes = await client.cancel_many(ids(), concurrency=4)
-    assert [o.message_id for o in outcomes] == [str(i) for i in range(25)]
-    assert all(o.ok for o in outcomes)
-
-
-@pytest.mark.anyio
 @pytest.mark.parametrize("bad", ["300", b"300", 300, None])
 async def test_cancel_many_refuses_a_single_id_or_a_non_iterable(
     server: ScriptedServer, bad: object
@@ -142,43 +118,14 @@ async def test_cancel_iter_pulls_ids_lazily_and_stops_on_break(server: ScriptedS
             if taken == 20:
                 break
         gc.collect()
-        await anyio.sleep(0.2)
+        await async_sleep(0.2)
         requests_after_break = len(server.requests)
-        await anyio.sleep(0.2)
+        await async_sleep(0.2)
         # Bounded look-ahead: consumed + buffer (concurrency) + in progress (concurrency).
         assert pulled <= 20 + 5 + 5 + 1
         assert len(server.requests) == requests_after_break  # the workers are gone
         # The client is still usable.
         assert (await client.cancel("after")).message_id == "after"
-
-
-@pytest.mark.anyio
-async def test_cancelling_the_consumer_stops_the_workers(server: ScriptedServer) -> None:
-    for i in range(3, 50):
-        server.script(str(i), stall(30))
-    async with _client(server, max_concurrency=10) as client:
-        seen: list[str] = []
-        with anyio.move_on_after(0.5):
-            async with client.cancel_iter(range(50), concurrency=10) as outcomes:
-                async for outcome in outcomes:
-                    seen.append(outcome.message_id)
-        assert sorted(seen) == ["0", "1", "2"]
-        sent = len(server.requests)
-        assert sent <= 3 + 10  # the three answered, and the ten stalled in flight
-        await anyio.sleep(0.3)
-        assert len(server.requests) == sent  # no worker went on after the cancel
-        result = await client.cancel("again")
-        assert result.message_id == "again"
-
-
-@pytest.mark.asyncio
-async def test_break_out_of_cancel_iter_leaves_no_asyncio_task(server: ScriptedServer) -> None:
-    async with _client(server) as client:
-        async for _outcome in client.cancel_iter(range(1000), concurrency=8):
-            break
-        gc.collect()
-        await asyncio.sleep(0.1)
-        assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
 @pytest.mark.anyio
@@ -203,20 +150,6 @@ async def test_a_429_storm_pauses_every_worker_and_the_batch_completes(
 
 
 @pytest.mark.anyio
-async def test_rate_limit_is_shared_by_with_options_copies(server: ScriptedServer) -> None:
-    async with _client(server, rate_limit=600) as client:  # one start every 0.1 s
-        other = client.with_options(max_retries=0)
-        async with anyio.create_task_group() as group:
-            for i in range(3):
-                group.start_soon(client.cancel, f"a{i}")
-                group.start_soon(other.cancel, f"b{i}")
-    starts = sorted(r.arrived for r in server.requests)
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(starts) == 6
-    assert min(gaps) >= 0.1 - 0.02
-
-
-@pytest.mark.anyio
 async def test_an_id_that_cannot_connect_still_gets_its_outcome() -> None:
     client = AsyncMailPartner(
         KEY,
@@ -229,26 +162,3 @@ async def test_an_id_that_cannot_connect_still_gets_its_outcome() -> None:
         outcomes = await client.cancel_many(["x", "y"])
     assert [o.message_id for o in outcomes] == ["x", "y"]
     assert all(isinstance(o.error, APIConnectionError) for o in outcomes)
-
-
-def test_sync_cancel_iter_pulls_lazily_and_stops_on_break(server: ScriptedServer) -> None:
-    pulled = 0
-
-    def ids() -> Iterator[int]:
-        nonlocal pulled
-        for i in range(100_000):
-            pulled += 1
-            yield i
-
-    with MailPartner(KEY, base_url=server.base_url, rate_limit=None) as client:
-        for taken, outcome in enumerate(client.cancel_iter(ids(), concurrency=4), start=1):
-            assert outcome.ok
-            if taken == 20:
-                break
-        time.sleep(0.1)
-        count = len(server.requests)
-        time.sleep(0.1)
-        assert len(server.requests) == count
-    # As in the async batch: one id in each call in flight, one in each outcome
-    # waiting for the consumer, and the one pull that found the batch stopped.
-    assert pulled <= 20 + 4 + 4 + 1

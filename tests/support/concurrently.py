@@ -1,16 +1,21 @@
-"""Run calls at once, the async way and the sync way: the test side's paired names.
+"""The test side's paired names: run calls at once, and sleep, the async way and the
+sync way.
 
-Tests under ``tests/_async/`` call ``async_run_together``; their generated sync
-twins call ``run_together``.
+Tests under ``tests/_async/`` call ``async_run_together`` and ``async_sleep``; their
+generated sync twins call ``run_together`` and ``sleep``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
+
+async_sleep = anyio.sleep
+sleep = time.sleep
 
 
 async def async_run_together(*calls: Callable[[], Coroutine[Any, Any, object]]) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import time
 import warnings
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -189,3 +192,74 @@ def test_closed_client_does_not_warn_when_collected(server: ScriptedServer) -> N
         gc.collect()
 
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+# --- batches -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_gather_of_5000_cancels_answers_every_call_within_max_concurrency(
+    server: ScriptedServer,
+) -> None:
+    async with make_client(server, max_concurrency=4) as client:
+        results = await asyncio.gather(*(client.cancel(i) for i in range(5000)))
+    assert sorted(int(r.message_id) for r in results) == list(range(5000))
+    assert all(r.code is CancelCode.CANCELLED for r in results)
+    assert server.max_in_flight <= 4
+    assert len(server.requests) == 5000
+
+
+@pytest.mark.anyio
+async def test_cancel_many_accepts_an_async_iterable(server: ScriptedServer) -> None:
+    async def ids() -> AsyncIterator[int]:
+        for i in range(25):
+            await anyio.lowlevel.checkpoint()
+            yield i
+
+    async with make_client(server) as client:
+        outcomes = await client.cancel_many(ids(), concurrency=4)
+    assert [o.message_id for o in outcomes] == [str(i) for i in range(25)]
+    assert all(o.ok for o in outcomes)
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_consumer_stops_the_workers(server: ScriptedServer) -> None:
+    for i in range(3, 50):
+        server.script(str(i), stall(30))
+    async with make_client(server, max_concurrency=10) as client:
+        seen: list[str] = []
+        with anyio.move_on_after(0.5):
+            async with client.cancel_iter(range(50), concurrency=10) as outcomes:
+                async for outcome in outcomes:
+                    seen.append(outcome.message_id)
+        assert sorted(seen) == ["0", "1", "2"]
+        sent = len(server.requests)
+        assert sent <= 3 + 10  # the three answered, and the ten stalled in flight
+        await anyio.sleep(0.3)
+        assert len(server.requests) == sent  # no worker went on after the cancel
+        result = await client.cancel("again")
+        assert result.message_id == "again"
+
+
+@pytest.mark.asyncio
+async def test_break_out_of_cancel_iter_leaves_no_asyncio_task(server: ScriptedServer) -> None:
+    async with make_client(server) as client:
+        async for _outcome in client.cancel_iter(range(1000), concurrency=8):
+            break
+        gc.collect()
+        await asyncio.sleep(0.1)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+@pytest.mark.anyio
+async def test_rate_limit_is_shared_by_with_options_copies(server: ScriptedServer) -> None:
+    async with make_client(server, rate_limit=600) as client:  # one start every 0.1 s
+        other = client.with_options(max_retries=0)
+        async with anyio.create_task_group() as group:
+            for i in range(3):
+                group.start_soon(client.cancel, f"a{i}")
+                group.start_soon(other.cancel, f"b{i}")
+    starts = sorted(r.arrived for r in server.requests)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) == 6
+    assert min(gaps) >= 0.1 - 0.02
