@@ -2,7 +2,7 @@
 
 Not a ``test_*.py`` file, so the ``tests`` sessions (which have no mkdocs) do not
 collect it; ``nox -s docs`` runs it on its ``site/`` (``$DOCS_SITE``). Run alone
-(``pytest tests/docs_reference.py``), it builds the site into a temporary directory.
+(``pytest tests/docs/docs_reference.py``), it builds the site into a temporary directory.
 
 It reads ``reference/index.html`` as a reader sees it: the headings mkdocstrings
 gives each object (their ``id`` is the path shown) and the signatures' text.

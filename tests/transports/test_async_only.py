@@ -1,5 +1,6 @@
 """What only the async client can show: concurrency bounds, shared pacing and
-back-pressure, outside cancellation, event-loop binding and collection warnings."""
+back-pressure, outside cancellation, event-loop binding and collection warnings, and
+the batch's async-only forms (asyncio.gather, async iterables, a cancelled consumer)."""
 
 from __future__ import annotations
 
