@@ -15,6 +15,8 @@ from mailpartner_async import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BatchError,
+    BatchProgress,
     CancelCode,
     CancelOutcome,
     ConfigurationError,
@@ -181,7 +183,7 @@ def test_deepcopy_keeps_attributes() -> None:
     assert copied.code == 429
 
 
-# --- pinned exactly: the batch input error --------------------------------------------
+# --- pinned exactly: the batch errors -------------------------------------------------
 
 
 def test_ids_source_error_keeps_its_message_and_a_copy_of_the_outcomes() -> None:
@@ -191,3 +193,15 @@ def test_ids_source_error_keeps_its_message_and_a_copy_of_the_outcomes() -> None
     assert (str(error), error.outcomes) == ("the ids broke", [outcome])
     assert IdsSourceError("none").outcomes == []
     assert error.message_id is None
+
+
+def test_batch_error_keeps_its_outcomes_and_its_progress() -> None:
+    outcome = CancelOutcome("1", error=MailPartnerError("x"))
+    progress = BatchProgress(done=1, failed=1)
+    error = BatchError("the journal failed", outcomes=(outcome,), progress=progress)
+    assert (str(error), error.outcomes, error.progress) == (
+        "the journal failed",
+        [outcome],
+        progress,
+    )
+    assert BatchError("none").progress is None

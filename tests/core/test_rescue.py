@@ -45,6 +45,12 @@ def test_cutoff_is_five_minutes_before_the_send() -> None:
     assert cutoff(at(10)) == at(5)
 
 
+def test_a_send_time_in_year_1_has_its_cutoff_at_the_smallest_aware_time() -> None:
+    smallest = datetime.min.replace(tzinfo=UTC)
+    assert cutoff(smallest + timedelta(minutes=4)) == smallest
+    assert cutoff(smallest).tzinfo is UTC
+
+
 def test_scheduled_message_refuses_a_naive_send_time() -> None:
     with pytest.raises(ValueError, match="aware"):
         ScheduledMessage("1", datetime(2030, 1, 1, 12, 0))
