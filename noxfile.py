@@ -169,15 +169,19 @@ def check_generated(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation site; broken links and references fail.
 
-    Then check the built API reference (tests/docs_reference.py: public paths, fields,
-    no internal members, default values).
+    Then check the built API reference (tests/docs/docs_reference.py: public paths,
+    fields, no internal members, default values).
     """
     install(session, "docs", "tests")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
     session.run(
-        "pytest", "tests/docs_reference.py", "-p", "no:cacheprovider", env={"DOCS_SITE": "site"}
+        "pytest",
+        "tests/docs/docs_reference.py",
+        "-p",
+        "no:cacheprovider",
+        env={"DOCS_SITE": "site"},
     )
 
 
@@ -227,7 +231,7 @@ def fuzz(session: nox.Session) -> None:
     install(session, "tests")
     session.run(
         "pytest",
-        "tests/test_fuzz.py",
+        "tests/transports/test_fuzz.py",
         "--backend=asyncio",
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": "fuzz"},

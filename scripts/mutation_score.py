@@ -21,7 +21,7 @@ from pathlib import Path
 
 CAUGHT = frozenset({"killed", "timeout", "caught by type check"})
 PACKAGE = "mailpartner_async."
-# A table row of docs/mutation.md: | `_protocol.x__parse_xml__mutmut_43` | ...
+# A table row of docs/mutation.md: | `_core.protocol.x__parse_xml__mutmut_43` | ...
 _LISTED = re.compile(r"^\|\s*`([\w.ǁ]+__mutmut_\d+)`", re.MULTILINE)
 
 

@@ -1,27 +1,24 @@
-"""Shared fixtures: the event-loop backends each async test runs under.
+"""Shared fixtures: the event-loop backends each async test runs under, the transports.
 
-``pytest --backend asyncio|trio|all`` picks the loops (nox runs one per session).
-``anyio_backend`` is defined here without params because anyio >= 4.12 parametrizes
-its own fixture, which would collide with ``pytest_generate_tests`` below.
+``pytest --backend asyncio|trio|all`` picks the loops (nox runs one per session; the
+default, ``all``, runs both). Each test is parametrized by loop and by transport in
+``pytest_generate_tests`` below, through ``tests/support/transports.py``: the one
+place that says which transports a test runs on. ``anyio_backend`` is defined here
+without params because anyio >= 4.12 parametrizes its own fixture, which would
+collide with that hook.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.hostile import counting, hostile
-from tests.redis_server import redis_server
-from tests.server import server
-from tests.transports import ASYNC_TRANSPORTS as ASYNC_TRANSPORT_NAMES
+from tests.support.hostile import counting, hostile
+from tests.support.redis_server import redis_server
+from tests.support.server import server
+from tests.support.transports import parametrize
 
 __all__ = ["anyio_backend", "counting", "hostile", "redis_server", "server"]
 
-# The async transports each event loop runs: aiohttp only exists on asyncio, so the
-# (trio, aiohttp) pair is never generated rather than skipped.
-ASYNC_TRANSPORTS = {
-    "asyncio": ASYNC_TRANSPORT_NAMES,
-    "trio": tuple(name for name in ASYNC_TRANSPORT_NAMES if name != "aiohttp"),
-}
 # Suites that start processes or sweep the transport x hostile-network matrix: they
 # carry the `slow` mark, and the gate runs them on the newest Python only.
 SLOW_MODULES = frozenset(
@@ -33,6 +30,7 @@ SLOW_MODULES = frozenset(
         "test_docs",
         "test_fuzz",
         "test_hostile",
+        "test_parametrisation",
         "test_redis_fleet",
         "test_taskiq_recipe",
     }
@@ -50,25 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     choice = metafunc.config.getoption("--backend")
-    backends = ["asyncio", "trio"] if choice == "all" else [choice]
-    if "async_transport" in metafunc.fixturenames:
-        # A test asking for `async_transport` gets every (loop, transport) pair, as
-        # `anyio_backend` when it is an anyio test, else as `run_backend` for a test
-        # calling anyio.run itself.
-        pairs = [(loop, name) for loop in backends for name in ASYNC_TRANSPORTS[loop]]
-        ids = [f"{loop}-{name}" for loop, name in pairs]
-        if "anyio_backend" in metafunc.fixturenames:
-            metafunc.parametrize(
-                ("anyio_backend", "async_transport"),
-                pairs,
-                ids=ids,
-                scope="session",
-                indirect=["anyio_backend"],
-            )
-        else:
-            metafunc.parametrize(("run_backend", "async_transport"), pairs, ids=ids)
-    elif "anyio_backend" in metafunc.fixturenames:
-        metafunc.parametrize("anyio_backend", backends, scope="session", indirect=True)
+    parametrize(metafunc, ["asyncio", "trio"] if choice == "all" else [choice])
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from mailpartner_async import (
     MailPartner,
     RetryPolicy,
 )
-from tests.server import ScriptedServer, reply, stall
+from tests.support.server import ScriptedServer, reply, stall
 
 KEY = "endings-key-5150"
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.02)

@@ -1,6 +1,6 @@
 """The API key never shows: every logger at DEBUG, every error path, over real sockets.
 
-Each path is driven against tests/server.py with a distinctive key (and one that needs
+Each path is driven against tests/support/server.py with a distinctive key (and one that needs
 percent-encoding), then every string a user could see is searched for any spelling of
 the key: log records of every logger (httpx's request line included), the client's
 repr, ``str``/``repr`` of the error and of each exception chained to it, and the
@@ -35,7 +35,7 @@ from mailpartner_async import (
     RetryPolicy,
     UnexpectedResponseError,
 )
-from tests.server import (
+from tests.support.server import (
     Action,
     ScriptedServer,
     body,

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mailpartner_async import AsyncMailPartner, MailPartner
-from tests.server import ScriptedServer, reply
+from tests.support.server import ScriptedServer
 
 RENAMED = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
 DUNDERS = {"__init__", "__repr__", *RENAMED, *RENAMED.values()}
@@ -116,12 +116,3 @@ def test_eight_threads_sharing_one_client_cancel_2000_ids_none_lost(
     assert set(results.values()) == {1}
     assert len(server.requests) == 2000
     assert server.max_in_flight <= 4
-
-
-def test_sync_cancel_many_keeps_input_order_with_mixed_outcomes(server: ScriptedServer) -> None:
-    server.script("404", reply(4))
-    server.script("sent", reply(7))
-    with MailPartner("sync-key-123", base_url=server.base_url, rate_limit=None) as client:
-        outcomes = client.cancel_many(["a", "404", "b", "sent", "c"], concurrency=3)
-    assert [o.message_id for o in outcomes] == ["a", "404", "b", "sent", "c"]
-    assert [o.ok for o in outcomes] == [True, False, True, False, True]

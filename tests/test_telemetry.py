@@ -1,6 +1,6 @@
 """Observability: the OpenTelemetry span and metrics, the on_attempt hook, response
 metadata and the log records' fields, read through the SDK's in-memory exporters
-and real clients (the in-process fake, or tests/server.py over sockets)."""
+and real clients (the in-process fake, or tests/support/server.py over sockets)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from mailpartner_async._core.secrets import Secret
 from mailpartner_async._telemetry import log_fields
 from mailpartner_async.telemetry import RedactAPIKeySpanProcessor
 from mailpartner_async.testing import FakeMailPartner
-from tests.server import ScriptedServer, drop, reply
+from tests.support.server import ScriptedServer, drop, reply
 
 KEY = "s3cr3t-key-0042"
 HOUR = timedelta(hours=1)

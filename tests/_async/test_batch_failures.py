@@ -28,7 +28,7 @@ from mailpartner_async import (
     ScheduledMessage,
 )
 from mailpartner_async.testing import FakeClock, FakeMailPartner
-from tests.concurrently import async_run_together
+from tests.support.concurrently import async_run_together
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""AsyncMailPartner's behaviour over real sockets (tests/server.py) and, where a real
+"""AsyncMailPartner's behaviour over real sockets (tests/support/server.py) and, where a real
 server cannot produce the failure, over respx.
 
 The sync twin is generated from this file: only ``async def``, ``await``,
@@ -36,7 +36,7 @@ from mailpartner_async import (
     UnexpectedResponseError,
     __version__,
 )
-from tests.server import (
+from tests.support.server import (
     Action,
     ScriptedServer,
     body,
@@ -49,24 +49,17 @@ from tests.server import (
     truncated,
     unused_port,
 )
-from tests.transports import (
-    ASYNC_TRANSPORTS,
-    CURRENT_TRANSPORT,
-    parametrize_transports,
-    use_transport,
-)
+from tests.support.transports import CURRENT_TRANSPORT, use_transport
 
 KEY = "test-key-123"
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    parametrize_transports(metafunc, ASYNC_TRANSPORTS)
-
-
-@pytest.fixture(autouse=True)
-def client_transport(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The transport this test's clients of the real server use (see tests/transports.py)."""
-    yield from use_transport(request)
+@pytest.fixture
+def server(server: ScriptedServer, client_transport: str) -> Iterator[ScriptedServer]:
+    """The real server; this test's clients of it use ``client_transport``, so the test
+    runs once per transport (tests/support/transports.py)."""
+    with use_transport(client_transport):
+        yield server
 
 
 FAST_RETRIES = RetryPolicy(initial_delay=0.01, max_delay=0.02)

@@ -31,7 +31,7 @@ from mailpartner_async import (
     ScheduledMessage,
 )
 from mailpartner_async.testing import FakeClock, FakeMailPartner
-from tests.concurrently import run_together
+from tests.support.concurrently import run_together
 
 
 @pytest.fixture
