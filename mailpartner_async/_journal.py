@@ -165,7 +165,7 @@ class Journal:
         raise ConfigurationError(
             f"the journal {self.path} was made for {made_for}, not for "
             f"{self.target.describe()}: give another --journal path, or pass "
-            "--journal-any-target to use it anyway"
+            "--journal-any-target (any_target=True in code) to use it anyway"
         )
 
     def close(self) -> None:
