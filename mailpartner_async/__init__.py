@@ -31,7 +31,7 @@ from ._core.models import BatchProgress, CancelCode, CancelOutcome, CancelResult
 from ._core.rescue import RescuePlan, plan_rescue
 from ._core.response import ResponseInfo
 from ._core.settings import RetryPolicy
-from ._journal import Journal
+from ._journal import Journal, JournalTarget
 from ._sync.batch import Batch
 from ._sync.client import MailPartner
 from ._telemetry import AttemptHook, AttemptInfo
@@ -59,6 +59,7 @@ __all__ = [
     "IdsSourceError",
     "InvalidRequestError",
     "Journal",
+    "JournalTarget",
     "MailPartner",
     "MailPartnerError",
     "MessageNotFoundError",

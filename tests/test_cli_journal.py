@@ -256,3 +256,18 @@ def test_log_lines_print_above_the_progress_line_never_glued_to_it() -> None:
             "cancelling 1/10 · " + _screen(terminal)[2].split(" · ", 1)[1],
         ]
     assert not logging.getLogger("mailpartner_async").handlers  # removed with the display
+
+
+def test_a_finished_rerun_of_a_plain_id_file_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids, journal = tmp_path / "ids.txt", tmp_path / "j.jsonl"
+    ids.write_text("1\n2\n")
+    argv = ["cancel", "--sandbox", "--from-file", str(ids), "--journal", str(journal)]
+    assert _run(argv, capsys)[0] == 0
+    status, out, err = _run(argv, capsys)
+    assert (status, out) == (0, [])
+    assert err == [
+        f"nothing left to do: the journal {journal} holds all 2 ids as final (2 cancelled). "
+        "No email will go out: all 2 are stopped (cancelled now or already)."
+    ]

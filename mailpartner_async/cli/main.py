@@ -139,9 +139,7 @@ async def _cancel(
         async with client:
             batch = client.cancel_iter(ledger, concurrency=args.concurrency, journal=journal)
             interrupted, error = await _run(batch, ledger, out, display)
-    never_started = None if total is None else max(total - batch.progress.done, 0)
-    text = summary(batch.progress, journal, held=ledger.held, never_started=never_started)
-    print(text, file=err)  # counted as outcomes arrived
+    print(_summary(batch.progress, journal, ledger, total), file=err)
     if interrupted:
         print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
         return EXIT_INTERRUPTED
@@ -152,6 +150,16 @@ async def _cancel(
         print(f"mailpartner: error: {unfinished}; rerun with the same --journal to go on", file=err)
         return EXIT_NOT_ALL_CANCELLED
     return _exit_status(args, batch.progress, ledger.held)
+
+
+def _summary(
+    progress: BatchProgress, journal: Journal | None, ledger: OutcomeLedger, total: int | None
+) -> str:
+    """The summary (counted as outcomes arrived); one line when the journal held all."""
+    if journal is not None and ledger.read_to_end and not progress.done and ledger.held.done:
+        return nothing_left(journal, ledger.held)
+    never_started = None if total is None else max(total - progress.done, 0)
+    return summary(progress, journal, held=ledger.held, never_started=never_started)
 
 
 def _unfinished(
