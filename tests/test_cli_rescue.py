@@ -314,5 +314,7 @@ def test_ctrl_c_prints_the_summary_so_far_and_exits_130(
     done = len(stdout.splitlines())
     assert 5 <= done < 200
     assert f"this run: {done} cancelled now (of {done}); journal {journal}" in stderr
+    left = 200 - done
+    assert f"{left} emails will still go out: {left} never started." in stderr.splitlines()
     assert sum(_finals(journal).values()) == done
     os.stat(journal)
