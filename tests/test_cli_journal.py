@@ -271,3 +271,28 @@ def test_a_finished_rerun_of_a_plain_id_file_says_so_in_one_line(
         f"nothing left to do: the journal {journal} holds all 2 ids as final (2 cancelled). "
         "No email will go out: all 2 are stopped (cancelled now or already)."
     ]
+
+
+def test_a_journal_that_standard_input_reads_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "j.jsonl"
+    journal.write_text(SANDBOX_HEADER)
+    with journal.open() as stdin:
+        monkeypatch.setattr("sys.stdin", stdin)
+        argv = ["cancel", "--sandbox", "--from-file", "-", "--journal", str(journal)]
+        status, out, err = _run(argv, capsys)
+    assert (status, out) == (2, [])
+    assert err == [
+        f"mailpartner: error: --journal {journal} is standard input: "
+        "give the journal a path of its own"
+    ]
+
+
+def test_a_dry_run_creates_no_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "j.jsonl"
+    status, _, _ = _run(
+        ["cancel", "--sandbox", "--dry-run", "1", "--journal", str(journal)], capsys
+    )
+    assert status == 0
+    assert not journal.exists()

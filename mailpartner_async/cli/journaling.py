@@ -22,7 +22,7 @@ from .._core.models import BatchItem
 from .._core.settings import API_KEY_ENV, resolve_api_key, resolve_base_url
 from .errors import UsageError
 
-__all__ = ["add_held", "held", "journal_target", "left", "open_journal"]
+__all__ = ["add_held", "check_not_input", "held", "journal_target", "left", "open_journal"]
 
 # The sandbox's requests go nowhere: its journal names no URL and no key.
 SANDBOX_TARGET = JournalTarget("sandbox", None, sandbox=True)
@@ -46,16 +46,18 @@ def open_journal(args: argparse.Namespace, stack: ExitStack) -> Journal | None:
     """
     if not args.journal:
         return None
-    _check_not_input(args.journal, args.from_file)
+    check_not_input(args)
     if args.dry_run and not os.path.lexists(args.journal):
         return None
     journal = Journal(args.journal, target=journal_target(args), any_target=args.journal_any_target)
     return stack.enter_context(journal)
 
 
-def _check_not_input(journal: str, from_file: str | None) -> None:
-    """Refuse a journal that is the input file (or the file standard input reads)."""
-    if from_file is None:
+def check_not_input(args: argparse.Namespace) -> None:
+    """Refuse a journal that is the input file (or the file standard input reads),
+    before the input is read."""
+    journal, from_file = args.journal, args.from_file
+    if not journal or from_file is None:
         return
     try:
         mine = os.stat(journal)

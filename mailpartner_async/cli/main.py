@@ -37,7 +37,7 @@ from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, resolve_api_key
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
-from .journaling import held, left, open_journal
+from .journaling import check_not_input, held, left, open_journal
 from .ledger import OutcomeLedger
 from .output import held_line, none_goes_out, nothing_left, outcome_line, summary
 from .parser import build_parser, hold_keys, parse
@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_cancel(args: argparse.Namespace) -> int:
     """Read the ids, open the journal, print the plan for what is left, then run."""
     _check_cancel_args(args)
+    check_not_input(args)
     with ExitStack() as stack:
         items, total = ids_to_cancel(
             args.ids, args.from_file, timezone=args.timezone, dry_run=args.dry_run, stack=stack
