@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ._core.rescue import RescuePlan, plan_rescue
     from ._core.response import ResponseInfo
     from ._core.settings import RetryPolicy
-    from ._journal import Journal
+    from ._journal import Journal, JournalTarget
     from ._sync.batch import Batch
     from ._sync.client import MailPartner
     from ._telemetry import AttemptHook, AttemptInfo
@@ -72,6 +72,7 @@ __all__ = [
     "IdsSourceError",
     "InvalidRequestError",
     "Journal",
+    "JournalTarget",
     "MailPartner",
     "MailPartnerError",
     "MessageNotFoundError",
@@ -110,6 +111,7 @@ _EXPORTS: dict[str, str] = {
     "IdsSourceError": "._core.errors",
     "InvalidRequestError": "._core.errors",
     "Journal": "._journal",
+    "JournalTarget": "._journal",
     "MailPartner": "._sync.client",
     "MailPartnerError": "._core.errors",
     "MessageNotFoundError": "._core.errors",

@@ -48,8 +48,9 @@ checks its cut-off against ``clock`` (default: the current time in UTC; a callab
 returning an aware ``datetime``): a message already inside its last 5 minutes
 gets a ``CancellationTooLateError`` outcome and costs no request. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
-written before each request and each final outcome is recorded as it happens; the
-writes run in a worker thread, off the event loop.
+written before each request and each final outcome is recorded as it happens (only
+what the server answered is final: a message skipped as too late is asked about
+again by a rerun); the writes run in a worker thread, off the event loop.
 
 Dropping a call in flight cancels it at once in the async batch. A sync worker
 thread cannot be interrupted: once the batch stops it starts no new attempt and no

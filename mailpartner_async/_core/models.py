@@ -172,8 +172,18 @@ class CancelOutcome:
 
     @property
     def ok(self) -> bool:
-        """True when the message is cancelled (``result`` is set)."""
+        """True when the call returned a result (``result`` is set)."""
         return self.result is not None
+
+    @property
+    def stopped(self) -> bool:
+        """True when the email will not be sent, because of this call or an earlier one.
+
+        That is code 200 (cancelled now) or code 5 (already cancelled), whether it came
+        as a result or as an :class:`AlreadyCancelledError`; ``False`` for every other
+        outcome (too late, already sent, not found, any error).
+        """
+        return self.result is not None or isinstance(self.error, AlreadyCancelledError)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -192,6 +202,16 @@ class BatchProgress:
     already_sent: int = 0
     not_found: int = 0
     failed: int = 0
+
+    @property
+    def stopped(self) -> int:
+        """How many of the emails counted will not be sent (cancelled now or already)."""
+        return self.cancelled + self.already_cancelled
+
+    @property
+    def going_out(self) -> int:
+        """How many of the emails counted were not stopped: they will or may still go out."""
+        return self.done - self.stopped
 
     def add(self, outcome: CancelOutcome) -> BatchProgress:
         """These counts with one more outcome."""

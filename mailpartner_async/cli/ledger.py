@@ -4,7 +4,9 @@ A batch gives every id it takes exactly one outcome, except the ids its journal
 holds as final, which it skips. :class:`OutcomeLedger` stands between the input and
 the batch: it counts each id as the batch takes it and each outcome as it is
 printed, so a batch that ends without an id's outcome, or before the end of its
-input, is caught at the end of the run and never taken for a finished one.
+input, is caught at the end of the run and never taken for a finished one. It also
+counts what the journal held for the ids it passed on (``held``), for the summary
+and the exit status.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from .. import CancelOutcome, Journal, ScheduledMessage
+from .. import BatchProgress, CancelOutcome, Journal, ScheduledMessage
 from .._core.models import BatchItem
+from .journaling import add_held
 
 __all__ = ["OutcomeLedger"]
 
@@ -26,15 +29,19 @@ class OutcomeLedger:
     journal, no more than the calls in flight.
     """
 
-    def __init__(self, items: Iterable[BatchItem]) -> None:
+    def __init__(self, items: Iterable[BatchItem], journal: Journal | None = None) -> None:
         self._items = items
+        self._journal = journal
         self._waiting: Counter[str] = Counter()
+        self.held = BatchProgress()
         self.read_to_end = False
 
     def __iter__(self) -> Iterator[BatchItem]:
         for item in self._items:
-            message_id = item.message_id if isinstance(item, ScheduledMessage) else item
-            self._waiting[str(message_id)] += 1
+            message_id = str(item.message_id if isinstance(item, ScheduledMessage) else item)
+            if self._journal is not None:
+                self.held = add_held(self.held, self._journal, message_id)
+            self._waiting[message_id] += 1
             yield item
         self.read_to_end = True
 

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import TextIO
 
 import anyio
@@ -31,13 +31,15 @@ from .. import (
     plan_rescue,
 )
 from .._compat import RateLimiter
+from .._core.journal import decided_locally
 from .._core.models import BatchItem
 from .._core.settings import API_KEY_ENV, resolve_api_key
 from .._extras import install_command
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
+from .journaling import check_not_input, held, left, open_journal
 from .ledger import OutcomeLedger
-from .output import none_goes_out, outcome_line, summary
+from .output import held_line, none_goes_out, nothing_left, outcome_line, summary
 from .parser import build_parser, keys_given, parse, redacted
 from .progress import ProgressDisplay, open_display
 
@@ -68,20 +70,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_cancel(args: argparse.Namespace) -> int:
-    """Read the ids, print the plan when there is one, then run the batch."""
+    """Read the ids, open the journal, print the plan for what is left, then run."""
     _check_cancel_args(args)
+    check_not_input(args)
     with ExitStack() as stack:
         items, total = ids_to_cancel(
             args.ids, args.from_file, timezone=args.timezone, dry_run=args.dry_run, stack=stack
         )
+        journal = open_journal(args, stack)
         if isinstance(items, list):
             if not items and args.from_file is not None:
                 raise UsageError(f"no ids in {args.from_file}")
-            if args.dry_run or any(isinstance(item, ScheduledMessage) for item in items):
-                _print_plan(items, args.rate_limit, sys.stderr)  # the sandbox's too
+            todo, earlier = left(journal, items), held(journal, items)
+            if journal is not None and items and not todo:
+                print(nothing_left(journal, earlier), file=sys.stderr)
+                return EXIT_OK if none_goes_out(earlier) else EXIT_NOT_ALL_CANCELLED
+            if args.dry_run or any(isinstance(item, ScheduledMessage) for item in todo):
+                _print_plan(todo, journal, earlier, args, sys.stderr)
             if args.dry_run:
                 return EXIT_OK
-        return anyio.run(_cancel, args, items, total, sys.stdout, sys.stderr)
+            total = len(todo)
+        return anyio.run(_cancel, args, items, total, journal, sys.stdout, sys.stderr)
 
 
 def _check_cancel_args(args: argparse.Namespace) -> None:
@@ -91,29 +100,48 @@ def _check_cancel_args(args: argparse.Namespace) -> None:
         raise UsageError("--sandbox and --api-key exclude each other (the sandbox has its own)")
 
 
-def _print_plan(items: Sequence[BatchItem], rate_limit: int | None, err: TextIO) -> None:
-    plan = plan_rescue(items, now=datetime.now(UTC), rate_limit=rate_limit)
+def _print_plan(
+    items: Sequence[BatchItem],
+    journal: Journal | None,
+    earlier: BatchProgress,
+    args: argparse.Namespace,
+    err: TextIO,
+) -> None:
+    """The plan for the ids left, in the input's time zone (else the local one)."""
+    if journal is not None and earlier.done:
+        print(f"plan: {held_line(journal, earlier)}; planning the {len(items)} left", file=err)
+    rate = args.rate_limit  # the sandbox's too: it paces as the provider does
+    plan = plan_rescue(items, now=datetime.now(_shown_zone(items)), rate_limit=rate)
     print(plan.describe(), file=err, flush=True)
 
 
+def _shown_zone(items: Sequence[BatchItem]) -> tzinfo | None:
+    for item in items:
+        if isinstance(item, ScheduledMessage):
+            return item.send_at.tzinfo
+    return datetime.now().astimezone().tzinfo
+
+
 async def _cancel(
-    args: argparse.Namespace, items: Items, total: int | None, out: TextIO, err: TextIO
+    args: argparse.Namespace,
+    items: Items,
+    total: int | None,
+    journal: Journal | None,
+    out: TextIO,
+    err: TextIO,
 ) -> int:
     client = _client(args)
-    journal = Journal(args.journal) if args.journal else None
-    ledger = OutcomeLedger(items)
+    ledger = OutcomeLedger(items, journal)
     with ExitStack() as stack:
-        if journal is not None:
-            stack.enter_context(journal)
-            if total is not None:
-                # A rerun: the ids the journal holds as final get no outcome. Exact
-                # when the input is the one the journal was written for.
-                total = max(total - journal.previous.done, 0)
+        if journal is not None and total is not None and not isinstance(items, list):
+            # A rerun of a file read as it goes: its ids the journal holds as final
+            # get no outcome. Exact when the input is the one the journal was made for.
+            total = max(total - journal.previous.done, 0)
         display = open_display(stack, out, err, total)
         async with client:
             batch = client.cancel_iter(ledger, concurrency=args.concurrency, journal=journal)
             interrupted, error = await _run(batch, ledger, out, display)
-    print(summary(batch.progress, journal), file=err)  # counted as outcomes arrived
+    print(_summary(batch.progress, journal, ledger, total), file=err)
     if interrupted:
         print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
         return EXIT_INTERRUPTED
@@ -123,7 +151,17 @@ async def _cancel(
     if unfinished is not None:
         print(f"mailpartner: error: {unfinished}; rerun with the same --journal to go on", file=err)
         return EXIT_NOT_ALL_CANCELLED
-    return _exit_status(args, batch.progress, journal)
+    return _exit_status(args, batch.progress, ledger.held)
+
+
+def _summary(
+    progress: BatchProgress, journal: Journal | None, ledger: OutcomeLedger, total: int | None
+) -> str:
+    """The summary (counted as outcomes arrived); one line when the journal held all."""
+    if journal is not None and ledger.read_to_end and not progress.done and ledger.held.done:
+        return nothing_left(journal, ledger.held)
+    never_started = None if total is None else max(total - progress.done, 0)
+    return summary(progress, journal, held=ledger.held, never_started=never_started)
 
 
 def _unfinished(
@@ -139,9 +177,8 @@ def _unfinished(
     return ledger.unfinished(journal)
 
 
-def _exit_status(args: argparse.Namespace, progress: BatchProgress, journal: Journal | None) -> int:
-    """0 when no id will go out, this run and the journal's earlier ones together."""
-    earlier = journal.previous if journal is not None else BatchProgress()
+def _exit_status(args: argparse.Namespace, progress: BatchProgress, earlier: BatchProgress) -> int:
+    """0 when no id will go out, this run's and those the journal held together."""
     if progress.done == 0 and earlier.done == 0:
         where = f"in {args.from_file}" if args.from_file not in (None, "-") else "given"
         raise UsageError(f"no ids {where}: pass IDs or --from-file")
@@ -170,13 +207,16 @@ async def _print_outcomes(
     """Print each outcome as it comes; returns the error that ended the batch early:
     the ids source's (``IdsSourceError``) or the batch's own, with the outcomes so far
     printed. Caught here, inside the task group, so that it is not wrapped in a group."""
+    unpaced = 0  # outcomes given without a request: they take no time
     try:
         async with batch:
             async for outcome in batch:
                 if display is None:
                     print(outcome_line(outcome), file=out, flush=True)
                 else:
-                    display.line(outcome_line(outcome), batch.progress)
+                    unpaced += decided_locally(outcome)
+                    paced = batch.progress.done - unpaced
+                    display.line(outcome_line(outcome), batch.progress, paced=paced)
                 ledger.printed(outcome)
     except MailPartnerError as exc:
         return exc

@@ -136,6 +136,12 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
         "PATH skips the ids already final (default: no journal)",
     )
     cancel.add_argument(
+        "--journal-any-target",
+        action="store_true",
+        help="use a --journal made for another base URL, key or the sandbox "
+        "(refused by default: its outcomes are not this target's)",
+    )
+    cancel.add_argument(
         "--dry-run",
         action="store_true",
         help="print the plan (what can be cancelled in time) and stop",

@@ -2,12 +2,16 @@
 
 One line on stderr, redrawn in place at most ten times a second. When stdout is
 the same terminal, the line is cleared before each outcome line is written and
-drawn again after it, so the two never mix. Nothing is drawn when stderr is not a
-terminal (the caller checks). The line is cleared when the display closes.
+drawn again after it, so the two never mix; the SDK's log lines (retry warnings)
+are printed above it the same way. The rate and the time left count only the
+outcomes that cost a request: a message skipped as too late takes no time. Nothing
+is drawn when stderr is not a terminal (the caller checks). The line is cleared
+when the display closes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -32,11 +36,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def progress_text(progress: BatchProgress, total: int | None, elapsed: float) -> str:
-    """The progress line for these counts, ``elapsed`` seconds after the start."""
+def progress_text(
+    progress: BatchProgress, total: int | None, elapsed: float, *, paced: int | None = None
+) -> str:
+    """The progress line for these counts, ``elapsed`` seconds after the start.
+
+    ``paced`` is how many of the outcomes cost a request (default: all): the rate
+    and the time left are measured on those alone.
+    """
     done = progress.done
     parts = [f"{done}/{total}" if total is not None else f"{done}"]
-    rate = done / elapsed if elapsed > 0 else 0.0
+    paced = done if paced is None else paced
+    rate = paced / elapsed if elapsed > 0 else 0.0
     parts.append(f"{rate:.1f}/s")
     if total is not None and rate > 0:
         parts.append(f"{_duration(max(total - done, 0) / rate)} left")
@@ -70,6 +81,7 @@ class ProgressDisplay:
         self._drawn_at = -math.inf
         self._shown = ""
         self._progress = BatchProgress()
+        self._paced: int | None = None
         self._shares_terminal = out is not None and out.isatty()
 
     def __enter__(self) -> Self:
@@ -85,18 +97,31 @@ class ProgressDisplay:
         if self._due(now):
             self._draw(now)
 
-    def line(self, text: str, progress: BatchProgress | None = None) -> None:
+    def line(
+        self, text: str, progress: BatchProgress | None = None, *, paced: int | None = None
+    ) -> None:
         """Write one outcome line on stdout without mixing it with the progress line,
-        and show ``progress`` (the counts with that outcome) when given."""
+        and show ``progress`` (the counts with that outcome) when given. ``paced``:
+        how many of those outcomes cost a request (default: all)."""
         assert self._out is not None
         if progress is not None:
             self._progress = progress
+        self._paced = paced
         if self._shares_terminal:
             self._clear()
         print(text, file=self._out, flush=True)
         now = self._clock()
         if self._shares_terminal or self._due(now):
             self._draw(now)
+
+    def note(self, text: str) -> None:
+        """Write ``text`` on its own line above the progress line, then redraw it."""
+        had_line = bool(self._shown)
+        self._clear()
+        self._err.write(text + "\n")
+        self._err.flush()
+        if had_line:
+            self._draw(self._clock())
 
     def _due(self, now: float) -> bool:
         return now - self._drawn_at >= _REDRAW_SECONDS or self._progress.done == self._total
@@ -109,7 +134,7 @@ class ProgressDisplay:
 
     def _draw(self, now: float) -> None:
         self._drawn_at = now
-        text = progress_text(self._progress, self._total, now - self._started)
+        text = progress_text(self._progress, self._total, now - self._started, paced=self._paced)
         self._shown = text[: self._width() - 1]
         self._err.write(_CLEAR + self._shown)
         self._err.flush()
@@ -121,10 +146,32 @@ class ProgressDisplay:
             self._shown = ""
 
 
+class _LogAbove(logging.Handler):
+    """The SDK's log records, each printed above the progress line."""
+
+    def __init__(self, display: ProgressDisplay) -> None:
+        super().__init__(logging.WARNING)
+        self._display = display
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._display.note(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
 def open_display(
     stack: ExitStack, out: TextIO, err: TextIO, total: int | None
 ) -> ProgressDisplay | None:
-    """The progress line on ``err``, closed with ``stack``; None when ``err`` is no terminal."""
+    """The progress line on ``err``, closed with ``stack``; None when ``err`` is no terminal.
+
+    While it is open, the ``mailpartner_async`` logger's warnings go above it.
+    """
     if not err.isatty():
         return None
-    return stack.enter_context(ProgressDisplay(err, total, out))
+    display = stack.enter_context(ProgressDisplay(err, total, out))
+    handler = _LogAbove(display)
+    logger = logging.getLogger("mailpartner_async")
+    logger.addHandler(handler)
+    stack.callback(logger.removeHandler, handler)
+    return display

@@ -112,6 +112,7 @@ def ok_record(message_id: str) -> Record:
     return {
         "message_id": message_id,
         "ok": True,
+        "stopped": True,
         "code": 200,
         "message": CANCELLED_TEXT,
         "error": None,
@@ -122,6 +123,7 @@ def error_record(message_id: str, code: int, text: str, error: str) -> Record:
     return {
         "message_id": message_id,
         "ok": False,
+        "stopped": code == 5,
         "code": code,
         "message": f"[code {code}] {text} (message id '{message_id}')",
         "error": error,
@@ -154,7 +156,7 @@ def test_sandbox_cancels_ids_given_as_arguments_one_json_line_each() -> None:
 
     assert run.returncode == 0
     assert by_id(run.records) == [ok_record("101"), ok_record("102"), ok_record("msg-c")]
-    assert run.stderr_lines == ["3 cancelled now (of 3)"]
+    assert run.stderr_lines[1:] == ["this run: 3 cancelled now (of 3)"]
 
 
 def test_mailpartner_console_script_runs_the_same_cli() -> None:
@@ -164,7 +166,7 @@ def test_mailpartner_console_script_runs_the_same_cli() -> None:
 
     assert run.returncode == 0
     assert by_id(run.records) == [ok_record("s-1"), ok_record("s-2")]
-    assert run.stderr_lines == ["2 cancelled now (of 2)"]
+    assert run.stderr_lines[1:] == ["this run: 2 cancelled now (of 2)"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -179,7 +181,7 @@ def test_sandbox_duplicate_id_is_reported_twice_second_already_cancelled_exit_0(
         ok_record("dup"),
         ok_record("other"),
     ]
-    assert run.stderr_lines == ["2 cancelled now, 1 already cancelled (of 3)"]
+    assert run.stderr_lines[1:] == ["this run: 2 cancelled now, 1 already cancelled (of 3)"]
 
 
 def test_sandbox_format_xml_gives_the_same_outcomes_as_json() -> None:
@@ -207,7 +209,7 @@ def test_from_file_skips_blank_lines_and_comments(tmp_path: Path) -> None:
 
     assert run.returncode == 0
     assert by_id(run.records) == [ok_record(message_id) for message_id in ID_FILE_IDS]
-    assert run.stderr_lines == ["3 cancelled now (of 3)"]
+    assert run.stderr_lines[1:] == ["this run: 3 cancelled now (of 3)"]
 
 
 def test_from_file_dash_reads_ids_from_stdin() -> None:
@@ -215,7 +217,7 @@ def test_from_file_dash_reads_ids_from_stdin() -> None:
 
     assert run.returncode == 0
     assert by_id(run.records) == [ok_record(message_id) for message_id in ID_FILE_IDS]
-    assert run.stderr_lines == ["3 cancelled now (of 3)"]
+    assert run.stderr_lines[1:] == ["this run: 3 cancelled now (of 3)"]
 
 
 def test_stdin_from_a_file_read_part_way_starts_where_stdin_starts(tmp_path: Path) -> None:
@@ -237,7 +239,7 @@ def test_stdin_from_a_file_read_part_way_starts_where_stdin_starts(tmp_path: Pat
     assert completed.returncode == 0, completed.stderr
     sent = [json.loads(line)["message_id"] for line in completed.stdout.splitlines()]
     assert sorted(sent) == ["s-1", "s-2", "s-3"]
-    assert completed.stderr.splitlines() == ["3 cancelled now (of 3)"]
+    assert completed.stderr.splitlines()[1:] == ["this run: 3 cancelled now (of 3)"]
 
 
 def test_ids_from_arguments_and_file_are_all_cancelled(tmp_path: Path) -> None:
@@ -249,7 +251,7 @@ def test_ids_from_arguments_and_file_are_all_cancelled(tmp_path: Path) -> None:
     assert run.returncode == 0
     expected = ["arg-1", "arg-2", *ID_FILE_IDS]
     assert by_id(run.records) == [ok_record(message_id) for message_id in expected]
-    assert run.stderr_lines == ["5 cancelled now (of 5)"]
+    assert run.stderr_lines[1:] == ["this run: 5 cancelled now (of 5)"]
 
 
 # --- usage and configuration errors: exit 2, one line, no traceback ------------------
@@ -409,7 +411,7 @@ def test_progress_bar_is_drawn_on_stderr_when_it_is_a_terminal() -> None:
     assert by_id(records) == by_id([ok_record(message_id) for message_id in PROGRESS_IDS])
     assert b"cancelling" in terminal  # the bar's label
     assert b"\x1b[" in terminal  # drawn with terminal control sequences
-    assert terminal.rstrip().endswith(b"60 cancelled now (of 60)")
+    assert terminal.rstrip().endswith(b"this run: 60 cancelled now (of 60)")
 
 
 def test_no_progress_output_when_stderr_is_a_pipe() -> None:
@@ -417,7 +419,10 @@ def test_no_progress_output_when_stderr_is_a_pipe() -> None:
 
     assert run.returncode == 0
     assert len(run.records) == len(PROGRESS_IDS)
-    assert run.stderr == "60 cancelled now (of 60)\n"
+    assert run.stderr == (
+        "No email will go out: all 60 are stopped (cancelled now or already).\n"
+        "this run: 60 cancelled now (of 60)\n"
+    )
 
 
 # --- serve-fake over real HTTP -------------------------------------------------------
@@ -525,7 +530,7 @@ def test_ten_thousand_ids_from_a_file_over_http_are_each_cancelled_once(
     assert set(seen) == set(ids)
     assert set(seen.values()) == {1}
     assert all(record == ok_record(record["message_id"]) for record in records)
-    assert run.stderr_lines == ["10000 cancelled now (of 10000)"]
+    assert run.stderr_lines[1:] == ["this run: 10000 cancelled now (of 10000)"]
 
 
 def test_wrong_api_key_over_http_fails_every_id_with_code_10_and_never_shows_the_key(
@@ -540,7 +545,7 @@ def test_wrong_api_key_over_http_fails_every_id_with_code_10_and_never_shows_the
         error_record(message_id, 10, "Incorrect API key", "AuthenticationError")
         for message_id in ids
     ]
-    assert run.stderr_lines == ["0 cancelled now, 3 failed (of 3)"]
+    assert run.stderr_lines[1:] == ["this run: 0 cancelled now, 3 failed (of 3)"]
 
 
 def test_unknown_ids_over_http_are_not_found_with_code_4(strict_fake_url: str) -> None:
@@ -557,7 +562,7 @@ def test_unknown_ids_over_http_are_not_found_with_code_4(strict_fake_url: str) -
         error_record(message_id, 4, "Message not found", "MessageNotFoundError")
         for message_id in ids
     ]
-    assert run.stderr_lines == ["0 cancelled now, 2 not found (of 2)"]
+    assert run.stderr_lines[1:] == ["this run: 0 cancelled now, 2 not found (of 2)"]
 
 
 def test_a_key_given_before_the_command_is_not_echoed_by_the_usage_error() -> None:
@@ -599,4 +604,4 @@ def test_undecodable_ids_on_stdin_stop_cleanly_with_every_sent_id_reported() -> 
     assert sent, "the ids before the bad chunk were cancelled"
     assert all(record["ok"] for record in run.records)
     assert sorted(sent, key=int) == good[: len(sent)]
-    assert run.stderr_lines[-2] == f"{len(sent)} cancelled now (of {len(sent)})"
+    assert run.stderr_lines[-2] == f"this run: {len(sent)} cancelled now (of {len(sent)})"

@@ -69,7 +69,7 @@ def test_a_mailpartner_error_from_the_batch_exits_1_with_the_summary_and_one_lin
 
     assert status == 1
     assert len(out) == after
-    assert err[-2] == f"{after} cancelled now (of {after})"
+    assert err[-2] == f"this run: {after} cancelled now (of {after})"
     assert _error_lines(err) == [
         f"{ERROR_PREFIX}the batch stopped before every id had its outcome: the journal "
         "could not be written (No space left on device); rerun with the same --journal to go on"

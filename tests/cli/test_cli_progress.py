@@ -52,7 +52,7 @@ def _run_on_terminal(*args: str) -> tuple[int, list[list[str]]]:
             break
         output += data
     os.close(leader)
-    screen = pyte.Screen(120, 100)
+    screen = pyte.Screen(160, 100)
     stream = pyte.ByteStream(screen)
     screens = []
     for part in bytes(output).split(CLEAR_LINE):
@@ -79,7 +79,7 @@ def test_progress_line_never_mixes_with_outcome_lines_and_shows_totals(tmp_path:
         f"t-{n}" for n in range(60)
     )
     assert not any("cancelling" in line for line in final)  # cleared, never mixed in
-    assert final[-1] == "60 cancelled now (of 60)"
+    assert final[-1] == "this run: 60 cancelled now (of 60)"
 
 
 def test_plain_ids_from_a_file_and_the_arguments_show_their_total(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_plain_ids_from_a_file_and_the_arguments_show_their_total(tmp_path: Path
     bars = [line for shown in screens for line in shown if BAR.match(line)]
     assert bars, "the progress line was never on screen"
     assert {BAR.match(line)[2] for line in bars} == {"62"}  # type: ignore[index]
-    assert [line for line in screens[-1] if line][-1] == "62 cancelled now (of 62)"
+    assert [line for line in screens[-1] if line][-1] == "this run: 62 cancelled now (of 62)"
 
 
 def test_a_rerun_with_the_journal_counts_only_the_ids_left(tmp_path: Path) -> None:

@@ -313,6 +313,8 @@ def test_ctrl_c_prints_the_summary_so_far_and_exits_130(
     assert process.returncode == 130, stderr
     done = len(stdout.splitlines())
     assert 5 <= done < 200
-    assert f"{done} cancelled now (of {done}); journal {journal}" in stderr
+    assert f"this run: {done} cancelled now (of {done}); journal {journal}" in stderr
+    left = 200 - done
+    assert f"{left} emails will still go out: {left} never started." in stderr.splitlines()
     assert sum(_finals(journal).values()) == done
     os.stat(journal)

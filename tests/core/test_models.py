@@ -134,3 +134,39 @@ def test_connection_error_survives_pickling_with_its_fields() -> None:
         ("down",),
         {"message": "down", "message_id": "9", "request_sent": True},
     )
+
+
+def _error_outcome(error: MailPartnerError) -> CancelOutcome:
+    return CancelOutcome("1", error=error)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "stopped"),
+    [
+        (CancelOutcome("1", result=RESULT), True),
+        (
+            CancelOutcome(
+                "1",
+                result=CancelResult(
+                    success=True, code=CancelCode.ALREADY_CANCELLED, message="", message_id="1"
+                ),
+            ),
+            True,
+        ),
+        (_error_outcome(AlreadyCancelledError("", code=CancelCode.ALREADY_CANCELLED)), True),
+        (_error_outcome(CancellationTooLateError("", code=CancelCode.TOO_LATE)), False),
+        (_error_outcome(AlreadySentError("", code=CancelCode.ALREADY_SENT)), False),
+        (_error_outcome(MessageNotFoundError("", code=CancelCode.MESSAGE_NOT_FOUND)), False),
+        (_error_outcome(APIConnectionError("down")), False),
+        (_error_outcome(MailPartnerError("not sent")), False),
+    ],
+)
+def test_stopped_is_true_for_code_200_and_code_5_only(
+    outcome: CancelOutcome, stopped: bool
+) -> None:
+    assert outcome.stopped is stopped
+
+
+def test_progress_counts_the_stopped_and_those_going_out() -> None:
+    progress = BatchProgress(done=7, cancelled=3, already_cancelled=2, too_late=1, failed=1)
+    assert (progress.stopped, progress.going_out) == (5, 2)

@@ -13,11 +13,11 @@ that part is the command, with its ``;``, pipes and redirections.
   of a fake built from the documented ``serve-fake`` command, fresh for each page and
   served over HTTP. A page's ```text title="NAME"``` block is a file the reader
   saves there first (``campaign.txt``).
-- A ```text block right after a shell block that holds one command is what that
-  command prints (standard output and error, as a terminal shows both). Its lines are
-  compared as a multiset (outcomes come in completion order), ``…`` in a shown line
-  standing for any text (a time, a duration). A command shown without its output must
-  exit 0.
+- A ```text block right after a shell block that holds one command, in the same
+  section (no heading between them), is what that command prints (standard output
+  and error, as a terminal shows both). Its lines are compared as a multiset
+  (outcomes come in completion order), ``…`` in a shown line standing for any text (a
+  time, a duration). A command shown without its output must exit 0.
 - Other lines (``pip install``, ``export``, ``curl``, ``uvicorn``, ``nox``) are the
   reader's setup and other programs: not run. A block whose first line is
   ``# not run: <reason>`` is skipped with that reason.
@@ -60,6 +60,7 @@ class Fence:
     language: str
     title: str | None
     body: list[str]
+    end: int = 0  # the line of its closing fence
 
 
 def fences(path: Path) -> list[Fence]:
@@ -83,10 +84,15 @@ def fences(path: Path) -> list[Fence]:
             body.append(lines[number - 1])
         words = info.split()
         title = TITLE.search(info)
-        found.append(
-            Fence(page, start, words[0].lower() if words else "", title and title["title"], body)
-        )
+        language = words[0].lower() if words else ""
+        found.append(Fence(page, start, language, title and title["title"], body, number))
     return found
+
+
+def _same_section(path: Path, before: Fence, after: Fence) -> bool:
+    """No Markdown heading between the two blocks."""
+    lines = path.read_text(encoding="utf-8").splitlines()[before.end : after.line - 1]
+    return not any(line.startswith("#") for line in lines)
 
 
 def joined(body: list[str]) -> list[str]:
@@ -136,7 +142,13 @@ def page_commands(path: Path) -> tuple[list[Command], dict[str, str]]:
         found = [c for line in joined(block.body) for c in our_commands(line)]
         after = blocks[index + 1] if index + 1 < len(blocks) else None
         shown = None
-        if len(found) == 1 and after is not None and after.language == "text" and not after.title:
+        if (
+            len(found) == 1
+            and after is not None
+            and after.language == "text"
+            and not after.title
+            and _same_section(path, block, after)
+        ):
             shown = [line for line in after.body if line.strip()]
         commands += [
             Command(block.page, block.line, text, shown, reason and (reason["reason"] or "?"))
