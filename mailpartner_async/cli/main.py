@@ -71,7 +71,12 @@ def _run_cancel(args: argparse.Namespace) -> int:
     _check_cancel_args(args)
     with ExitStack() as stack:
         items, total = ids_to_cancel(
-            args.ids, args.from_file, timezone=args.timezone, dry_run=args.dry_run, stack=stack
+            args.ids,
+            args.from_file,
+            timezone=args.timezone,
+            dry_run=args.dry_run,
+            stack=stack,
+            dst=args.dst_times,
         )
         if isinstance(items, list):
             if not items and args.from_file is not None:

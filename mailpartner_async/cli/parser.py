@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from .. import __version__
 from .._core.secrets import Secret, redact
 from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT, check_count
+from .send_times import DST_CHOICES
 
 __all__ = ["CommandLineParser", "build_parser", "hold_keys", "parse"]
 
@@ -117,6 +118,13 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
         "--timezone",
         default="Europe/Paris",
         help="time zone of send times written without an offset (the provider's form)",
+    )
+    cancel.add_argument(
+        "--dst-times",
+        choices=DST_CHOICES,
+        default="refuse",
+        help="a local send time that the zone's clocks skip or show twice (daylight "
+        "saving) is refused, or read as the earlier or the later of its two instants",
     )
     cancel.add_argument(
         "--journal",
