@@ -40,15 +40,31 @@ from .ledger import OutcomeLedger
 from .output import none_goes_out, outcome_line, summary
 from .parser import build_parser, hold_keys, parse
 from .progress import ProgressDisplay, open_display
+from .server_clock import ServerClock
+from .terminal import is_broken, safe_streams
 
 __all__ = ["main"]
 
+OUTPUT_CLOSED = (
+    "standard output closed before every outcome was printed (a pipe ended); no other id "
+    "was started; rerun with the same --journal to go on"
+)
 # After Ctrl+C, how long the calls in flight may take to answer.
 INTERRUPT_GRACE_SECONDS = 3.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status. Whatever it prints is made safe
+    for the terminal (:mod:`.terminal`)."""
+    try:
+        with safe_streams():
+            return _main(argv)
+    except UsageError as exc:  # standard output is closed
+        print(f"mailpartner: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     held = hold_keys(argv)  # noqa: F841 - alive while main runs: redact() masks them
     args = parse(build_parser(), argv)
@@ -116,9 +132,15 @@ async def _cancel(
                 total = max(total - journal.previous.done, 0)
         display = open_display(stack, out, err, total)
         async with client:
-            batch = client.cancel_iter(ledger, concurrency=args.concurrency, journal=journal)
-            interrupted, error = await _run(batch, ledger, out, display)
+            clock = None if args.sandbox else ServerClock()  # the sandbox shares our clock
+            batch = client.cancel_iter(
+                ledger, concurrency=args.concurrency, journal=journal, clock=clock
+            )
+            interrupted, error = await _run(batch, ledger, out, display, clock=clock)
     print(summary(batch.progress, journal), file=err)  # counted as outcomes arrived
+    if is_broken(out):
+        print(f"mailpartner: error: {OUTPUT_CLOSED}", file=err)
+        return EXIT_NOT_ALL_CANCELLED
     if interrupted:
         print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
         return EXIT_INTERRUPTED
@@ -152,7 +174,12 @@ def _exit_status(args: argparse.Namespace, progress: BatchProgress, journal: Jou
 
 
 async def _run(
-    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+    batch: AsyncBatch,
+    ledger: OutcomeLedger,
+    out: TextIO,
+    display: ProgressDisplay | None,
+    *,
+    clock: ServerClock | None = None,
 ) -> tuple[bool, MailPartnerError | None]:
     """Print each outcome; on Ctrl+C start nothing new and give the calls in flight
     a few seconds. Returns (interrupted, the error that ended the batch early)."""
@@ -161,13 +188,18 @@ async def _run(
         with anyio.CancelScope() as reading:
             interrupts = _Interrupts(batch, reading)
             group.start_soon(interrupts.watch)
-            error = await _print_outcomes(batch, ledger, out, display)
+            error = await _print_outcomes(batch, ledger, out, display, clock=clock)
         group.cancel_scope.cancel()
     return interrupts.seen, error
 
 
 async def _print_outcomes(
-    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+    batch: AsyncBatch,
+    ledger: OutcomeLedger,
+    out: TextIO,
+    display: ProgressDisplay | None,
+    *,
+    clock: ServerClock | None = None,
 ) -> MailPartnerError | None:
     """Print each outcome as it comes; returns the error that ended the batch early:
     the ids source's (``IdsSourceError``) or the batch's own, with the outcomes so far
@@ -180,6 +212,11 @@ async def _print_outcomes(
                 else:
                     display.line(outcome_line(outcome), batch.progress)
                 ledger.printed(outcome)
+                if is_broken(out):
+                    batch.stop_starting()  # nobody reads the outcomes any more
+                warning = None if clock is None else clock.observe(outcome)
+                if warning is not None:
+                    print(warning, file=sys.stderr, flush=True)
     except MailPartnerError as exc:
         return exc
     return None

@@ -9,12 +9,14 @@ rescue: it starts that message's cancel sooner.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timezone as FixedOffset
 from typing import Final, Literal, get_args
 
 __all__ = ["DST_CHOICES", "DstChoice", "parse_send_at"]
 
 DstChoice = Literal["refuse", "earlier", "later"]
 DST_CHOICES: Final[tuple[str, ...]] = get_args(DstChoice)
+ZERO: Final = timedelta()
 
 
 def parse_send_at(
@@ -43,11 +45,11 @@ def _local(value: datetime, timezone: tzinfo, dst: DstChoice, where: str) -> dat
     second = value.replace(tzinfo=timezone, fold=1)
     if first.utcoffset() == second.utcoffset():
         return first
-    readings = sorted((first, second), key=lambda when: when.astimezone(UTC))
-    if dst == "earlier":
-        return readings[0]
-    if dst == "later":
-        return readings[1]
+    # As fixed offsets: two datetimes of one zone compare by wall time, fold ignored.
+    readings = sorted(when.astimezone(UTC) for when in (first, second))
+    if dst != "refuse":
+        chosen = readings[0] if dst == "earlier" else readings[1]
+        return chosen.astimezone(FixedOffset(chosen.astimezone(timezone).utcoffset() or ZERO))
     skipped = first.astimezone(UTC).astimezone(timezone).replace(tzinfo=None) != value
     what = "does not exist" if skipped else "happens twice"
     why = "the clocks go forward" if skipped else "the clocks go back"
