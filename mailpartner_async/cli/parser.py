@@ -110,9 +110,10 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
     cancel.add_argument(
         "--from-file",
         metavar="PATH",
-        help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
-        "with message_id and send_at (then the soonest cut-off goes first); blank lines "
-        "and lines starting with # are skipped (default: the IDs given only)",
+        help="read ids from a file ('-' for stdin): one id a line, or JSON lines, or a "
+        "header naming message_id (and send_at) split at tabs, ';' or ','; then the "
+        "soonest cut-off goes first; blank lines and lines starting with # are skipped; "
+        "what could be read two ways is refused (default: the IDs given only)",
     )
     cancel.add_argument(
         "--timezone",
