@@ -173,8 +173,8 @@ REFUSED: Final = [
     ),
     (
         "two-id-columns",
-        b"id,message_id\n1,2\n",
-        "line 1: the header names two such columns ('id' and 'messageid'); keep one",
+        b"message_id,messageId\n1,2\n",
+        "line 1: the header names two such columns ('message_id' and 'messageId'); keep one",
     ),
     (
         "more-values-than-the-header",

@@ -121,28 +121,30 @@ def _header(number: int, text: str) -> _Header | None:
     if not found:
         _check_plain(number, text)
         return None
-    names = [column_name(field) for field in _split(number, text, found[0])]
-    return _Header(
-        found[0], _column(number, names, ID_NAMES), _time_column(number, names), len(names)
-    )
+    fields = _split(number, text, found[0])
+    names = [column_name(field) for field in fields]
+    id_at = _column(number, names, ID_NAMES, fields)
+    return _Header(found[0], id_at, _time_column(number, names, fields), len(names))
 
 
 def _names_an_id(fields: Sequence[str]) -> bool:
     return any(column_name(field) in ID_NAMES for field in fields)
 
 
-def _column(number: int, names: Sequence[str], known: frozenset[str]) -> int:
+def _column(number: int, names: Sequence[str], known: frozenset[str], shown: Sequence[str]) -> int:
     at = [index for index, name in enumerate(names) if name in known]
+    if len(at) > 1:  # a database export's row `id` next to `message_id`: the specific one
+        at = [index for index in at if names[index] != "id"] or at
     if len(at) > 1:
-        shown = " and ".join(repr(names[index]) for index in at)
-        raise ValueError(f"line {number}: the header names two such columns ({shown}); keep one")
+        both = " and ".join(repr(shown[index].strip()) for index in at)
+        raise ValueError(f"line {number}: the header names two such columns ({both}); keep one")
     return at[0]
 
 
-def _time_column(number: int, names: Sequence[str]) -> int | None:
+def _time_column(number: int, names: Sequence[str], shown: Sequence[str]) -> int | None:
     if not any(name in TIME_NAMES for name in names):
         return None
-    return _column(number, names, TIME_NAMES)
+    return _column(number, names, TIME_NAMES, shown)
 
 
 def _plain_ids(lines: Iterator[tuple[int, str]]) -> Iterator[str]:
@@ -240,10 +242,11 @@ def _json_lines(
 
 
 def _json_fields(number: int, record: Mapping[str, Any]) -> tuple[Any, Any]:
-    names = [column_name(str(key)) for key in record]
+    keys = [str(key) for key in record]
+    names = [column_name(key) for key in keys]
     values = list(record.values())
     if not any(name in ID_NAMES for name in names):
         return None, None
-    id_value = values[_column(number, names, ID_NAMES)]
-    time_at = _time_column(number, names)
+    id_value = values[_column(number, names, ID_NAMES, keys)]
+    time_at = _time_column(number, names, keys)
     return id_value, None if time_at is None else values[time_at]
