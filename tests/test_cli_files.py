@@ -8,6 +8,7 @@ also run through the command, which must exit 2 with one line.
 from __future__ import annotations
 
 import codecs
+import json
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -334,3 +335,27 @@ def test_no_header_word_nor_delimiter_ever_becomes_a_message_id(
     for message_id in read:
         assert not any(mark in message_id for mark in DELIMITERS)
         assert column_name(message_id) not in ID_NAMES | TIME_NAMES
+
+
+def test_a_bad_line_on_a_pipe_stops_there_naming_the_line() -> None:
+    """A pipe is read as it comes: the ids before the bad line are cancelled, then the
+    command stops with the line and what to do."""
+    run = subprocess.run(
+        [sys.executable, "-m", "mailpartner_async", "cancel", "--sandbox", "--from-file", "-"],
+        input="62000\n62001\n62002;2026-12-01\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[-1] == (
+        "mailpartner: error: the ids on standard input: line 3: '62002;2026-12-01' holds a "
+        "';' but no header names a message id column: start the file with a header such as "
+        "message_id,send_at; stopped there"
+    )
+    assert [json.loads(line)["message_id"] for line in run.stdout.splitlines()] == [
+        "62000",
+        "62001",
+    ]
