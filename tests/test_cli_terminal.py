@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailpartner_async.cli.main import OUTPUT_CLOSED
-from mailpartner_async.cli.terminal import printable
+from mailpartner_async.cli.terminal import OUTPUT_CLOSED, printable
 from tests.server import ScriptedServer, reply
 
 KEY: Final = "mpk-terminal-test-Wd3Kx9"

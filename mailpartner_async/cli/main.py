@@ -41,14 +41,10 @@ from .output import none_goes_out, outcome_line, summary
 from .parser import build_parser, hold_keys, parse
 from .progress import ProgressDisplay, open_display
 from .server_clock import ServerClock
-from .terminal import is_broken, safe_streams
+from .terminal import OUTPUT_CLOSED, is_broken, safe_streams
 
 __all__ = ["main"]
 
-OUTPUT_CLOSED = (
-    "standard output closed before every outcome was printed (a pipe ended); no other id "
-    "was started; rerun with the same --journal to go on"
-)
 # After Ctrl+C, how long the calls in flight may take to answer.
 INTERRUPT_GRACE_SECONDS = 3.0
 

@@ -28,7 +28,19 @@ from typing import Final, TextIO
 
 from .errors import UsageError
 
-__all__ = ["SafeStream", "is_broken", "printable", "safe_streams", "write_controls"]
+__all__ = [
+    "OUTPUT_CLOSED",
+    "SafeStream",
+    "is_broken",
+    "printable",
+    "safe_streams",
+    "write_controls",
+]
+
+OUTPUT_CLOSED: Final = (
+    "standard output closed before every outcome was printed (a pipe ended); no other id "
+    "was started; rerun with the same --journal to go on"
+)
 
 _UNSAFE: Final = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
