@@ -21,7 +21,6 @@ import anyio
 
 from .. import (
     AsyncBatch,
-    AsyncMailPartner,
     BatchProgress,
     ConfigurationError,
     IdsSourceError,
@@ -30,11 +29,9 @@ from .. import (
     ScheduledMessage,
     plan_rescue,
 )
-from .._compat import RateLimiter
 from .._core.journal import decided_locally
 from .._core.models import BatchItem
-from .._core.settings import API_KEY_ENV, resolve_api_key
-from .._extras import install_command
+from .client_setup import build_client
 from .errors import EXIT_INTERRUPTED, EXIT_NOT_ALL_CANCELLED, EXIT_OK, EXIT_USAGE, UsageError
 from .inputs import Items, ids_to_cancel, unreadable
 from .journaling import check_not_input, held, left, open_journal
@@ -42,6 +39,8 @@ from .ledger import OutcomeLedger
 from .output import held_line, none_goes_out, nothing_left, outcome_line, summary
 from .parser import build_parser, keys_given, parse, redacted
 from .progress import ProgressDisplay, open_display
+from .server_clock import ServerClock
+from .terminal import OUTPUT_CLOSED, is_broken, safe_streams
 
 __all__ = ["main"]
 
@@ -50,7 +49,17 @@ INTERRUPT_GRACE_SECONDS = 3.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status. Whatever it prints is made safe
+    for the terminal (:mod:`.terminal`)."""
+    try:
+        with safe_streams():
+            return _main(argv)
+    except UsageError as exc:  # standard output is closed
+        print(f"mailpartner: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     keys = keys_given(argv)
     args = parse(build_parser(keys), argv)
@@ -75,7 +84,12 @@ def _run_cancel(args: argparse.Namespace) -> int:
     check_not_input(args)
     with ExitStack() as stack:
         items, total = ids_to_cancel(
-            args.ids, args.from_file, timezone=args.timezone, dry_run=args.dry_run, stack=stack
+            args.ids,
+            args.from_file,
+            timezone=args.timezone,
+            dry_run=args.dry_run,
+            stack=stack,
+            dst=args.dst_times,
         )
         journal = open_journal(args, stack)
         if isinstance(items, list):
@@ -130,7 +144,7 @@ async def _cancel(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    client = _client(args)
+    client = build_client(args)
     ledger = OutcomeLedger(items, journal)
     with ExitStack() as stack:
         if journal is not None and total is not None and not isinstance(items, list):
@@ -139,9 +153,15 @@ async def _cancel(
             total = max(total - journal.previous.done, 0)
         display = open_display(stack, out, err, total)
         async with client:
-            batch = client.cancel_iter(ledger, concurrency=args.concurrency, journal=journal)
-            interrupted, error = await _run(batch, ledger, out, display)
+            clock = None if args.sandbox else ServerClock()  # the sandbox shares our clock
+            batch = client.cancel_iter(
+                ledger, concurrency=args.concurrency, journal=journal, clock=clock
+            )
+            interrupted, error = await _run(batch, ledger, out, display, clock=clock)
     print(_summary(batch.progress, journal, ledger, total), file=err)
+    if is_broken(out):
+        print(f"mailpartner: error: {OUTPUT_CLOSED}", file=err)
+        return EXIT_NOT_ALL_CANCELLED
     if interrupted:
         print("mailpartner: interrupted; rerun with the same --journal to go on", file=err)
         return EXIT_INTERRUPTED
@@ -187,7 +207,12 @@ def _exit_status(args: argparse.Namespace, progress: BatchProgress, earlier: Bat
 
 
 async def _run(
-    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+    batch: AsyncBatch,
+    ledger: OutcomeLedger,
+    out: TextIO,
+    display: ProgressDisplay | None,
+    *,
+    clock: ServerClock | None = None,
 ) -> tuple[bool, MailPartnerError | None]:
     """Print each outcome; on Ctrl+C start nothing new and give the calls in flight
     a few seconds. Returns (interrupted, the error that ended the batch early)."""
@@ -196,13 +221,18 @@ async def _run(
         with anyio.CancelScope() as reading:
             interrupts = _Interrupts(batch, reading)
             group.start_soon(interrupts.watch)
-            error = await _print_outcomes(batch, ledger, out, display)
+            error = await _print_outcomes(batch, ledger, out, display, clock=clock)
         group.cancel_scope.cancel()
     return interrupts.seen, error
 
 
 async def _print_outcomes(
-    batch: AsyncBatch, ledger: OutcomeLedger, out: TextIO, display: ProgressDisplay | None
+    batch: AsyncBatch,
+    ledger: OutcomeLedger,
+    out: TextIO,
+    display: ProgressDisplay | None,
+    *,
+    clock: ServerClock | None = None,
 ) -> MailPartnerError | None:
     """Print each outcome as it comes; returns the error that ended the batch early:
     the ids source's (``IdsSourceError``) or the batch's own, with the outcomes so far
@@ -218,6 +248,11 @@ async def _print_outcomes(
                     paced = batch.progress.done - unpaced
                     display.line(outcome_line(outcome), batch.progress, paced=paced)
                 ledger.printed(outcome)
+                if is_broken(out):
+                    batch.stop_starting()  # nobody reads the outcomes any more
+                warning = None if clock is None else clock.observe(outcome)
+                if warning is not None:
+                    print(warning, file=sys.stderr, flush=True)
     except MailPartnerError as exc:
         return exc
     return None
@@ -244,43 +279,3 @@ class _Interrupts:
             self._reading.deadline = anyio.current_time() + INTERRUPT_GRACE_SECONDS
         else:
             self._reading.cancel()  # a second Ctrl+C: stop waiting
-
-
-def _client(args: argparse.Namespace) -> AsyncMailPartner:
-    """The client the options ask for: the sandbox's, or the API's with its key."""
-    if args.sandbox:
-        from .sandbox import sandbox_client, sandbox_fake
-
-        return sandbox_client(sandbox_fake(), rate_limit=args.rate_limit, response_format=args.fmt)
-    api_key = resolve_api_key(args.api_key)
-    if api_key is None:
-        raise UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
-    try:
-        return AsyncMailPartner(
-            api_key,
-            base_url=args.base_url,
-            response_format=args.fmt,
-            rate_limit=args.rate_limit,
-            rate_limiter=_shared_limiter(args),
-            allow_insecure_http=args.allow_insecure_http,
-        )
-    except ConfigurationError as exc:
-        if "allow_insecure_http" in str(exc):
-            raise UsageError(
-                str(exc).replace("allow_insecure_http=True", "--allow-insecure-http")
-            ) from None
-        raise
-
-
-def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
-    if args.redis_url is None:
-        return None
-    if args.rate_limit is None:
-        raise UsageError(
-            "--redis-url shares a rate limit: it needs a number, not --rate-limit none"
-        )
-    try:
-        from ..redis import RedisRateLimiter
-    except ImportError:
-        raise UsageError(f"--redis-url needs the redis extra: {install_command('redis')}") from None
-    return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)

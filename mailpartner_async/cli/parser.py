@@ -15,6 +15,7 @@ from .. import __version__
 from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
 from .converters import port, positive_int, positive_seconds, rate_limit
+from .send_times import DST_CHOICES
 
 __all__ = ["CommandLineParser", "build_parser", "keys_given", "parse", "redacted"]
 
@@ -120,14 +121,22 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
     cancel.add_argument(
         "--from-file",
         metavar="PATH",
-        help="read ids from a file ('-' for stdin): one id a line, or CSV or JSON lines "
-        "with message_id and send_at (then the soonest cut-off goes first); blank lines "
-        "and lines starting with # are skipped (default: the IDs given only)",
+        help="read ids from a file ('-' for stdin): one id a line, or JSON lines, or a "
+        "header naming message_id (and send_at) split at tabs, ';' or ','; then the "
+        "soonest cut-off goes first; blank lines and lines starting with # are skipped; "
+        "what could be read two ways is refused (default: the IDs given only)",
     )
     cancel.add_argument(
         "--timezone",
         default="Europe/Paris",
         help="time zone of send times written without an offset (the provider's form)",
+    )
+    cancel.add_argument(
+        "--dst-times",
+        choices=DST_CHOICES,
+        default="refuse",
+        help="a local send time that the zone's clocks skip or show twice (daylight "
+        "saving) is refused, or read as the earlier or the later of its two instants",
     )
     cancel.add_argument(
         "--journal",

@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from typing import Self, TextIO
 
 from .. import BatchProgress
+from .terminal import write_controls
 
 __all__ = ["ProgressDisplay", "open_display", "progress_text"]
 
@@ -136,12 +137,12 @@ class ProgressDisplay:
         self._drawn_at = now
         text = progress_text(self._progress, self._total, now - self._started, paced=self._paced)
         self._shown = text[: self._width() - 1]
-        self._err.write(_CLEAR + self._shown)
+        write_controls(self._err, _CLEAR, self._shown)
         self._err.flush()
 
     def _clear(self) -> None:
         if self._shown:
-            self._err.write(_CLEAR)
+            write_controls(self._err, _CLEAR, "")
             self._err.flush()
             self._shown = ""
 

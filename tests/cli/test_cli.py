@@ -579,7 +579,11 @@ def test_an_undecodable_ids_file_exits_2_before_any_request(tmp_path: Path) -> N
     run = run_cli("cancel", "--sandbox", "--from-file", str(ids_file), timeout=BULK_TIMEOUT)
 
     # The file is read through (and counted) before the first request.
-    assert_usage_error(run, f"{ids_file}: the ids are not UTF-8 text (byte 0xff); nothing was sent")
+    assert_usage_error(
+        run,
+        f"{ids_file}: the ids are not UTF-8 text (byte 0xff): save the file as UTF-8; "
+        "nothing was sent",
+    )
 
 
 def test_undecodable_ids_on_stdin_stop_cleanly_with_every_sent_id_reported() -> None:
@@ -598,7 +602,8 @@ def test_undecodable_ids_on_stdin_stop_cleanly_with_every_sent_id_reported() -> 
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert run.stderr_lines[-1] == (
-        "mailpartner: error: the ids are not UTF-8 text (byte 0xff); stopped there"
+        "mailpartner: error: the ids are not UTF-8 text (byte 0xff): save the file as UTF-8; "
+        "stopped there"
     )
     sent = [record["message_id"] for record in run.records]
     assert sent, "the ids before the bad chunk were cancelled"
