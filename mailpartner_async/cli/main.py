@@ -244,4 +244,7 @@ def _shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
             "--redis-url needs the redis extra: "
             "pip install '.[redis]' in a clone of the repository (not on PyPI yet)"
         ) from None
-    return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
+    try:
+        return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
+    except ConfigurationError as exc:
+        raise UsageError(f"--redis-url: {exc}; give one like redis://host:6379/0") from None
