@@ -102,7 +102,9 @@ class AsyncRedisScripts:
             watchdog.start()
             try:
                 return script(keys=keys, args=args)
-            except REDIS_ERRORS:
+            except Exception:
+                # Whatever a read of a socket closed under it raises (redis-py may
+                # raise ValueError on a closed file) is the deadline's doing.
                 if expired.is_set():
                     raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
                 raise
