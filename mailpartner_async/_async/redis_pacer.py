@@ -91,7 +91,7 @@ class AsyncRedisPacer:
             try:
                 if checks > MAX_CHECKS_PER_START:
                     raise RedisReplyError(f"start {reserved} still not due after {checks} checks")
-                answer = await self._budget.reserve(self._reserve_args(reserved))
+                answer = await self._budget.reserve(self._reserve_call(reserved))
             except REDIS_ERRORS as exc:
                 self._failed(exc)
                 return False
@@ -105,7 +105,7 @@ class AsyncRedisPacer:
             await async_sleep(delay if reserved else max(delay, self._spacing))
         return False
 
-    def _reserve_args(self, reserved: int) -> list[int | str]:
+    def _reserve_call(self, reserved: int) -> list[int | str]:
         now = monotonic()
         with self._guard:
             away = self._away_starts if not self._health.up else ()
