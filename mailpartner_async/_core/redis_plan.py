@@ -60,18 +60,20 @@ _LOST: Final = 2  # the reservation checked again was not in the log: a new one 
 # KEYS: next start, the last `limit` starts, paused until (all in Redis-clock µs),
 # the members' heartbeats (a sorted set: member -> last call).
 # ARGV: limit, period µs, margin µs, a start reserved before (0: none), whether this
-# member started a request in the last period (1/0), the member's name, then starts
-# made while Redis was away, as µs before now, to add to the log.
+# member saw the budget in the last period (1/0), the member's name, how far ahead a
+# start may be handed out (µs), then starts made while Redis was away, as µs before
+# now, to add to the log.
 # Returns {µs to wait, the start reserved (0: none yet, ask again after the wait),
-# flags, members seen in the last period}. No start is handed out more than one
-# period (plus the margin) ahead, so no healthy answer asks for a longer wait.
+# flags, members seen in the last period}. No start is handed out further ahead than
+# the horizon, so no healthy answer asks for a longer wait. The log keeps every start
+# of the last period and every one still to come, and at least the last `limit`.
 RESERVE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, period, margin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local reserved, alive = tonumber(ARGV[4]), tonumber(ARGV[5])
 local spacing = period / limit
-local horizon = now + period + margin
+local horizon = now + tonumber(ARGV[7])
 redis.call('ZADD', KEYS[4], now, ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - period)
 redis.call('PEXPIRE', KEYS[4], math.ceil(2 * period / 1000) + 1000)
@@ -87,13 +89,13 @@ if not nxt and alive == 1 then
   end
   nxt = string.format('%.0f', now + spacing)
   flags = 1
-elseif #ARGV > 6 then
+elseif #ARGV > 7 then
   -- Back from an outage: the starts made meanwhile join the log, in order.
   local log = redis.call('LRANGE', KEYS[2], 0, -1)
-  for i = 7, #ARGV do log[#log + 1] = string.format('%.0f', now - tonumber(ARGV[i])) end
+  for i = 8, #ARGV do log[#log + 1] = string.format('%.0f', now - tonumber(ARGV[i])) end
   table.sort(log, function(a, b) return tonumber(a) < tonumber(b) end)
   redis.call('DEL', KEYS[2])
-  for i = math.max(1, #log - limit + 1), #log do redis.call('RPUSH', KEYS[2], log[i]) end
+  for i = 1, #log do redis.call('RPUSH', KEYS[2], log[i]) end
 end
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
 if reserved > 0 and flags == 0 and paused <= reserved then
@@ -112,7 +114,10 @@ end
 local ttl = math.ceil((start - now + 2 * period) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', start + spacing), 'PX', ttl)
 redis.call('RPUSH', KEYS[2], string.format('%.0f', start))
-redis.call('LTRIM', KEYS[2], -limit, -1)
+while redis.call('LLEN', KEYS[2]) > limit
+    and tonumber(redis.call('LINDEX', KEYS[2], 0)) < now - period - margin do
+  redis.call('LPOP', KEYS[2])
+end
 redis.call('PEXPIRE', KEYS[2], ttl)
 return {start - now, start, flags, members}
 """
@@ -240,11 +245,20 @@ class RedisPlan:
     ) -> tuple[list[str], list[int | str]]:
         """:data:`RESERVE`'s keys and arguments.
 
-        ``reserved``: a start to check again (0: none); ``alive``: this member started
-        a request in the last period; ``away_starts``: its starts while Redis was away,
+        ``reserved``: a start to check again (0: none); ``alive``: this member saw the
+        budget (a start, shared or local) in the last period; the horizon is
+        :attr:`max_delay_us`; ``away_starts``: its starts while Redis was away,
         as µs before now.
         """
-        return [*self.keys], [*self.reserve_args, reserved, int(alive), member, *away_starts]
+        horizon = self.max_delay_us
+        return [*self.keys], [
+            *self.reserve_args,
+            reserved,
+            int(alive),
+            member,
+            horizon,
+            *away_starts,
+        ]
 
     def pause_call(self, seconds: float) -> tuple[list[str], list[int]]:
         """:data:`PAUSE`'s keys and arguments: the pause, in whole microseconds (rounded

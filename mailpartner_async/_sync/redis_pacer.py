@@ -67,7 +67,7 @@ class RedisPacer:
         self._member = uuid.uuid4().hex
         self._members = 1
         self._local = Pacer(plan.local_per_minute(1))
-        self._last_start = -float("inf")
+        self._last_seen = -float("inf")
         self._away_starts: collections.deque[float] = collections.deque()
         self._settle_until = -float("inf")
         self._spacing = plan.period / plan.rate_limit
@@ -99,6 +99,8 @@ class RedisPacer:
                 self._failed(exc)
                 return False
             self._answered(answer)
+            if answer.start:
+                self._seen()
             checks = checks + 1 if answer.start and answer.start == reserved else 1
             reserved = answer.start
             if reserved and answer.delay_us == 0:
@@ -115,16 +117,21 @@ class RedisPacer:
             starts = tuple(round((now - t) * 1e6) for t in away if now - t < self._plan.period)
         _, args = self._plan.reserve_call(
             reserved,
-            alive=now - self._last_start < self._plan.period,
+            alive=now - self._last_seen < self._plan.period,
             member=self._member,
             away_starts=starts,
         )
         return args
 
+    def _seen(self) -> None:
+        """The budget answered with a start: its keys exist for two periods."""
+        with self._guard:
+            self._last_seen = monotonic()
+
     def _started(self, *, away: bool) -> None:
         now = monotonic()
         with self._guard:
-            self._last_start = now
+            self._last_seen = now
             if away:
                 self._away_starts.append(now)
                 while self._away_starts and now - self._away_starts[0] > self._plan.period:
