@@ -321,6 +321,12 @@ class RedisServer:
             process.kill()
             process.wait(timeout=10)
 
+    def flushall(self) -> None:
+        """Every key gone, the server still running (a ``FLUSHALL``)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(b"FLUSHALL\r\n")
+            sock.recv(64)
+
     def _answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:

@@ -11,13 +11,17 @@ clients made, and the busiest window: the most arrivals in any closed window of
 ``period`` seconds, computed exactly over every arrival.
 
 ``--outage AT,SECONDS`` kills Redis ``AT`` seconds into the run and starts it again
-(empty) ``SECONDS`` later, to measure pacing while it is away and at the hand-over;
-each worker's ``fallback_rate_limit`` is ``rate_limit // processes``, as the docs
-advise. Scale the run with ``--period`` (the limiter's window; the server's stays at
-60 s, with the cap scaled to match).
+(empty) ``SECONDS`` later, to measure pacing while it is away and at the hand-over:
+the table then adds the busiest window that spans the loss, and the one that spans
+the return. While Redis is away each worker paces at its share of the fleet (the
+limiters' heartbeats; no ``fallback_rate_limit``), unless ``--fallback N`` gives one.
+``--flushall AT`` wipes Redis (``FLUSHALL``) ``AT`` seconds in instead. Scale the run
+with ``--period`` (the limiter's window; the server's stays at 60 s, with the cap
+scaled to match).
 
     python bench/fleet.py [--processes 4] [--ids 10000] [--rate-limit 2000] [--period 60]
-                          [--outage AT,SECONDS] [--markdown PATH]
+                          [--outage AT,SECONDS | --flushall AT] [--fallback N]
+                          [--markdown PATH]
 
 Benchmarks only print: nothing here asserts a time.
 """
@@ -75,7 +79,7 @@ def worker(argv: Sequence[str]) -> None:
             rate_limit=int(rate),
             key=key,
             period=float(period),
-            fallback_rate_limit=int(fallback),
+            fallback_rate_limit=int(fallback) or None,  # 0: the fleet share
         )
         async with AsyncMailPartner("k", base_url=base_url, rate_limiter=limiter) as client:
             print("ready", flush=True)
@@ -101,7 +105,7 @@ def start_fleet(
 ) -> list[subprocess.Popen[str]]:
     key = f"fleet-bench-{uuid.uuid4().hex}"
     share = args.ids // args.processes
-    fallback = max(1, args.rate_limit // args.processes)
+    fallback = args.fallback or 0
     processes = []
     for n in range(args.processes):
         count = share if n < args.processes - 1 else args.ids - share * n
@@ -123,9 +127,14 @@ def start_fleet(
     return processes
 
 
-def outage(redis: RedisServer, at: float, seconds: float) -> threading.Thread:
+def outage(redis: RedisServer, at: float, seconds: float | None) -> threading.Thread:
+    """Redis killed at ``at`` and started again ``seconds`` later; wiped if ``None``."""
+
     def run() -> None:
         time.sleep(at)
+        if seconds is None:
+            redis.flushall()
+            return
         redis.stop()
         time.sleep(seconds)
         redis.start()
@@ -148,13 +157,17 @@ def run(args: argparse.Namespace) -> list[str]:
     with RedisServer() as redis, CountingServer(server_cap) as server:
         processes = start_fleet(args, redis.url, server.base_url())
         started = time.monotonic()
-        outage_thread = outage(redis, *args.outage) if args.outage else None
+        outage_thread = None
+        if args.outage:
+            outage_thread = outage(redis, *args.outage)
+        elif args.flushall is not None:
+            outage_thread = outage(redis, args.flushall, None)
         for process in processes:
             assert process.stdin is not None
             process.stdin.write("go\n")
             process.stdin.flush()
         totals = {"ok": 0, "failed": 0, "retries": 0}
-        gone = back = 0
+        gone = back = wiped = 0
         for process in processes:
             out, err = process.communicate()
             if process.returncode != 0:
@@ -163,6 +176,7 @@ def run(args: argparse.Namespace) -> list[str]:
                 totals[name] += value
             gone += err.count("unreachable")
             back += err.count("is back: pacing")
+            wiped += err.count("keys were gone")
         wall = time.monotonic() - started
         if outage_thread is not None:
             outage_thread.join()
@@ -201,6 +215,23 @@ def run(args: argparse.Namespace) -> list[str]:
                 f"{args.rate_limit / args.period:.1f}/s)",
             ),
             (f"busiest {args.period:g} s window before the outage", str(before)),
+            (
+                f"busiest {args.period:g} s window spanning the loss",
+                str(spanning(arrivals, args.period, at)),
+            ),
+            (
+                f"busiest {args.period:g} s window spanning the return",
+                str(spanning(arrivals, args.period, at + seconds)),
+            ),
+        ]
+    if args.flushall is not None:
+        rows += [
+            ("Redis wiped (FLUSHALL)", f"at {args.flushall:g} s"),
+            ("warnings: budget wiped", str(wiped)),
+            (
+                f"busiest {args.period:g} s window spanning the wipe",
+                str(spanning(arrivals, args.period, args.flushall)),
+            ),
         ]
     say("| measure | value |")
     say("| --- | ---: |")
@@ -210,7 +241,19 @@ def run(args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def parse_outage(text: str) -> tuple[float, float]:
+def spanning(arrivals: Sequence[float], period: float, moment: float) -> int:
+    """The most arrivals in a closed window of ``period`` s that holds ``moment``."""
+    times = sorted(arrivals)
+    candidates = [t for t in times if moment - period <= t <= moment]
+    return max(
+        (sum(1 for t in times if begin <= t <= begin + period) for begin in candidates),
+        default=0,
+    )
+
+
+def parse_outage(text: str) -> tuple[float, float] | str:
+    if text == "auto":
+        return text
     at, _, seconds = text.partition(",")
     return float(at), float(seconds)
 
@@ -225,9 +268,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ids", type=int, default=10_000)
     parser.add_argument("--rate-limit", type=int, default=2000)
     parser.add_argument("--period", type=float, default=60.0, help="the limiter's window, s")
-    parser.add_argument("--outage", type=parse_outage, metavar="AT,SECONDS")
+    events = parser.add_mutually_exclusive_group()
+    events.add_argument(
+        "--outage",
+        type=parse_outage,
+        nargs="?",
+        const="auto",
+        metavar="AT,SECONDS",
+        help="kill Redis AT s in, restart it SECONDS later (alone: a third of the way in, "
+        "for one period)",
+    )
+    events.add_argument("--flushall", type=float, metavar="AT", help="wipe Redis AT s in")
+    parser.add_argument(
+        "--fallback", type=int, help="each worker's fallback_rate_limit (default: its share)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     args = parser.parse_args(argv)
+    if args.outage == "auto":
+        args.outage = (args.ids / args.rate_limit * args.period / 3, args.period)
     lines = run(args)
     if args.markdown:
         args.markdown.write_text("\n".join(lines) + "\n")

@@ -18,14 +18,23 @@ slot): ``{mailpartner}:next`` (the next free start), ``{mailpartner}:starts`` (t
 last ``rate_limit`` starts) and ``{mailpartner}:paused_until``; all expire on their
 own when the fleet stops.
 
-When Redis cannot be reached, each client paces itself at ``fallback_rate_limit``
-(default ``rate_limit``) a period, logs one WARNING on the ``mailpartner_async``
-logger, tries Redis again at most every few seconds, and returns to the shared budget
-when it answers: a cancel never fails because Redis is away.
+Each pacer also keeps a heartbeat in ``{mailpartner}:members`` (a sorted set, one
+member per pacer), so that every member knows the fleet's size.
+
+When Redis cannot be reached, answers what the scripts never return, or takes longer
+than its deadline, each client paces itself at its share of the fleet
+(``rate_limit`` divided by the members seen in the last period; ``fallback_rate_limit``
+overrides it), logs one WARNING on the ``mailpartner_async`` logger, tries Redis
+again every few seconds (a twentieth of the period, at most 2 s), and returns to the
+shared budget when it answers: a cancel never fails because Redis is away. A Redis
+wiped while the fleet runs (``FLUSHALL``, a restart without persistence) is detected:
+one WARNING, start times it had handed out are taken again, and the last period is
+counted as full, so no window holds more than ``rate_limit`` shared starts.
 """
 
 from __future__ import annotations
 
+from ._core.errors import ConfigurationError
 from ._core.redis_plan import RedisPlan, plan_redis
 from ._extras import missing_extra
 
@@ -33,6 +42,8 @@ try:
     import redis  # noqa: F401 - fail here, with the extra's name, when it is missing
 except ImportError as exc:  # pragma: no cover - the extra is installed in tests
     raise missing_extra("mailpartner_async.redis", "redis") from exc
+
+from redis.connection import parse_url
 
 from ._async.redis_pacer import AsyncRedisPacer
 from ._async.redis_trio import AnyLoopRedisScripts
@@ -53,9 +64,11 @@ class RedisRateLimiter:
     client's own ``rate_limit`` is then unused. Every limiter sharing a ``key`` must
     be given the same ``rate_limit`` and ``period``.
 
-    While Redis is away, each client paces itself at ``fallback_rate_limit`` a
-    period (default ``rate_limit``; with N processes, ``rate_limit // N`` keeps even
-    an outage under the cap), and returns to the shared budget once Redis answers.
+    While Redis is away, each client paces itself at its share of the fleet: the
+    limiters' heartbeats tell it how many members Redis saw in the last period, and
+    it takes ``rate_limit`` divided by that; ``fallback_rate_limit``, when given, is
+    its pace instead. It returns to the shared budget once Redis answers. The URL is
+    checked here: one redis-py cannot use is a ``ConfigurationError``.
 
     Example::
 
@@ -78,6 +91,11 @@ class RedisRateLimiter:
         fallback_rate_limit: int | None = None,
     ) -> None:
         self._plan: RedisPlan = plan_redis(url, rate_limit, key, period, fallback_rate_limit)
+        try:
+            parse_url(self._plan.url.reveal())  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            # redis-py's words name the part at fault, never the password.
+            raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
 
     @property
     def url(self) -> str:
@@ -100,8 +118,9 @@ class RedisRateLimiter:
         return self._plan.period
 
     @property
-    def fallback_rate_limit(self) -> int:
-        """Each client's own pace, per ``period``, while Redis is away."""
+    def fallback_rate_limit(self) -> int | None:
+        """Each client's own pace, per ``period``, while Redis is away (``None``: its
+        share of the fleet)."""
         return self._plan.fallback_rate_limit
 
     def __repr__(self) -> str:

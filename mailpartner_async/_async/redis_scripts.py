@@ -12,10 +12,13 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
+import anyio
 from redis import RedisError
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 
 if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
@@ -24,12 +27,20 @@ else:
     from redis import Redis
     from redis.retry import Retry
 
-from .._core.redis_plan import PAUSE, RESERVE, RedisPlan
+from .._core.redis_plan import (
+    PAUSE,
+    RESERVE,
+    RedisPlan,
+    RedisReplyError,
+    Reservation,
+    read_reservation,
+)
 
 __all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
 
-# What a call to Redis raises when Redis is away (or answers nonsense).
-REDIS_ERRORS: Final = (RedisError, OSError)
+# What a call to Redis raises when Redis is away, too slow, or answers nonsense
+# (TimeoutError, the deadline's, is an OSError).
+REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
 
 
 class AsyncRedisScripts:
@@ -51,24 +62,54 @@ class AsyncRedisScripts:
         self._reserve = self._client.register_script(RESERVE)
         self._pause = self._client.register_script(PAUSE)
 
-    async def reserve(self, reserved: int) -> tuple[int, int]:
-        """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""
-        keys, args = self._plan.reserve_call(reserved)
+    async def reserve(self, args: list[int | str]) -> Reservation:
+        """The checked answer of :data:`RESERVE` with ``args`` (``plan.reserve_call``)."""
+        keys = list(self._plan.keys)
         try:
-            delay_us, start = await self._reserve(keys=keys, args=args)
+            reply = await self._within_deadline(self._reserve, keys, args)
+            return read_reservation(reply, self._plan.max_delay_us)
         except REDIS_ERRORS:
             await self._drop_connections()
             raise
-        return int(delay_us), int(start)
 
     async def pause(self, seconds: float) -> None:
         """Hold back every start of the key for ``seconds`` (a later pause wins)."""
         keys, args = self._plan.pause_call(seconds)
         try:
-            await self._pause(keys=keys, args=args)
+            await self._within_deadline(self._pause, keys, args)
         except REDIS_ERRORS:
             await self._drop_connections()
             raise
+
+    async def _within_deadline(
+        self, script: AsyncScript, keys: list[str], args: list[int | str] | list[int]
+    ) -> object:
+        """``script`` run, given up after the plan's ``call_deadline`` however its reply
+        trickles in (redis-py's socket time-out bounds each read, not the call)."""
+        deadline = self._plan.call_deadline
+        if True:  # ASYNC
+            with anyio.fail_after(deadline):
+                return await script(keys=keys, args=args)
+        else:
+            # A blocking read cannot be cancelled: closing the pool's sockets ends it.
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                self._client.connection_pool.disconnect(inuse_connections=True)
+
+            watchdog = threading.Timer(deadline, expire)
+            watchdog.start()
+            try:
+                return script(keys=keys, args=args)
+            except Exception:
+                # Whatever a read of a socket closed under it raises (redis-py may
+                # raise ValueError on a closed file) is the deadline's doing.
+                if expired.is_set():
+                    raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
+                raise
+            finally:
+                watchdog.cancel()
 
     async def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the

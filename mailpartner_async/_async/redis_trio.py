@@ -14,7 +14,7 @@ from typing import Protocol
 
 import anyio.to_thread
 
-from .._core.redis_plan import RedisPlan
+from .._core.redis_plan import RedisPlan, Reservation
 from .redis_scripts import AsyncRedisScripts
 
 __all__ = ["AnyLoopRedisScripts", "BlockingScripts"]
@@ -23,7 +23,7 @@ __all__ = ["AnyLoopRedisScripts", "BlockingScripts"]
 class BlockingScripts(Protocol):
     """The sync scripts (``RedisScripts``, generated from :class:`AsyncRedisScripts`)."""
 
-    def reserve(self, reserved: int) -> tuple[int, int]: ...
+    def reserve(self, args: list[int | str]) -> Reservation: ...
 
     def pause(self, seconds: float) -> None: ...
 
@@ -64,14 +64,17 @@ class AnyLoopRedisScripts:
             self._in_thread = self._blocking(self._plan)
         return self._in_thread
 
-    async def reserve(self, reserved: int) -> tuple[int, int]:
+    async def reserve(self, args: list[int | str]) -> Reservation:
         """As :meth:`AsyncRedisScripts.reserve`."""
         scripts = self._loop_scripts()
         if scripts is not None:
-            return await scripts.reserve(reserved)
-        return await anyio.to_thread.run_sync(
-            self._thread_scripts().reserve, reserved, abandon_on_cancel=True
-        )
+            return await scripts.reserve(args)
+        # The thread's scripts have their own deadline; this one frees the loop even if
+        # the thread is slow to notice its own.
+        with anyio.fail_after(self._plan.call_deadline + self._plan.socket_timeout):
+            return await anyio.to_thread.run_sync(
+                self._thread_scripts().reserve, args, abandon_on_cancel=True
+            )
 
     async def pause(self, seconds: float) -> None:
         """As :meth:`AsyncRedisScripts.pause`."""
@@ -79,9 +82,10 @@ class AnyLoopRedisScripts:
         if scripts is not None:
             await scripts.pause(seconds)
             return
-        await anyio.to_thread.run_sync(
-            self._thread_scripts().pause, seconds, abandon_on_cancel=True
-        )
+        with anyio.fail_after(self._plan.call_deadline + self._plan.socket_timeout):
+            await anyio.to_thread.run_sync(
+                self._thread_scripts().pause, seconds, abandon_on_cancel=True
+            )
 
     async def aclose(self) -> None:
         on_loop, self._on_loop = self._on_loop, None

@@ -15,18 +15,28 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
 from redis import Redis, RedisError
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
-from .._core.redis_plan import PAUSE, RESERVE, RedisPlan
+from .._core.redis_plan import (
+    PAUSE,
+    RESERVE,
+    RedisPlan,
+    RedisReplyError,
+    Reservation,
+    read_reservation,
+)
 
 __all__ = ["REDIS_ERRORS", "RedisScripts"]
 
-# What a call to Redis raises when Redis is away (or answers nonsense).
-REDIS_ERRORS: Final = (RedisError, OSError)
+# What a call to Redis raises when Redis is away, too slow, or answers nonsense
+# (TimeoutError, the deadline's, is an OSError).
+REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
 
 
 class RedisScripts:
@@ -48,24 +58,49 @@ class RedisScripts:
         self._reserve = self._client.register_script(RESERVE)
         self._pause = self._client.register_script(PAUSE)
 
-    def reserve(self, reserved: int) -> tuple[int, int]:
-        """µs to wait for a start, and that start (Redis clock); ``reserved`` re-checks one."""
-        keys, args = self._plan.reserve_call(reserved)
+    def reserve(self, args: list[int | str]) -> Reservation:
+        """The checked answer of :data:`RESERVE` with ``args`` (``plan.reserve_call``)."""
+        keys = list(self._plan.keys)
         try:
-            delay_us, start = self._reserve(keys=keys, args=args)
+            reply = self._within_deadline(self._reserve, keys, args)
+            return read_reservation(reply, self._plan.max_delay_us)
         except REDIS_ERRORS:
             self._drop_connections()
             raise
-        return int(delay_us), int(start)
 
     def pause(self, seconds: float) -> None:
         """Hold back every start of the key for ``seconds`` (a later pause wins)."""
         keys, args = self._plan.pause_call(seconds)
         try:
-            self._pause(keys=keys, args=args)
+            self._within_deadline(self._pause, keys, args)
         except REDIS_ERRORS:
             self._drop_connections()
             raise
+
+    def _within_deadline(
+        self, script: Script, keys: list[str], args: list[int | str] | list[int]
+    ) -> object:
+        """``script`` run, given up after the plan's ``call_deadline`` however its reply
+        trickles in (redis-py's socket time-out bounds each read, not the call)."""
+        deadline = self._plan.call_deadline
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            self._client.connection_pool.disconnect(inuse_connections=True)
+
+        watchdog = threading.Timer(deadline, expire)
+        watchdog.start()
+        try:
+            return script(keys=keys, args=args)
+        except Exception:
+            # Whatever a read of a socket closed under it raises (redis-py may
+            # raise ValueError on a closed file) is the deadline's doing.
+            if expired.is_set():
+                raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
 
     def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the

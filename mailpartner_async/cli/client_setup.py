@@ -51,4 +51,7 @@ def shared_limiter(args: argparse.Namespace) -> RateLimiter | None:
         from ..redis import RedisRateLimiter
     except ImportError:
         raise UsageError(f"--redis-url needs the redis extra: {install_command('redis')}") from None
-    return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
+    try:
+        return RedisRateLimiter(args.redis_url, rate_limit=args.rate_limit, key=args.redis_key)
+    except ConfigurationError as exc:
+        raise UsageError(f"--redis-url: {exc}; give one like redis://host:6379/0") from None

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from tests.cli.test_cli import FAKE_KEY, child_env, run_cli, serving_fake
@@ -76,3 +77,24 @@ def test_serve_fake_refuses_a_window_that_is_not_a_positive_number() -> None:
     run = run_cli("serve-fake", "--rate-window", "0")
     assert run.returncode == 2
     assert "--rate-window: must be a positive number of seconds" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://localhost:abc/0", "Port could not be cast"),
+        ("redis://localhost:99999/0", "Port out of range"),
+        ("redis://localhost:6379/0?socket_timeout=abc", "socket_timeout"),
+        ("redis://[::1", "Invalid IPv6 URL"),
+    ],
+)
+def test_cancel_with_a_redis_url_redis_py_cannot_use_exits_2_with_one_line(
+    url: str, says: str
+) -> None:
+    run = run_cli("cancel", "--redis-url", url, "--api-key", "k", "1")
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("mailpartner: error: --redis-url: ")
+    assert says in lines[0]
+    assert "redis://host:6379/0" in lines[0]  # what to do

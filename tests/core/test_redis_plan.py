@@ -13,7 +13,11 @@ from mailpartner_async._core.redis_plan import (
     RETRY_SECONDS,
     SOCKET_TIMEOUT,
     RedisHealth,
+    RedisReplyError,
+    Reservation,
+    fleet_share,
     plan_redis,
+    read_reservation,
 )
 from mailpartner_async.redis import RedisRateLimiter
 
@@ -23,7 +27,12 @@ URL = "redis://localhost:6379/0"
 def test_the_keys_share_one_hash_tag() -> None:
     plan = plan_redis(URL, 2000, "fleet", 60.0, None)
 
-    assert plan.keys == ("{fleet}:next", "{fleet}:starts", "{fleet}:paused_until")
+    assert plan.keys == (
+        "{fleet}:next",
+        "{fleet}:starts",
+        "{fleet}:paused_until",
+        "{fleet}:members",
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,30 +54,42 @@ def test_the_reserve_args_are_the_limit_the_period_and_the_margin_in_microsecond
 @pytest.mark.parametrize(
     ("fallback", "period", "per_minute"),
     [
-        (None, 60.0, 20),  # no fallback given: the rate limit's
         (7, 60.0, 7),  # a 60 s period is the local pacer's minute
         (10, 2.0, 292),  # floor(10 * 60 / (2 + 0.05))
         (4, 1.0, 228),  # floor(4 * 60 / (1 + 0.05))
         (1, 1000.0, 1),  # never under one a minute
     ],
 )
-def test_the_fallback_is_scaled_to_the_local_pacers_minute(
-    fallback: int | None, period: float, per_minute: int
+def test_a_given_fallback_is_the_pace_whatever_the_fleet(
+    fallback: int, period: float, per_minute: int
 ) -> None:
     plan = plan_redis(URL, 20, "k", period, fallback)
 
-    assert plan.fallback_per_minute == per_minute
-    assert plan.fallback_rate_limit == (20 if fallback is None else fallback)
+    assert [plan.local_per_minute(members) for members in (1, 4)] == [per_minute] * 2
+    assert plan.fallback_rate_limit == fallback
 
 
-def test_the_scripts_get_the_keys_and_the_arguments_they_document() -> None:
-    plan = plan_redis(URL, 4, "k", 1.0, None)
+@pytest.mark.parametrize(
+    ("members", "share", "per_minute"),
+    [
+        (1, 20, 20),  # alone: the whole budget
+        (2, 10, 10),
+        (3, 6, 6),  # 20 // 3: the shares never add up to more than the budget
+        (40, 1, 1),  # more members than requests: one each, never none
+        (0, 20, 20),  # no heartbeat seen yet: counted as alone
+    ],
+)
+def test_without_a_fallback_each_member_takes_its_share_of_the_fleet(
+    members: int, share: int, per_minute: int
+) -> None:
+    plan = plan_redis(URL, 20, "k", 60.0, None)
 
-    assert plan.reserve_call(0) == (
-        ["{k}:next", "{k}:starts", "{k}:paused_until"],
-        [4, 1_000_000, 50_000, 0],
+    assert plan.fallback_rate_limit is None
+    assert (plan.local_rate_limit(members), plan.local_per_minute(members)) == (
+        share,
+        per_minute,
     )
-    assert plan.reserve_call(1_234) == (list(plan.keys), [4, 1_000_000, 50_000, 1_234])
+    assert fleet_share(20, members) == share
 
 
 @pytest.mark.parametrize(
@@ -172,3 +193,84 @@ def test_an_answer_ends_the_outage_once() -> None:
     assert health.answered() is False
     assert health.up
     assert health.try_redis(0.1)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost:abc/0", "Port could not be cast"),
+        ("redis://localhost:99999/0", "Port out of range"),
+        ("redis://localhost:0/0", "port must be in 1..65535"),
+        ("redis://[::1:6379/0", "Invalid IPv6 URL"),
+        ("redis://localhost:6379/zero", "path must be a database number"),
+        ("redis://localhost:6379/0?socket_timeout=abc", "socket_timeout"),
+        ("redis://localhost:6379/0?db=x", "'db'"),
+    ],
+)
+def test_a_redis_url_redis_py_cannot_use_is_refused_by_the_constructor(
+    url: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisRateLimiter(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://localhost", "redis://[::1]:6379/0", "rediss://h:6380/15", "unix:///r.sock?db=2"],
+)
+def test_a_usable_redis_url_is_accepted(url: str) -> None:
+    assert RedisRateLimiter(url).url == url
+
+
+def test_a_refused_url_does_not_show_its_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RedisRateLimiter(f"redis://:{PASSWORD}@localhost:99999/0?socket_timeout=x")
+
+    assert PASSWORD not in str(caught.value)
+
+
+MAX_DELAY = plan_redis(URL, 4, "k", 1.0, None).max_delay_us
+
+
+def test_the_longest_healthy_wait_is_a_minute_or_a_period_and_the_margin() -> None:
+    assert MAX_DELAY == 60_000_000 + 50_000  # a pause of up to a minute, at period 1
+    assert plan_redis(URL, 2000, "k", 120.0, None).max_delay_us == 120_500_000
+
+
+@pytest.mark.parametrize(
+    ("reply", "reservation"),
+    [
+        ([0, 17, 0, 1], Reservation(0, 17, 0, 1)),
+        ([MAX_DELAY, 0, 1, 3], Reservation(MAX_DELAY, 0, 1, 3)),
+        ([5, 9, 2, 2], Reservation(5, 9, 2, 2)),
+    ],
+)
+def test_a_reply_of_the_script_is_read_exactly(reply: object, reservation: Reservation) -> None:
+    assert read_reservation(reply, MAX_DELAY) == reservation
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"1.5",  # a bulk string
+        "1.5",
+        [b"0", b"17", b"0", b"1"],  # an array of text
+        7,  # an integer
+        [0, 17],  # the old two items
+        [0, 17, 0],  # three items
+        [0, 17, 0, 1, 5],
+        {b"delay": 0, b"start": 17},  # a RESP3 map
+        None,  # a RESP3 null
+        [0.5, 17, 0, 1],  # a RESP3 double: a fractional delay
+        [True, 17, 0, 1],
+        [-1, 17, 0, 1],  # a negative wait
+        [MAX_DELAY + 1, 17, 0, 1],  # longer than a healthy budget ever asks
+        [600_000_000, 17, 0, 1],  # {key}:next 600 s ahead (a clock stepped back)
+        [0, -3, 0, 1],
+        [0, 17, 9, 1],  # a flag the script never sets
+        [0, 17, 0, 0],  # no member, not even the caller
+    ],
+)
+def test_anything_else_is_a_reply_error(reply: object) -> None:
+    with pytest.raises(RedisReplyError):
+        read_reservation(reply, MAX_DELAY)

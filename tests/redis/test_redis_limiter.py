@@ -9,6 +9,7 @@ import uuid
 
 import anyio
 import pytest
+import redis
 
 import mailpartner_async._core.redis_plan
 from mailpartner_async import AsyncMailPartner, ConfigurationError, MailPartner
@@ -155,3 +156,68 @@ async def test_starts_queued_locally_move_to_the_shared_budget_when_redis_return
     # 20, plus what the client still pacing locally starts in the 0.2 s before its probe,
     # and jitter: 22-23 measured; ~40 when queued local starts are kept.
     assert busiest_window([r.arrived for r in server.requests], 2.0) <= 20 + 6
+
+
+@pytest.mark.anyio
+async def test_a_next_start_600_s_ahead_is_a_broken_redis_not_a_600_s_wait(
+    redis_server: RedisServer, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a Redis whose clock stepped back leaves behind.
+    limiter = _limiter(redis_server.url, rate_limit=20, period=60.0)
+    with redis.Redis.from_url(redis_server.url) as shared:
+        seconds, micros = shared.time()
+        shared.set(f"{{{limiter.key}}}:next", str((seconds + 600) * 1_000_000 + micros))
+    with caplog.at_level(logging.WARNING, logger="mailpartner_async"):
+        async with AsyncMailPartner("k", base_url=server.base_url, rate_limiter=limiter) as client:
+            with anyio.fail_after(10):  # a guard against the hang, not a timing
+                result = await client.cancel("1", timeout=2)
+    assert result.message_id == "1"
+    assert len(server.requests) == 1
+    warnings = [r.getMessage() for r in caplog.records if "Redis rate limiter" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "RedisReplyError: a wait of" in warnings[0]
+
+
+def _members(url: str, key: str) -> int:
+    with redis.Redis.from_url(url) as shared:
+        return int(shared.zcard(f"{{{key}}}:members"))
+
+
+@pytest.mark.anyio
+async def test_each_pacer_keeps_a_heartbeat_and_paces_at_its_share_while_redis_is_away(
+    redis_server: RedisServer, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = _limiter(redis_server.url, rate_limit=12, period=2.0)
+    async with (
+        AsyncMailPartner("k", base_url=server.base_url, rate_limiter=limiter) as first,
+        AsyncMailPartner("k", base_url=server.base_url, rate_limiter=limiter) as second,
+        AsyncMailPartner("k", base_url=server.base_url, rate_limiter=limiter) as third,
+    ):
+        for client in (first, second, third, first):  # first's last call sees all three
+            await client.cancel("warm-up")
+        assert _members(redis_server.url, limiter.key) == 3  # one heartbeat a pacer
+        try:
+            redis_server.stop()
+            with caplog.at_level(logging.WARNING, logger="mailpartner_async"):
+                await first.cancel_many([f"away-{n}" for n in range(8)])
+        finally:
+            redis_server.restore()
+    away = [r.arrived for r in server.requests if str(r.message_id).startswith("away")]
+    # 12 per 2 s among 3 members: 4 each. The whole budget alone would start all 8
+    # in one window.
+    assert busiest_window(away, 2.0) <= 4
+    warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "pacing locally at 4 requests per 2 s (of 3 members)" in warnings[0]
+
+
+@pytest.mark.anyio
+async def test_a_given_fallback_rate_limit_overrides_the_share(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = _limiter(f"redis://127.0.0.1:{unused_port()}/0", 12, 2.0, fallback_rate_limit=6)
+    with caplog.at_level(logging.WARNING, logger="mailpartner_async"):
+        async with AsyncMailPartner("k", base_url=server.base_url, rate_limiter=limiter) as client:
+            await client.cancel_many([str(n) for n in range(8)])
+    assert busiest_window([r.arrived for r in server.requests], 2.0) <= 6
+    assert "pacing locally at 6 requests per 2 s" in caplog.records[0].getMessage()

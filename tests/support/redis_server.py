@@ -69,6 +69,11 @@ class RedisServer:
             process.kill()
             process.wait(timeout=10)
 
+    def restart(self) -> None:
+        """Killed and started again at once: empty, as without persistence."""
+        self.stop()
+        self.start()
+
     def restore(self) -> None:
         """Running and empty again, after a test that stopped it (or not)."""
         try:

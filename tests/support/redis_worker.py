@@ -2,6 +2,8 @@
 
     python -m tests.support.redis_worker URL KEY RATE PERIOD FALLBACK BASE_URL ID...
 
+(``FALLBACK`` 0: no ``fallback_rate_limit``, each member paces at its share.)
+
 Prints ``ready``, waits for a line on stdin (so the test starts every worker at
 once), cancels the ids, then prints one JSON line per outcome. Log records go to
 stderr.
@@ -21,8 +23,12 @@ from mailpartner_async.redis import RedisRateLimiter
 
 async def run(argv: list[str]) -> None:
     url, key, rate, period, fallback, base_url, *ids = argv
-    limiter = RedisRateLimiter(
-        url, rate_limit=int(rate), key=key, period=float(period), fallback_rate_limit=int(fallback)
+    limiter = RedisRateLimiter(  # FALLBACK 0: each member's share of the fleet
+        url,
+        rate_limit=int(rate),
+        key=key,
+        period=float(period),
+        fallback_rate_limit=int(fallback) or None,
     )
     async with AsyncMailPartner("k", base_url=base_url, rate_limiter=limiter) as client:
         print("ready", flush=True)
