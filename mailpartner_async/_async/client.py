@@ -16,7 +16,7 @@ import httpx
 
 from .._compat import AsyncLimiter, AsyncPacing, RateLimiter, async_sleep, check_rate_limiter
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
-from .._core.models import CancelOutcome, CancelResult, ProgressCallback
+from .._core.models import CancelOutcome, CancelResult, ProgressCallback, attach_response
 from .._core.protocol import (
     CancelRequest,
     Verdict,
@@ -546,6 +546,6 @@ class AsyncMailPartner:
 def _attach_response(verdict: Verdict, response: ResponseInfo) -> None:
     """Give the result or error of ``verdict`` the answer's status and headers."""
     if verdict.result is not None:
-        verdict.result._response = response
+        attach_response(verdict.result, response)
     elif verdict.error is not None:
         verdict.error.response = response

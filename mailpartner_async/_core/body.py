@@ -10,9 +10,18 @@ in :attr:`BodyDecoder.problem`, never raised.
 from __future__ import annotations
 
 import zlib
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = ["ACCEPT_ENCODING", "BodyDecoder"]
+
+
+class _Inflater(Protocol):
+    """What the decoder needs of a ``zlib.decompressobj()`` (whose class is private)."""
+
+    @property
+    def eof(self) -> bool: ...
+    def decompress(self, data: bytes, max_length: int = 0, /) -> bytes: ...
+
 
 ACCEPT_ENCODING: Final = "gzip, deflate"
 """What the SDK asks for: the encodings :class:`BodyDecoder` undoes."""
@@ -42,7 +51,7 @@ class BodyDecoder:
         self._body = bytearray()
         self.oversized = False
         self.problem = ""
-        self._decompressor: zlib._Decompress | None = None
+        self._decompressor: _Inflater | None = None
         self._head = b""  # deflate's first bytes, until there are two to look at
         codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
         codings = [c for c in codings if c != "identity"]
@@ -85,7 +94,7 @@ class BodyDecoder:
         """Bytes the body may still take: up to one past the cap, to know it is over."""
         return self._limit + 1 - len(self._body)
 
-    def _inflate(self, decompressor: zlib._Decompress, chunk: bytes) -> None:
+    def _inflate(self, decompressor: _Inflater, chunk: bytes) -> None:
         # Never more out than the room left: zlib stops there and holds the rest of
         # its input, so a bomb costs no more than the cap.
         try:

@@ -29,6 +29,7 @@ __all__ = [
     "MessageId",
     "ProgressCallback",
     "ScheduledMessage",
+    "attach_response",
     "outcome_category",
 ]
 
@@ -228,6 +229,11 @@ _CATEGORIES: tuple[tuple[type[MailPartnerError], str], ...] = (
     (AlreadySentError, "already_sent"),
     (MessageNotFoundError, "not_found"),
 )
+
+
+def attach_response(result: CancelResult, response: ResponseInfo) -> None:
+    """Give ``result`` the answer that decided it (its ``response``), as the client does."""
+    result._response = response
 
 
 def outcome_category(outcome: CancelOutcome) -> str:

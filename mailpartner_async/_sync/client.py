@@ -19,7 +19,7 @@ import httpx
 
 from .._compat import Limiter, Pacing, RateLimiter, check_rate_limiter, sleep
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
-from .._core.models import CancelOutcome, CancelResult, ProgressCallback
+from .._core.models import CancelOutcome, CancelResult, ProgressCallback, attach_response
 from .._core.protocol import (
     CancelRequest,
     Verdict,
@@ -547,6 +547,6 @@ class MailPartner:
 def _attach_response(verdict: Verdict, response: ResponseInfo) -> None:
     """Give the result or error of ``verdict`` the answer's status and headers."""
     if verdict.result is not None:
-        verdict.result._response = response
+        attach_response(verdict.result, response)
     elif verdict.error is not None:
         verdict.error.response = response
