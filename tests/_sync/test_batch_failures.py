@@ -12,6 +12,7 @@ disk is filled for real: a soft ``RLIMIT_FSIZE`` makes its writes fail with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import signal
@@ -54,11 +55,14 @@ def check_one_outcome_each(outcomes: list[CancelOutcome], ids: list[str]) -> Non
     assert set(seen) <= set(ids)
 
 
-@pytest.fixture
-def disk_of(tmp_path: Path) -> Iterator[None]:
-    """Writes past the soft file-size limit fail (EFBIG) instead of killing us."""
+@contextlib.contextmanager
+def disk_full_at(size: int) -> Iterator[None]:
+    """Writes past ``size`` bytes of any file fail (EFBIG) instead of killing us, for
+    the block only: whatever the test runner writes after it (its report, to a log
+    file maybe larger than ``size``) is written as usual."""
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
     try:
         yield
     finally:
@@ -66,20 +70,13 @@ def disk_of(tmp_path: Path) -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
-def fill_disk_at(size: int) -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-
-
-@pytest.mark.usefixtures("disk_of")
 def test_a_full_journal_disk_ends_the_batch_with_every_outcome_it_had(
     fake: FakeMailPartner, tmp_path: Path
 ) -> None:
     ids = schedule(fake, 3000)
     path = tmp_path / "journal.jsonl"
     with fake.client(rate_limit=None) as client:
-        fill_disk_at(20_000)
-        with pytest.raises(BatchError) as caught:
+        with disk_full_at(20_000), pytest.raises(BatchError) as caught:
             client.cancel_many(ids, journal=path, concurrency=8)
     error = caught.value
     outcomes = error.outcomes
