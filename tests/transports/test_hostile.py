@@ -336,11 +336,21 @@ def test_aclose_under_another_event_loop_raises_mailpartner_error(
 
 # --- bad settings fail in the constructor ------------------------------------------
 
-BAD_BASE_URLS = ["http://127.0.0.1:abc/v1", "http://anything.localhost/v1"]
+BAD_BASE_URLS = {
+    "port-not-a-number": "http://127.0.0.1:abc/v1",
+    "dot-localhost": "http://anything.localhost/v1",
+    "nul-in-path": "http://127.0.0.1:8025/v1\x00",
+    "nul-in-host": "http://127.0.0.1\x00.evil.example/v1",
+    "crlf-in-path": "http://127.0.0.1:8025/v1\r\nX-Injected: 1",
+    "tab-in-path": "http://127.0.0.1:8025/v\t1",
+    "space-in-path": "http://127.0.0.1:8025/v 1",
+    "del-in-path": "http://127.0.0.1:8025/v1\x7f",
+}
+CONSTRUCTOR_KINDS = ["httpx", "httpx2", "aiohttp", "sync-httpx", "sync-httpx2"]
 
 
-@pytest.mark.parametrize("base_url", BAD_BASE_URLS, ids=["port-not-a-number", "dot-localhost"])
-@pytest.mark.parametrize("kind", ["httpx", "aiohttp", "sync"])
+@pytest.mark.parametrize("base_url", BAD_BASE_URLS.values(), ids=BAD_BASE_URLS.keys())
+@pytest.mark.parametrize("kind", CONSTRUCTOR_KINDS)
 def test_bad_base_url_fails_in_the_constructor(base_url: str, kind: str) -> None:
     with pytest.raises(ConfigurationError):
         build_and_close(kind, base_url=base_url)
@@ -357,8 +367,8 @@ def test_missing_ssl_cert_file_fails_in_the_constructor(
 
 def build_and_close(kind: str, **overrides: Any) -> None:
     """Build a client (raising if the constructor does), then close it."""
-    if kind == "sync":
-        sync_client(None, "httpx", **overrides).close()
+    if kind.startswith("sync"):
+        sync_client(None, kind.partition("-")[2] or "httpx", **overrides).close()
         return
     client = async_client(None, kind, **overrides)
     anyio.run(client.aclose)
