@@ -55,6 +55,7 @@ __all__ = [
     "redirect",
     "reply",
     "stall",
+    "two_answers",
 ]
 
 
@@ -277,6 +278,18 @@ def duplicate_content_length() -> Misbehaviour:
         return [answer(f"HTTP/1.1 200 {seen.key}", headers, body)]
 
     return Misbehaviour("duplicate-content-length", render)
+
+
+STRAY_MESSAGE = "stray answer, meant for no request"
+
+
+def two_answers() -> Misbehaviour:
+    """This request's code-200 answer and, in the same write, a second complete
+    code-200 answer that no request asked for; the connection is kept alive, so a
+    client that reuses it reads the stray answer as the next request's."""
+    first = answer("HTTP/1.1 200 OK", [JSON], api_body(200), close=False)
+    stray = answer("HTTP/1.1 200 OK", [JSON], api_body(200, STRAY_MESSAGE), close=False)
+    return Misbehaviour("two-answers", lambda seen: [first + stray], keep_alive=True)
 
 
 def _seen(head: RequestHead, connection: int) -> Seen:

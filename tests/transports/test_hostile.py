@@ -45,6 +45,7 @@ from mailpartner_async import (
 from mailpartner_async.cli import main
 from tests.support.hostile import (
     LATIN1_MESSAGE,
+    STRAY_MESSAGE,
     CountingServer,
     HostileServer,
     Misbehaviour,
@@ -63,6 +64,7 @@ from tests.support.hostile import (
     redirect,
     reply,
     stall,
+    two_answers,
 )
 from tests.support.leaks import assert_key_absent, outcome_texts, texts_of
 from tests.support.server import unused_port
@@ -599,6 +601,49 @@ def test_forked_child_and_parent_never_get_each_others_answer(hostile: HostileSe
     assert child == b"MessageNotFoundError"
     assert isinstance(parent, CancelResult), parent
     assert parent.code == 200
+
+
+# --- an answer belongs to its own request -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_stray_second_answer_is_never_taken_for_the_next_request(
+    hostile: HostileServer, client_transport: str, request: pytest.FixtureRequest
+) -> None:
+    if client_transport in ("httpx", "httpx2"):
+        # Not fixed yet (issue 20, item 5): the async clients run on httpx's own
+        # transport (which OpenTelemetry's instrumentation patches), whose streams are
+        # httpcore's and count nothing. Strict: the day it holds, this marker must go.
+        reason = "the async httpx transports still take a stray answer (issue 20)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    hostile.script("1", two_answers())
+    hostile.default = reply(4, "Message not found")
+    async with async_client(hostile, client_transport) as client:
+        first = await async_outcome(client, "1")
+        following = [await async_outcome(client, str(n)) for n in range(2, 5)]
+
+    assert isinstance(first, CancelResult)
+    assert first.code == 200
+    assert first.message != STRAY_MESSAGE
+    for outcome in following:
+        assert isinstance(outcome, MessageNotFoundError), outcome
+    assert all(seen.connection == 1 for seen in hostile.requests_for("1"))
+
+
+def test_a_stray_second_answer_is_never_taken_for_the_next_request_sync(
+    hostile: HostileServer, client_transport: str
+) -> None:
+    hostile.script("1", two_answers())
+    hostile.default = reply(4, "Message not found")
+    with sync_client(hostile, client_transport) as client:
+        first = sync_outcome(client, "1")
+        following = [sync_outcome(client, str(n)) for n in range(2, 5)]
+
+    assert isinstance(first, CancelResult)
+    assert first.code == 200
+    assert first.message != STRAY_MESSAGE
+    for outcome in following:
+        assert isinstance(outcome, MessageNotFoundError), outcome
 
 
 # --- a failing ids source ----------------------------------------------------------------
