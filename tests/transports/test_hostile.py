@@ -52,6 +52,7 @@ from tests.support.hostile import (
     bad_status_line_with_key,
     big_set_cookie,
     bomb,
+    chunked_with_content_length,
     close_after_request,
     deep_json,
     drip,
@@ -60,6 +61,7 @@ from tests.support.hostile import (
     echo_key_in_reason,
     errors_with_key,
     gzip_lie,
+    identical_content_length,
     latin1_json,
     redirect,
     reply,
@@ -644,6 +646,58 @@ def test_a_stray_second_answer_is_never_taken_for_the_next_request_sync(
     assert first.message != STRAY_MESSAGE
     for outcome in following:
         assert isinstance(outcome, MessageNotFoundError), outcome
+
+
+# --- one parsing rule on every transport ------------------------------------------------
+
+# Safe (a long header, a Content-Length repeated the same) is read; ambiguous (both
+# Transfer-Encoding and Content-Length) is refused as not an API response, at once:
+# the request reached the server, so no retry. Any difference between transports,
+# or a second attempt, fails.
+FRAMING_CASES = {
+    "big-set-cookie": (big_set_cookie, CancelResult),
+    "identical-content-length": (identical_content_length, CancelResult),
+    "chunked-with-content-length": (chunked_with_content_length, UnexpectedResponseError),
+}
+
+
+def _expect_parity_gap(request: pytest.FixtureRequest, case: str, transport: str) -> None:
+    if case == "identical-content-length" and transport == "aiohttp":
+        # Not met yet (issue 20, item 6): aiohttp's C parser (llhttp) refuses any
+        # repeated Content-Length and has no public switch; httpx's parser drops the
+        # repeat before the SDK sees the headers, so neither side can copy the other.
+        reason = "aiohttp refuses a repeated identical Content-Length (issue 20)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", FRAMING_CASES, ids=list(FRAMING_CASES))
+async def test_every_transport_reads_a_framing_case_the_same_way(
+    hostile: HostileServer, client_transport: str, case: str, request: pytest.FixtureRequest
+) -> None:
+    _expect_parity_gap(request, case, client_transport)
+    make, expected = FRAMING_CASES[case]
+    hostile.default = make()
+    async with async_client(hostile, client_transport) as client:
+        outcome = await async_outcome(client, "1")
+
+    assert type(outcome) is expected, outcome
+    assert len(hostile.requests) == 1
+    assert_key_absent(KEY, texts_of(outcome))
+
+
+@pytest.mark.parametrize("case", FRAMING_CASES, ids=list(FRAMING_CASES))
+def test_every_transport_reads_a_framing_case_the_same_way_sync(
+    hostile: HostileServer, client_transport: str, case: str
+) -> None:
+    make, expected = FRAMING_CASES[case]
+    hostile.default = make()
+    with sync_client(hostile, client_transport) as client:
+        outcome = sync_outcome(client, "1")
+
+    assert type(outcome) is expected, outcome
+    assert len(hostile.requests) == 1
+    assert_key_absent(KEY, texts_of(outcome))
 
 
 # --- a failing ids source ----------------------------------------------------------------
