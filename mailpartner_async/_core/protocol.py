@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
 __all__ = [
+    "AMBIGUOUS_FRAMING",
     "ENDPOINT",
     "Answer",
     "CancelRequest",
@@ -53,6 +54,11 @@ __all__ = [
 ]
 
 ENDPOINT: Final = "/message-cancel"
+AMBIGUOUS_FRAMING: Final = "both Transfer-Encoding and Content-Length: ambiguous end"
+"""Why an answer framed both ways is refused (RFC 9112, section 6.3): where it ends
+depends on who reads it. httpx's parser reads it by ``Transfer-Encoding`` and the
+protocol refuses it from the headers; aiohttp's refuses the head itself, and its
+transport says so with ``refused``. Either way: an ``UnexpectedResponseError``."""
 # The first ``charset`` parameter; its value as sent, quotes and spaces included.
 _CHARSET_PARAMETER: Final = re.compile(r";\s*charset\s*=([^;]*)", re.IGNORECASE)
 
@@ -158,7 +164,8 @@ class RawResponse:
     says the connection broke while the body was being read; ``oversized`` that the
     declared length was over the cap, so the body was not read at all (or that it
     inflated past the cap); ``undecodable`` says why a ``Content-Encoding`` could not
-    be undone.
+    be undone; ``refused`` why the HTTP library refused the head itself (the status
+    then unknown: 0).
     """
 
     status: int
@@ -167,6 +174,7 @@ class RawResponse:
     truncated: bool = False
     oversized: bool = False
     undecodable: str = ""
+    refused: str = ""
 
 
 class _NotAnAPIResponse(Exception):
@@ -196,6 +204,10 @@ def read_answer(raw: RawResponse) -> Answer:
     float or a string of digits; anything else leaves ``code`` ``None``.
     """
     try:
+        if raw.refused:
+            raise _NotAnAPIResponse(raw.refused)
+        if "transfer-encoding" in raw.headers and "content-length" in raw.headers:
+            raise _NotAnAPIResponse(AMBIGUOUS_FRAMING)
         if raw.undecodable:
             raise _NotAnAPIResponse(raw.undecodable)
         if raw.oversized:

@@ -15,6 +15,7 @@ import ipaddress
 import math
 import os
 import random
+import unicodedata
 from collections.abc import Callable
 from typing import Final, Literal, Self
 from urllib.parse import urlsplit
@@ -134,6 +135,7 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
     if base_url is None:
         base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     base_url = base_url.strip().rstrip("/")
+    _refuse_hidden_characters(base_url)
     try:
         parts = urlsplit(base_url)
     except ValueError:
@@ -156,6 +158,22 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
             "unencrypted; use https:// or pass allow_insecure_http=True"
         )
     return base_url
+
+
+def _refuse_hidden_characters(base_url: str) -> None:
+    """Refuse a control, format (zero-width, bidi) or whitespace character anywhere.
+
+    Each HTTP library treats them differently (httpx raises ``InvalidURL`` on the
+    first request, aiohttp a ``ValueError``, others may quote them or cut the URL
+    there), so they are refused here, the same way on every transport. The message
+    names the character and its position, never the URL, which may carry a secret.
+    """
+    for position, char in enumerate(base_url):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            raise ConfigurationError(
+                f"base_url must not contain control characters or whitespace "
+                f"(U+{ord(char):04X} at position {position})"
+            )
 
 
 def is_loopback(host: str) -> bool:

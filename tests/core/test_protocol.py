@@ -37,6 +37,7 @@ from mailpartner_async import (
     UnexpectedResponseError,
 )
 from mailpartner_async._core.protocol import (
+    AMBIGUOUS_FRAMING,
     Answer,
     RawResponse,
     Verdict,
@@ -367,6 +368,34 @@ def test_read_answer_gives_no_code_and_the_reason_for_what_is_not_an_api_respons
 
     assert (answer.fields, answer.code) == ({}, None)
     assert answer.problem.startswith(reason)
+
+
+GOOD_BODY = json.dumps({"success": True, "code": 200, "message": "ok"}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        RawResponse(200, {"transfer-encoding": "chunked", "content-length": "62"}, GOOD_BODY),
+        RawResponse(200, {"transfer-encoding": "gzip, chunked", "content-length": "0"}, GOOD_BODY),
+        RawResponse(0, {}, b"", refused=AMBIGUOUS_FRAMING),
+    ],
+    ids=["chunked-and-length", "gzip-chunked-and-length", "refused-by-the-library"],
+)
+def test_an_answer_framed_both_ways_is_no_api_response_whatever_its_body(
+    raw: RawResponse,
+) -> None:
+    answer = read_answer(raw)
+    verdict = interpret_response(raw, message_id="300")
+
+    assert (answer.fields, answer.code, answer.problem) == ({}, None, AMBIGUOUS_FRAMING)
+    assert isinstance(verdict.error, UnexpectedResponseError)
+    assert not verdict.retry
+
+
+@pytest.mark.parametrize("headers", [{"content-length": "62"}, {"transfer-encoding": "chunked"}])
+def test_an_answer_framed_one_way_is_read(headers: dict[str, str]) -> None:
+    assert read_answer(RawResponse(200, headers, GOOD_BODY)).code == 200
 
 
 # --- interpret_response: control codes -------------------------------------------

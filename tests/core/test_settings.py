@@ -216,6 +216,44 @@ def test_a_base_url_with_an_invalid_port_is_refused(base_url: str) -> None:
         resolve_base_url(base_url, allow_insecure_http=False)
 
 
+@pytest.mark.parametrize(
+    ("base_url", "character"),
+    [
+        ("https://api.mailpartner.fr/v1\x00", "U+0000 at position 29"),
+        ("https://api.mailpartner.fr\x00.evil.example/v1", "U+0000 at position 26"),
+        ("https://api.mailpartner.fr/v1\r\nX-Injected: 1", "U+000D at position 29"),
+        ("https://api.mailpartner.fr/v1\n", None),  # trailing: stripped like spaces
+        ("https://api.mailpartner.fr/v\t1", "U+0009 at position 28"),
+        ("https://api.mailpartner.fr/v 1", "U+0020 at position 28"),
+        ("https://api.mail partner.fr/v1", "U+0020 at position 16"),
+        ("https://api.mailpartner.fr/v1\x7f", "U+007F at position 29"),
+        ("https://api.mailpartner.fr/v1\x85", None),  # NEL: whitespace, stripped
+        ("https://api.mailpartner.fr/\x9bv1", "U+009B at position 27"),
+        ("https://api.mailpartner.fr/v\u00a01", "U+00A0 at position 28"),
+        ("https://api.mailpartner.fr/v\u20281", "U+2028 at position 28"),
+        ("https://api.mailpartner.fr/v\u200b1", "U+200B at position 28"),
+        ("https://api.mailpartner.fr/v\u202e1", "U+202E at position 28"),
+        ("https://api.mailpartner.fr/v\ufeff1", "U+FEFF at position 28"),
+    ],
+)
+@pytest.mark.parametrize("allow_insecure_http", [False, True])
+def test_a_control_or_whitespace_character_in_base_url_is_refused(
+    base_url: str, character: str | None, allow_insecure_http: bool
+) -> None:
+    if character is None:
+        # Leading and trailing whitespace is trimmed, as it always was.
+        assert resolve_base_url(base_url, allow_insecure_http=allow_insecure_http) == (
+            "https://api.mailpartner.fr/v1"
+        )
+        return
+
+    with pytest.raises(ConfigurationError, match="control characters or whitespace") as caught:
+        resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+
+    assert f"({character})" in str(caught.value)
+    assert "mailpartner" not in str(caught.value)
+
+
 def test_plain_http_from_env_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BASE_URL_ENV, "http://api.mailpartner.fr/v1")
 

@@ -40,6 +40,7 @@ __all__ = [
     "bad_status_line_with_key",
     "big_set_cookie",
     "bomb",
+    "chunked_with_content_length",
     "close_after_request",
     "counting",
     "deep_json",
@@ -50,11 +51,13 @@ __all__ = [
     "errors_with_key",
     "gzip_lie",
     "hostile",
+    "identical_content_length",
     "latin1_json",
     "raw",
     "redirect",
     "reply",
     "stall",
+    "two_answers",
 ]
 
 
@@ -277,6 +280,35 @@ def duplicate_content_length() -> Misbehaviour:
         return [answer(f"HTTP/1.1 200 {seen.key}", headers, body)]
 
     return Misbehaviour("duplicate-content-length", render)
+
+
+def identical_content_length() -> Misbehaviour:
+    """A valid answer whose ``Content-Length`` is sent twice, the same both times."""
+    body = api_body(200)
+    data = answer("HTTP/1.1 200 OK", [JSON, ("Content-Length", str(len(body)))], body)
+    return Misbehaviour("identical-content-length", lambda seen: [data])
+
+
+def chunked_with_content_length() -> Misbehaviour:
+    """``Transfer-Encoding: chunked`` and a ``Content-Length`` that disagree about
+    where the answer ends: the smuggling shape (RFC 9112, section 6.3)."""
+    body = api_body(200)
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    headers = [JSON, ("Transfer-Encoding", "chunked"), ("Content-Length", str(len(body)))]
+    data = answer("HTTP/1.1 200 OK", headers, chunked, length=False)
+    return Misbehaviour("chunked-with-content-length", lambda seen: [data])
+
+
+STRAY_MESSAGE = "stray answer, meant for no request"
+
+
+def two_answers() -> Misbehaviour:
+    """This request's code-200 answer and, in the same write, a second complete
+    code-200 answer that no request asked for; the connection is kept alive, so a
+    client that reuses it reads the stray answer as the next request's."""
+    first = answer("HTTP/1.1 200 OK", [JSON], api_body(200), close=False)
+    stray = answer("HTTP/1.1 200 OK", [JSON], api_body(200, STRAY_MESSAGE), close=False)
+    return Misbehaviour("two-answers", lambda seen: [first + stray], keep_alive=True)
 
 
 def _seen(head: RequestHead, connection: int) -> Seen:

@@ -45,12 +45,14 @@ from mailpartner_async import (
 from mailpartner_async.cli import main
 from tests.support.hostile import (
     LATIN1_MESSAGE,
+    STRAY_MESSAGE,
     CountingServer,
     HostileServer,
     Misbehaviour,
     bad_status_line_with_key,
     big_set_cookie,
     bomb,
+    chunked_with_content_length,
     close_after_request,
     deep_json,
     drip,
@@ -59,10 +61,12 @@ from tests.support.hostile import (
     echo_key_in_reason,
     errors_with_key,
     gzip_lie,
+    identical_content_length,
     latin1_json,
     redirect,
     reply,
     stall,
+    two_answers,
 )
 from tests.support.leaks import assert_key_absent, outcome_texts, texts_of
 from tests.support.server import unused_port
@@ -336,11 +340,21 @@ def test_aclose_under_another_event_loop_raises_mailpartner_error(
 
 # --- bad settings fail in the constructor ------------------------------------------
 
-BAD_BASE_URLS = ["http://127.0.0.1:abc/v1", "http://anything.localhost/v1"]
+BAD_BASE_URLS = {
+    "port-not-a-number": "http://127.0.0.1:abc/v1",
+    "dot-localhost": "http://anything.localhost/v1",
+    "nul-in-path": "http://127.0.0.1:8025/v1\x00",
+    "nul-in-host": "http://127.0.0.1\x00.evil.example/v1",
+    "crlf-in-path": "http://127.0.0.1:8025/v1\r\nX-Injected: 1",
+    "tab-in-path": "http://127.0.0.1:8025/v\t1",
+    "space-in-path": "http://127.0.0.1:8025/v 1",
+    "del-in-path": "http://127.0.0.1:8025/v1\x7f",
+}
+CONSTRUCTOR_KINDS = ["httpx", "httpx2", "aiohttp", "sync-httpx", "sync-httpx2"]
 
 
-@pytest.mark.parametrize("base_url", BAD_BASE_URLS, ids=["port-not-a-number", "dot-localhost"])
-@pytest.mark.parametrize("kind", ["httpx", "aiohttp", "sync"])
+@pytest.mark.parametrize("base_url", BAD_BASE_URLS.values(), ids=BAD_BASE_URLS.keys())
+@pytest.mark.parametrize("kind", CONSTRUCTOR_KINDS)
 def test_bad_base_url_fails_in_the_constructor(base_url: str, kind: str) -> None:
     with pytest.raises(ConfigurationError):
         build_and_close(kind, base_url=base_url)
@@ -357,8 +371,8 @@ def test_missing_ssl_cert_file_fails_in_the_constructor(
 
 def build_and_close(kind: str, **overrides: Any) -> None:
     """Build a client (raising if the constructor does), then close it."""
-    if kind == "sync":
-        sync_client(None, "httpx", **overrides).close()
+    if kind.startswith("sync"):
+        sync_client(None, kind.partition("-")[2] or "httpx", **overrides).close()
         return
     client = async_client(None, kind, **overrides)
     anyio.run(client.aclose)
@@ -589,6 +603,101 @@ def test_forked_child_and_parent_never_get_each_others_answer(hostile: HostileSe
     assert child == b"MessageNotFoundError"
     assert isinstance(parent, CancelResult), parent
     assert parent.code == 200
+
+
+# --- an answer belongs to its own request -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_stray_second_answer_is_never_taken_for_the_next_request(
+    hostile: HostileServer, client_transport: str, request: pytest.FixtureRequest
+) -> None:
+    if client_transport in ("httpx", "httpx2"):
+        # Not fixed yet (issue 20, item 5): the async clients run on httpx's own
+        # transport (which OpenTelemetry's instrumentation patches), whose streams are
+        # httpcore's and count nothing. Strict: the day it holds, this marker must go.
+        reason = "the async httpx transports still take a stray answer (issue 20)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    hostile.script("1", two_answers())
+    hostile.default = reply(4, "Message not found")
+    async with async_client(hostile, client_transport) as client:
+        first = await async_outcome(client, "1")
+        following = [await async_outcome(client, str(n)) for n in range(2, 5)]
+
+    assert isinstance(first, CancelResult)
+    assert first.code == 200
+    assert first.message != STRAY_MESSAGE
+    for outcome in following:
+        assert isinstance(outcome, MessageNotFoundError), outcome
+    assert all(seen.connection == 1 for seen in hostile.requests_for("1"))
+
+
+def test_a_stray_second_answer_is_never_taken_for_the_next_request_sync(
+    hostile: HostileServer, client_transport: str
+) -> None:
+    hostile.script("1", two_answers())
+    hostile.default = reply(4, "Message not found")
+    with sync_client(hostile, client_transport) as client:
+        first = sync_outcome(client, "1")
+        following = [sync_outcome(client, str(n)) for n in range(2, 5)]
+
+    assert isinstance(first, CancelResult)
+    assert first.code == 200
+    assert first.message != STRAY_MESSAGE
+    for outcome in following:
+        assert isinstance(outcome, MessageNotFoundError), outcome
+
+
+# --- one parsing rule on every transport ------------------------------------------------
+
+# Safe (a long header, a Content-Length repeated the same) is read; ambiguous (both
+# Transfer-Encoding and Content-Length) is refused as not an API response, at once:
+# the request reached the server, so no retry. Any difference between transports,
+# or a second attempt, fails.
+FRAMING_CASES = {
+    "big-set-cookie": (big_set_cookie, CancelResult),
+    "identical-content-length": (identical_content_length, CancelResult),
+    "chunked-with-content-length": (chunked_with_content_length, UnexpectedResponseError),
+}
+
+
+def _expect_parity_gap(request: pytest.FixtureRequest, case: str, transport: str) -> None:
+    if case == "identical-content-length" and transport == "aiohttp":
+        # Not met yet (issue 20, item 6): aiohttp's C parser (llhttp) refuses any
+        # repeated Content-Length and has no public switch; httpx's parser drops the
+        # repeat before the SDK sees the headers, so neither side can copy the other.
+        reason = "aiohttp refuses a repeated identical Content-Length (issue 20)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", FRAMING_CASES, ids=list(FRAMING_CASES))
+async def test_every_transport_reads_a_framing_case_the_same_way(
+    hostile: HostileServer, client_transport: str, case: str, request: pytest.FixtureRequest
+) -> None:
+    _expect_parity_gap(request, case, client_transport)
+    make, expected = FRAMING_CASES[case]
+    hostile.default = make()
+    async with async_client(hostile, client_transport) as client:
+        outcome = await async_outcome(client, "1")
+
+    assert type(outcome) is expected, outcome
+    assert len(hostile.requests) == 1
+    assert_key_absent(KEY, texts_of(outcome))
+
+
+@pytest.mark.parametrize("case", FRAMING_CASES, ids=list(FRAMING_CASES))
+def test_every_transport_reads_a_framing_case_the_same_way_sync(
+    hostile: HostileServer, client_transport: str, case: str
+) -> None:
+    make, expected = FRAMING_CASES[case]
+    hostile.default = make()
+    with sync_client(hostile, client_transport) as client:
+        outcome = sync_outcome(client, "1")
+
+    assert type(outcome) is expected, outcome
+    assert len(hostile.requests) == 1
+    assert_key_absent(KEY, texts_of(outcome))
 
 
 # --- a failing ids source ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
-from ..._core.protocol import CancelRequest, RawResponse
+from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
@@ -74,6 +74,11 @@ class AsyncAiohttpTransport:
             trust_env=False,
             proxy=self._proxy,
             auto_decompress=False,
+            # The httpx transports' rule for a long header (h11 reads a head of up to
+            # 16 KiB, whatever its lines): aiohttp's own refuses any line over 8190
+            # bytes, and so a 9 KB Set-Cookie that httpx reads (issue 20).
+            max_line_size=_MAX_HEAD_BYTES,
+            max_field_size=_MAX_HEAD_BYTES,
             headers=self._headers,
             middlewares=(_no_hidden_resend,),
         )
@@ -109,6 +114,8 @@ class AsyncAiohttpTransport:
                         started = True
                         return await _read(response), None
                 except Exception as exc:
+                    if not started and _is_ambiguous_framing(exc):
+                        return RawResponse(0, {}, b"", refused=AMBIGUOUS_FRAMING), None
                     mapped = connection_error(
                         exc,
                         message_id=request.message_id,
@@ -132,6 +139,20 @@ class AsyncAiohttpTransport:
         self.closed = True
         if self._session is not None:
             await self._session.close()
+
+
+_MAX_HEAD_BYTES = 16 * 1024
+
+
+def _is_ambiguous_framing(exc: Exception) -> bool:
+    """Whether aiohttp's parser refused a head for carrying both Transfer-Encoding
+    and Content-Length. aiohttp names the case only in its message (the class,
+    ``BadHttpMessage``, is every malformed head's), so a test with a server that sends
+    that head fails the day the wording changes."""
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        return False
+    text = str(exc.message)
+    return "Transfer-Encoding" in text and "Content-Length" in text
 
 
 class _NotResent(aiohttp.ClientConnectionError):

@@ -131,16 +131,21 @@ def _busy(stream: _AttemptStream, timeout: float | None) -> Iterator[float | Non
 
 
 class _AttemptStream(httpcore.NetworkStream):
-    """A network stream whose every wait honours the attempt it is for."""
+    """A network stream whose every wait honours the attempt it is for, and which
+    counts its reads since its last write (see :func:`_answered_before_asked`)."""
 
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
+        self.reads_since_write = 0
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         with _busy(self, timeout) as seconds:
-            return self._stream.read(max_bytes, seconds)
+            data = self._stream.read(max_bytes, seconds)
+        self.reads_since_write += 1
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.reads_since_write = 0
         with _busy(self, timeout) as seconds:
             self._stream.write(buffer, seconds)
 
@@ -217,6 +222,13 @@ class AttemptTransport(httpx.BaseTransport):
         )
         with _as_httpx_errors():
             response = self._pool.handle_request(core)
+        if _answered_before_asked(response):
+            # Closing an answer whose body was not read closes its connection.
+            response.close()
+            raise httpx.RemoteProtocolError(
+                "the server sent an answer before this request (bytes left after the "
+                "previous answer on the connection); the connection was closed"
+            )
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -226,6 +238,19 @@ class AttemptTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _answered_before_asked(response: httpcore.Response) -> bool:
+    """Whether the answer's head was complete with no read after the request was
+    written: it came from bytes already buffered, left over after the previous
+    answer on the connection, so it answers no request of ours.
+
+    httpcore keeps what it read past a complete answer and takes it as the next
+    answer; it offers no public way to see those bytes, but the connection's stream
+    (the ``network_stream`` extension) is one of ours and counts its reads.
+    """
+    stream = response.extensions.get("network_stream")
+    return isinstance(stream, _AttemptStream) and stream.reads_since_write == 0
 
 
 class _Body(httpx.SyncByteStream):
