@@ -18,7 +18,8 @@ Names (fixed by the contract for the span, ours for the rest):
 - one event ``mailpartner.attempt`` per attempt (see :meth:`CallObservation.attempt`);
 - metrics ``mailpartner.cancel.outcomes`` (counter, by ``mailpartner.code`` or
   ``error.type``), ``mailpartner.cancel.duration`` and ``mailpartner.limits.wait``
-  (histograms, seconds).
+  (histograms, seconds). Their attributes come from bounded sets only: a code
+  outside :class:`~mailpartner_async.CancelCode` counts as ``"_OTHER"``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import dataclasses
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._core.errors import ConfigurationError
+from ._core.models import CancelCode
 from ._core.secrets import SecretText, redact
 from ._extras import missing_extra
 from ._version import __version__
@@ -218,10 +221,12 @@ class Observer:
                 otel = self._otel
         return otel
 
-    def call(self, message_id: object, secret: SecretText = None) -> CallObservation:
+    def call(self, message_id: str | None, secret: SecretText = None) -> CallObservation:
         """Observe one ``cancel`` call: use as ``with observer.call(id, key) as call:``.
 
-        ``secret``, the client's key, is masked in what the call records.
+        ``message_id`` is the id as the request carries it (``None`` when the call
+        was refused before one could be read); ``secret``, the client's key, is
+        masked in what the call records.
         """
         return CallObservation(self, message_id, secret)
 
@@ -285,7 +290,9 @@ class CallObservation:
         "waited",
     )
 
-    def __init__(self, observer: Observer, message_id: object, secret: SecretText = None) -> None:
+    def __init__(
+        self, observer: Observer, message_id: str | None, secret: SecretText = None
+    ) -> None:
         self._observer = observer
         self._otel = otel = observer.otel
         self._secret = secret
@@ -297,7 +304,8 @@ class CallObservation:
         if otel is not None:
             span = otel.tracer.start_span("mailpartner.cancel", kind=otel.trace.SpanKind.CLIENT)
             if span.is_recording():
-                span.set_attribute("mailpartner.message_id", redact(str(message_id), secret))
+                if message_id is not None:
+                    span.set_attribute("mailpartner.message_id", redact(message_id, secret))
                 self._span = span
                 self._token = otel.context.attach(otel.trace.set_span_in_context(span))
 
@@ -352,7 +360,9 @@ class CallObservation:
             return
         code = _code_of(result, exc)
         outcome: Mapping[str, str | int] = (
-            {"mailpartner.code": code} if code is not None else {"error.type": _error_type(exc)}
+            {"mailpartner.code": _bounded_code(code)}
+            if code is not None
+            else {"error.type": _error_type(exc)}
         )
         otel.outcomes.add(1, outcome)
         otel.duration.record(time.perf_counter() - self._started, outcome)
@@ -367,7 +377,7 @@ class CallObservation:
             if exc is not None:
                 span.set_attribute("error.type", _error_type(exc))
                 if isinstance(exc, Exception):
-                    span.record_exception(exc)
+                    _record_exception(span, exc, self._secret)
                 span.set_status(otel.trace.StatusCode.ERROR, type(exc).__name__)
             span.end()
         finally:
@@ -442,9 +452,23 @@ class BatchObservation:
         if error is not None:
             span.set_attribute("error.type", type(error).__name__)
             if isinstance(error, Exception):
-                span.record_exception(error)
+                _record_exception(span, error, None)
             span.set_status(self._otel.trace.StatusCode.ERROR, type(error).__name__)
         span.end()
+
+
+def _record_exception(span: Any, exc: BaseException, secret: SecretText) -> None:
+    """``span.record_exception(exc)`` with the message and the stack trace redacted of
+    ``secret`` and of ``apiKey=`` values: an exception's text (a transport's, chained
+    into ours) may hold the URL or an echo of the key."""
+    stacktrace = "".join(traceback.format_exception(exc))
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": redact(str(exc), secret),
+            "exception.stacktrace": redact(stacktrace, secret),
+        },
+    )
 
 
 def _code_of(result: CancelResult | None, exc: BaseException | None) -> int | None:
@@ -452,6 +476,19 @@ def _code_of(result: CancelResult | None, exc: BaseException | None) -> int | No
         return int(result.code)
     code = getattr(exc, "code", None)
     return code if isinstance(code, int) else None
+
+
+_KNOWN_CODES: Final = frozenset(int(code) for code in CancelCode)
+
+OTHER_CODE: Final = "_OTHER"
+"""The metrics' ``mailpartner.code`` for a code outside the provider's table: one
+series for all of them, however many a server makes up."""
+
+
+def _bounded_code(code: int) -> int | str:
+    """``code`` for a metric attribute: itself if the provider documents it, else
+    :data:`OTHER_CODE` (metric attributes come only from bounded sets)."""
+    return code if code in _KNOWN_CODES else OTHER_CODE
 
 
 def _error_type(exc: BaseException | None) -> str:

@@ -338,10 +338,18 @@ class AsyncMailPartner:
     async def _cancel(
         self, message_id: str | int, settings: Settings, halt: AsyncStop | None
     ) -> CancelResult:
-        with self._pool.observer.call(message_id, settings.api_key) as call:
+        observer = self._pool.observer
+        try:
             request = build_request(
                 settings.base_url, settings.api_key, message_id, settings.response_format
             )
+        except MailPartnerError as refused:
+            # The span opens only once the id is read: a refused call still makes
+            # one, with the id the error names (if any), and raises what it would
+            # raise without tracing.
+            with observer.call(refused.message_id, settings.api_key):
+                raise
+        with observer.call(request.message_id, settings.api_key) as call:
             self._pool.check(request.message_id)
             return await self._cancel_with_retries(request, settings, call, halt)
 

@@ -14,10 +14,24 @@ __all__ = ["attempt_failure", "deadline_passed", "settled", "transport_error"]
 
 
 def transport_error(
-    name: str, detail: str, *, message_id: str, sent: bool, timed_out: bool
+    name: str,
+    detail: str,
+    *,
+    message_id: str,
+    sent: bool,
+    timed_out: bool,
+    tls: str | None = None,
 ) -> APIConnectionError:
     """Our error for a transport failure of class ``name`` whose (redacted) text is
-    ``detail``: an ``APITimeoutError`` when a time-out ended it."""
+    ``detail``: an ``APITimeoutError`` when a time-out ended it. ``tls`` says what TLS
+    refused, if that is the failure: then it is not transient, and not retried."""
+    if tls is not None:
+        return APIConnectionError(
+            f"TLS refused the connection: {tls}; not retried ({name}: {detail})",
+            message_id=message_id,
+            request_sent=sent,
+            transient=False,
+        )
     if timed_out:
         return APITimeoutError(
             f"request timed out ({name}: {detail})", message_id=message_id, request_sent=sent

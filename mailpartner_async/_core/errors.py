@@ -188,16 +188,25 @@ class APIConnectionError(MailPartnerError):
 
     ``request_sent`` tells whether the request may have reached the server (a read
     error or a connection closed before the answer) or surely did not (a connect
-    error).
+    error). ``transient`` is ``False`` for a failure another attempt cannot fix,
+    which is not retried: TLS refused the server (a certificate that does not verify,
+    or a server that does not speak TLS on the port).
     """
 
     request_sent: bool
+    transient: bool
 
     def __init__(
-        self, message: str, *, message_id: str | None = None, request_sent: bool = False
+        self,
+        message: str,
+        *,
+        message_id: str | None = None,
+        request_sent: bool = False,
+        transient: bool = True,
     ) -> None:
         super().__init__(message, message_id=message_id)
         self.request_sent = request_sent
+        self.transient = transient
 
 
 class APITimeoutError(APIConnectionError):

@@ -612,7 +612,10 @@ def _without_code(
 
 
 def interpret_transport_error(error: APIConnectionError) -> Verdict:
-    """A failed attempt (no answer) is always worth another attempt."""
+    """A failed attempt (no answer) is worth another attempt, unless the failure is
+    not transient (TLS refused the server: the next attempt would be refused too)."""
+    if not error.transient:
+        return Verdict.final(error, reason=f"{type(error).__name__}: {error.message}")
     return Verdict.retryable(
         error,
         reason=f"{type(error).__name__}: {error.message}",

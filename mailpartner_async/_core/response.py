@@ -29,9 +29,10 @@ class ResponseInfo:
     """The HTTP status and headers of one answer, header values redacted.
 
     ``headers`` maps lowercase names to values with the API key masked: ``apiKey=``
-    values, and ``secret``, the key of the request, wherever a value echoes it (built
-    on first access, so an unread one costs nothing); ``request_id`` is the first of
-    :data:`REQUEST_ID_HEADERS` the answer carried, or ``None`` (the provider sends
+    values, and ``secret``, the key of the request, wherever a value echoes it. They
+    are redacted as the answer arrives: neither the server's raw text nor the key is
+    kept, so no copy or pickle of a result can hold them. ``request_id`` is the first
+    of :data:`REQUEST_ID_HEADERS` the answer carried, or ``None`` (the provider sends
     none today).
 
     Example::
@@ -40,7 +41,7 @@ class ResponseInfo:
         print(result.response.status, result.response.request_id)
     """
 
-    __slots__ = ("_headers", "_raw_headers", "_secret", "status")
+    __slots__ = ("_headers", "status")
 
     status: int
 
@@ -48,19 +49,12 @@ class ResponseInfo:
         self, status: int, headers: Mapping[str, str], *, secret: SecretText = None
     ) -> None:
         self.status = status
-        self._raw_headers: Mapping[str, str] | None = headers
-        self._secret: SecretText = secret
-        self._headers: Mapping[str, str] | None = None
+        shown = {name.lower(): redact(value, secret) for name, value in headers.items()}
+        self._headers: Mapping[str, str] = types.MappingProxyType(shown)
 
     @property
     def headers(self) -> Mapping[str, str]:
         """The answer's headers, read-only, names lowercase, values redacted."""
-        if self._headers is None:
-            raw, secret = self._raw_headers or {}, self._secret
-            shown = {name.lower(): redact(value, secret) for name, value in raw.items()}
-            self._headers = types.MappingProxyType(shown)
-            # What the server sent, and the key to mask in it, are no longer held.
-            self._raw_headers = self._secret = None
         return self._headers
 
     @property

@@ -339,10 +339,18 @@ class MailPartner:
         return self._cancel(message_id, self._settings, halt)
 
     def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
-        with self._pool.observer.call(message_id, settings.api_key) as call:
+        observer = self._pool.observer
+        try:
             request = build_request(
                 settings.base_url, settings.api_key, message_id, settings.response_format
             )
+        except MailPartnerError as refused:
+            # The span opens only once the id is read: a refused call still makes
+            # one, with the id the error names (if any), and raises what it would
+            # raise without tracing.
+            with observer.call(refused.message_id, settings.api_key):
+                raise
+        with observer.call(request.message_id, settings.api_key) as call:
             self._pool.check(request.message_id)
             return self._cancel_with_retries(request, settings, call, halt)
 

@@ -154,6 +154,13 @@ def serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(_LoggingApp(fake), access_log=False, log_level="warning")
+    from ..testing import uvicorn_log_config
+
+    config = uvicorn.Config(
+        _LoggingApp(fake),
+        access_log=False,
+        log_level="warning",
+        log_config=uvicorn_log_config(),
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

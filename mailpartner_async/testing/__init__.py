@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         MessageStatus,
         RecordedRequest,
     )
+    from ._logging import RedactAPIKeyFilter, uvicorn_log_config
 
 __all__ = [
     "CANCEL_CUTOFF",
@@ -52,6 +53,8 @@ __all__ = [
     "FaultKind",
     "MessageStatus",
     "RecordedRequest",
+    "RedactAPIKeyFilter",
+    "uvicorn_log_config",
 ]
 
 # Where each name lives, imported on first use (PEP 562): pytest imports this package,
@@ -70,6 +73,8 @@ _EXPORTS: dict[str, str] = {
     "FaultKind": "._fake",
     "MessageStatus": "._fake",
     "RecordedRequest": "._fake",
+    "RedactAPIKeyFilter": "._logging",
+    "uvicorn_log_config": "._logging",
 }
 
 if not TYPE_CHECKING:  # type checkers read the imports above

@@ -28,7 +28,11 @@ class FakeASGIApp:
 
     Example::
 
-        uvicorn.run(FakeMailPartner(schedule_unknown=True).asgi_app, port=8025)
+        uvicorn.run(
+            FakeMailPartner(schedule_unknown=True).asgi_app,
+            port=8025,
+            log_config=uvicorn_log_config(),  # masks apiKey= in the access log
+        )
     """
 
     def __init__(self, fake: FakeMailPartner) -> None:

@@ -447,7 +447,7 @@ class FakeMailPartner:
 
         Example::
 
-            uvicorn.run(fake.asgi_app, host="127.0.0.1", port=8025)
+            uvicorn.run(fake.asgi_app, port=8025, log_config=uvicorn_log_config())
         """
         return self._asgi_app
 

@@ -98,17 +98,17 @@ ERRORS: list[tuple[Callable[[], MailPartnerError], tuple[str, ...], dict[str, ob
     (
         lambda: APIConnectionError("down"),
         ("down",),
-        {"message": "down", "message_id": None, "request_sent": False},
+        {"message": "down", "message_id": None, "request_sent": False, "transient": True},
     ),
     (
         lambda: APIConnectionError("down", message_id="8", request_sent=True),
         ("down",),
-        {"message": "down", "message_id": "8", "request_sent": True},
+        {"message": "down", "message_id": "8", "request_sent": True, "transient": True},
     ),
     (
         lambda: APITimeoutError("slow", message_id="9", request_sent=True),
         ("slow",),
-        {"message": "slow", "message_id": "9", "request_sent": True},
+        {"message": "slow", "message_id": "9", "request_sent": True, "transient": True},
     ),
     (
         lambda: UnexpectedResponseError("html"),
@@ -127,12 +127,12 @@ def test_error_keeps_exactly_what_it_was_given_and_documented_defaults(
 
 
 def test_connection_error_survives_pickling_with_its_fields() -> None:
-    error = APIConnectionError("down", message_id="9", request_sent=True)
+    error = APIConnectionError("down", message_id="9", request_sent=True, transient=False)
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own bytes, just made
     assert (type(copy), copy.args, vars(copy)) == (
         APIConnectionError,
         ("down",),
-        {"message": "down", "message_id": "9", "request_sent": True},
+        {"message": "down", "message_id": "9", "request_sent": True, "transient": False},
     )
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from typing import Final
 from urllib.parse import urlsplit
 
 from ..._core.errors import ConfigurationError
 from ..._core.settings import is_loopback
 
-__all__ = ["proxy_for", "tls_context"]
+__all__ = ["proxy_for", "tls_context", "tls_failure"]
 
 
 def proxy_for(base_url: str) -> str | None:
@@ -48,3 +49,42 @@ def tls_context(base_url: str, create: Callable[[], ssl.SSLContext]) -> ssl.SSLC
             f"cannot load the TLS certificates ({type(exc).__name__}): check "
             "$SSL_CERT_FILE and $SSL_CERT_DIR"
         ) from None
+
+
+# Failures of the TLS layer that say nothing about the server's policy: a connection
+# cut during the handshake may well succeed next time.
+_TRANSIENT_TLS: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """What TLS refused, if ``exc`` is (or wraps, at any depth) a TLS refusal: the
+    server's certificate did not verify, the server does not speak TLS on the port,
+    or the handshake failed; ``None`` for any other failure."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        # ssl's own errors only: aiohttp's subclass them, holding the real one inside.
+        ours = type(error).__module__ == "ssl"
+        if ours and isinstance(error, ssl.SSLCertVerificationError):
+            why = error.verify_message or error.reason or "it did not verify"
+            return f"the server's certificate was refused ({why})"
+        if ours and isinstance(error, ssl.SSLError) and not isinstance(error, _TRANSIENT_TLS):
+            if error.reason == "WRONG_VERSION_NUMBER":
+                return "the server does not speak TLS on this port (is it plain HTTP?)"
+            return f"the TLS handshake failed ({error.reason or type(error).__name__})"
+        # Where the libraries keep what they wrap: the chain, aiohttp's attributes
+        # (os_error, certificate_error) and an exception's arguments (httpcore).
+        for inner in (
+            error.__cause__,
+            error.__context__,
+            getattr(error, "os_error", None),
+            getattr(error, "certificate_error", None),
+            *error.args,
+        ):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return None

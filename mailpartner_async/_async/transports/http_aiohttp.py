@@ -23,7 +23,7 @@ from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
-from .environment import proxy_for, tls_context
+from .environment import proxy_for, tls_context, tls_failure
 
 try:
     import aiohttp
@@ -245,6 +245,7 @@ def connection_error(
         message_id=message_id,
         sent=response_started or not names & _NOT_SENT,
         timed_out=bool(names & _TIMEOUTS),
+        tls=None if response_started else tls_failure(origin),
     )
 
 

@@ -27,7 +27,7 @@ from ..._core.protocol import CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout, TransportName
 from ..._version import __version__
-from .environment import proxy_for, tls_context
+from .environment import proxy_for, tls_context, tls_failure
 from .httpx2_pool import ATTEMPT, Attempt, AttemptTransport
 
 if TYPE_CHECKING:
@@ -273,6 +273,7 @@ def connection_error(
         message_id=message_id,
         sent=response_started or not unsent,
         timed_out=isinstance(exc, httpx2.TimeoutException),
+        tls=tls_failure(exc) if unsent else None,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

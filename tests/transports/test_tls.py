@@ -1,0 +1,222 @@
+"""Issue 20, item 9: real TLS on loopback (trustme certificates), on every transport.
+
+A private CA trusted through ``$SSL_CERT_FILE`` works; a certificate for another host
+name, an expired one, one from a CA nobody trusts, and a server speaking plain HTTP on
+the TLS port are each an ``APIConnectionError`` naming the cause, not transient, not
+retried (the server sees one connection) and without the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+import trustme
+
+from mailpartner_async import APIConnectionError, AsyncMailPartner, MailPartner
+
+KEY = "s3cr3t-key-0042"
+BODY = b'{"success": true, "code": 200, "message": "The email has been canceled."}'
+ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(BODY)
+) + BODY
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+class TLSServer:
+    """A one-answer-per-connection HTTPS server on loopback, in a thread; with
+    ``context=None`` it speaks plain HTTP on the port. Counts the connections."""
+
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        self._context = context
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with contextlib.suppress(OSError), conn:
+                conn.settimeout(10)
+                if self._context is None:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    continue
+                with self._context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(65536)
+                    tls.sendall(ANSWER)
+
+    def __enter__(self) -> TLSServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
+        self._sock.close()
+        self._thread.join(timeout=10)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://localhost:{self.port}/v1"
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusted(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The private CA, trusted the documented way: ``$SSL_CERT_FILE``."""
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cafile))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    return cafile
+
+
+def _context(cert: trustme.LeafCert) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+def _server(ca: trustme.CA, case: str) -> TLSServer:
+    if case == "plain-http":
+        return TLSServer(None)
+    if case == "other-host":
+        return TLSServer(_context(ca.issue_cert("other.example")))
+    if case == "expired":
+        cert = ca.issue_cert(
+            "localhost",
+            not_before=NOW - datetime.timedelta(days=10),
+            not_after=NOW - datetime.timedelta(days=1),
+        )
+        return TLSServer(_context(cert))
+    return TLSServer(_context(ca.issue_cert("localhost")))  # "ok", "untrusted-ca"
+
+
+# The cause each failure must name, as our message words it.
+CAUSES = {
+    "other-host": "Hostname mismatch",
+    "expired": "certificate has expired",
+    "untrusted-ca": "unable to get local issuer certificate",
+    "plain-http": "does not speak TLS on this port",
+}
+
+
+def _check_refusal(error: APIConnectionError, case: str, server: TLSServer) -> None:
+    assert str(error.message).startswith("TLS refused the connection: ")
+    assert CAUSES[case] in error.message
+    assert error.transient is False
+    assert error.request_sent is False
+    assert server.connections == 1  # not retried, although max_retries=3
+    assert KEY not in str(error)
+    assert KEY not in repr(error)
+
+
+@pytest.fixture
+def environment(case: str, request: pytest.FixtureRequest) -> None:
+    if case != "untrusted-ca":
+        request.getfixturevalue("trusted")
+
+
+@pytest.mark.parametrize("case", ["ok", *CAUSES])
+def test_tls_on_the_sync_transports(
+    ca: trustme.CA, case: str, client_transport: str, environment: None
+) -> None:
+    with (
+        _server(ca, case) as server,
+        MailPartner(
+            KEY,
+            base_url=server.base_url,
+            transport=client_transport,  # type: ignore[arg-type]
+            max_retries=3,
+        ) as client,
+    ):
+        if case == "ok":
+            assert client.cancel("300").code == 200
+            return
+        with pytest.raises(APIConnectionError) as caught:
+            client.cancel("300")
+    _check_refusal(caught.value, case, server)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", ["ok", *CAUSES])
+async def test_tls_on_the_async_transports(
+    ca: trustme.CA, case: str, client_transport: str, environment: None
+) -> None:
+    with _server(ca, case) as server:
+        async with AsyncMailPartner(
+            KEY,
+            base_url=server.base_url,
+            transport=client_transport,  # type: ignore[arg-type]
+            max_retries=3,
+        ) as client:
+            if case == "ok":
+                assert (await client.cancel("300")).code == 200
+                return
+            with pytest.raises(APIConnectionError) as caught:
+                await client.cancel("300")
+    _check_refusal(caught.value, case, server)
+
+
+def test_a_refused_certificate_survives_pickling_as_not_transient(
+    ca: trustme.CA, trusted: Path
+) -> None:
+    import pickle
+
+    with (
+        _server(ca, "expired") as server,
+        MailPartner(KEY, base_url=server.base_url, max_retries=0) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.cancel("300")
+    copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
+    assert copy.transient is False
+    assert copy.message == caught.value.message
+
+
+def test_a_transient_connection_failure_is_still_retried(trusted: Path) -> None:
+    # A server that closes during the handshake: not a TLS refusal; retried.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    seen: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            seen.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with (
+            MailPartner(KEY, base_url=f"https://localhost:{port}/v1", max_retries=2) as client,
+            pytest.raises(APIConnectionError) as caught,
+        ):
+            client.cancel("300")
+    finally:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        thread.join(timeout=10)
+    assert caught.value.transient is True
+    assert len(seen) == 3
