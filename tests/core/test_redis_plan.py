@@ -55,8 +55,9 @@ def test_the_reserve_args_are_the_limit_the_period_and_the_margin_in_microsecond
     ("fallback", "period", "per_minute"),
     [
         (7, 60.0, 7),  # a 60 s period is the local pacer's minute
-        (10, 2.0, 292),  # floor(10 * 60 / (2 + 0.05))
-        (4, 1.0, 228),  # floor(4 * 60 / (1 + 0.05))
+        (10, 2.0, 272),  # floor(10 * 60 / (2 + 0.2)): a tenth of the period of slack
+        (4, 1.0, 218),  # floor(4 * 60 / (1 + 0.1))
+        (40, 600.0, 3),  # floor(40 * 60 / (600 + 60)), the margin's cap no bound here
         (1, 1000.0, 1),  # never under one a minute
     ],
 )
