@@ -112,7 +112,7 @@ class AsyncBatch:
         journal: Journal | str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
         window: int | None = None,
-        observer: Observer = DEFAULT_OBSERVER,
+        observer: Observer | None = None,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -122,7 +122,7 @@ class AsyncBatch:
         self._run: _AsyncRun | None = None
         self._closed = False
         self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
-        self._observation = BatchObservation(observer)
+        self._observation = BatchObservation(DEFAULT_OBSERVER if observer is None else observer)
         self.progress = BatchProgress()
 
     @property

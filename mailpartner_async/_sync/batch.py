@@ -115,7 +115,7 @@ class Batch:
         journal: Journal | str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
         window: int | None = None,
-        observer: Observer = DEFAULT_OBSERVER,
+        observer: Observer | None = None,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -125,7 +125,7 @@ class Batch:
         self._run: _Run | None = None
         self._closed = False
         self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
-        self._observation = BatchObservation(observer)
+        self._observation = BatchObservation(DEFAULT_OBSERVER if observer is None else observer)
         self.progress = BatchProgress()
 
     @property
