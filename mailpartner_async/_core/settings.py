@@ -194,9 +194,11 @@ def check_local_address(value: object) -> str | None:
     """
     if value is None:
         return None
-    expected = "an IP address of this host as a string, like '192.0.2.10' or '2001:db8::10'"
+    expected = "an IP address of this host, like '192.0.2.10' or '2001:db8::10'"
     if not isinstance(value, str):
-        raise ConfigurationError(f"local_address must be {expected}, got {type(value).__name__}")
+        raise ConfigurationError(
+            f"local_address must be a string holding {expected}, got {type(value).__name__}"
+        )
     for position, char in enumerate(value):
         if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
             raise ConfigurationError(
