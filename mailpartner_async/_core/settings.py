@@ -224,6 +224,23 @@ def check_local_address(value: object) -> str | None:
     return str(address)
 
 
+def _check_one_family(base_url: str, local_address: str | None) -> None:
+    """Refuse an IPv4 ``local_address`` for an IPv6 host, or the reverse, when the
+    base URL names its host by address (a name may resolve to either family)."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        target = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if local_address is not None and ipaddress.ip_address(local_address).version != (
+        target.version
+    ):
+        raise ConfigurationError(
+            f"local_address {local_address!r} cannot reach {host!r}, an address of the "
+            "other IP version: give an IPv4 local_address for an IPv4 host, IPv6 for IPv6"
+        )
+
+
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP address. Other ``*.localhost`` names are not:
     they may be resolved through DNS, and so leave the machine."""
@@ -373,9 +390,12 @@ class Settings:
             retry_policy = RetryPolicy()
         elif not isinstance(retry_policy, RetryPolicy):
             raise ConfigurationError(f"retry_policy must be a RetryPolicy, got {retry_policy!r}")
+        base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        source = check_local_address(local_address)
+        _check_one_family(base_url, source)
         return cls(
             api_key=Secret(key) if key is not None else None,
-            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            base_url=base_url,
             timeout=check_timeout(timeout),
             max_retries=check_retries(max_retries),
             response_format=response_format,
@@ -383,7 +403,7 @@ class Settings:
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,
-            local_address=check_local_address(local_address),
+            local_address=source,
         )
 
     def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:

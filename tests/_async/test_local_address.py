@@ -89,14 +89,22 @@ async def test_without_local_address_the_system_picks_the_source(server: Scripte
 
 
 @pytest.mark.anyio
-async def test_an_address_this_host_lacks_is_a_connection_error_before_sending(
+async def test_an_address_this_host_lacks_fails_at_once_naming_it_and_is_not_retried(
     server: ScriptedServer,
 ) -> None:
-    async with make_client(server, local_address=NOT_OURS, max_retries=0) as client:
+    attempts: list[object] = []
+    async with make_client(
+        server, local_address=NOT_OURS, max_retries=3, on_attempt=attempts.append
+    ) as client:
         with pytest.raises(APIConnectionError) as caught:
             await client.cancel("1")
 
-    assert caught.value.request_sent is False
+    assert str(caught.value).startswith(
+        "the connection could not leave from local_address: '192.0.2.10' is not an address "
+        "of this host; not retried ("
+    )
+    assert (caught.value.request_sent, caught.value.transient) == (False, False)
+    assert len(attempts) == 1
     assert server.requests == []
 
 
@@ -108,14 +116,25 @@ async def test_an_address_this_host_lacks_is_a_connection_error_before_sending(
 async def test_the_client_keeps_the_address_in_its_canonical_form(
     server: ScriptedServer, given: str, kept: str
 ) -> None:
-    async with make_client(server, local_address=given) as client:
+    # A host name: either IP version may reach it (nothing is sent here).
+    base_url = "https://api.mailpartner.fr/v1"
+    async with make_client(server, local_address=given, base_url=base_url) as client:
         assert client.local_address == kept
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "bad",
-    ["mail.example.com", "", "1.2.3.4:80", "[::1]", 2130706434, "127.0.0.2\n", "fe80::1%eth0"],
+    [
+        "mail.example.com",
+        "",
+        "1.2.3.4:80",
+        "[::1]",
+        2130706434,
+        "127.0.0.2\n",
+        "fe80::1%eth0",
+        "::1",  # IPv6, for the server's IPv4 address
+    ],
 )
 async def test_a_bad_local_address_is_refused_by_the_constructor(
     server: ScriptedServer, bad: object

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mailpartner_async import ConfigurationError
-from mailpartner_async._core.settings import check_local_address
+from mailpartner_async._core.settings import Settings, check_local_address
 
 EXPECTED = "an IP address of this host, like '192.0.2.10' or '2001:db8::10'"
 
@@ -138,3 +138,55 @@ def test_anything_but_an_ip_address_is_refused_saying_what_is_expected(
 
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
+
+
+def settings(base_url: str, local_address: str) -> Settings:
+    return Settings.create(
+        api_key="k",
+        base_url=base_url,
+        timeout=1,
+        max_retries=0,
+        response_format="json",
+        max_concurrency=None,
+        rate_limit=None,
+        allow_insecure_http=True,
+        transport="httpx",
+        retry_policy=None,
+        local_address=local_address,
+    )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "local_address"),
+    [
+        ("http://127.0.0.1:8025/v1", "::1"),
+        ("http://[::1]:8025/v1", "127.0.0.2"),
+        ("https://192.0.2.1/v1", "2001:db8::10"),
+    ],
+)
+def test_a_local_address_of_the_other_ip_version_than_the_hosts_is_refused(
+    base_url: str, local_address: str
+) -> None:
+    host = base_url.split("//")[1].split("/")[0].rsplit(":", 1)[0].strip("[]")
+    with pytest.raises(ConfigurationError) as caught:
+        settings(base_url, local_address)
+
+    assert str(caught.value) == (
+        f"local_address {local_address!r} cannot reach {host!r}, an address of the other IP "
+        "version: give an IPv4 local_address for an IPv4 host, IPv6 for IPv6"
+    )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "local_address"),
+    [
+        ("http://127.0.0.1:8025/v1", "127.0.0.2"),
+        ("http://[::1]:8025/v1", "::1"),
+        ("https://api.mailpartner.fr/v1", "2001:db8::10"),  # a name: either may do
+        ("https://api.mailpartner.fr/v1", "192.0.2.10"),
+    ],
+)
+def test_a_local_address_of_the_hosts_ip_version_or_for_a_host_name_is_kept(
+    base_url: str, local_address: str
+) -> None:
+    assert settings(base_url, local_address).local_address == local_address

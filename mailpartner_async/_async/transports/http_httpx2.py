@@ -33,7 +33,7 @@ from ..._core.settings import (
     TransportName,
 )
 from ..._version import __version__
-from .environment import proxy_for, tls_context, tls_failure
+from .environment import proxy_for, source_failure, tls_context, tls_failure
 from .httpx2_pool import ATTEMPT, AsyncAttempt, AsyncAttemptTransport
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class AsyncHttpx2Transport:
     ) -> None:
         self.http = http
         self.owned = owned
+        self._local_address = local_address
         self._extensions: dict[str, object] = {}
         if local_address is not None:
             # For a transport object that answers as if from an address (the fake's);
@@ -128,6 +129,7 @@ class AsyncHttpx2Transport:
                     message_id=request.message_id,
                     response_started=started,
                     secret=request.api_key,
+                    local_address=self._local_address,
                 )
                 failure = attempt_failure(
                     exc,
@@ -307,6 +309,7 @@ def connection_error(
     message_id: str,
     response_started: bool = False,
     secret: SecretText = None,
+    local_address: str | None = None,
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
     ``None`` when ``exc`` is no transport failure.
@@ -328,6 +331,7 @@ def connection_error(
         sent=response_started or not unsent,
         timed_out=isinstance(exc, httpx2.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
+        source=source_failure(exc, local_address) if unsent else None,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error
