@@ -8,6 +8,7 @@ play a fleet of hosts: clients leave from 127.0.0.2 and 127.0.0.3 to a server on
 
 from __future__ import annotations
 
+import concurrent.futures
 import sys
 from pathlib import Path
 
@@ -83,3 +84,31 @@ def test_a_served_fake_counts_each_client_address_on_its_own(tmp_path: Path) -> 
     lines = log.read_text().splitlines()
     assert sum("-> 200 code=200 from 127.0.0.2" in line for line in lines) == 2
     assert sum("-> 429 code=429 from 127.0.0.3" in line for line in lines) == 1
+
+
+@pytest.mark.slow  # starts serve-fake
+def test_serve_fakes_log_names_each_requests_own_address_under_concurrency(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "fake.log"
+    addresses = ("127.0.0.2", "127.0.0.3")
+
+    def cancel_from(url: str, address: str) -> None:
+        with MailPartner(
+            FAKE_KEY, base_url=url, local_address=address, rate_limit=None, max_concurrency=8
+        ) as client:
+            outcomes = client.cancel_many([f"{address}-{n}" for n in range(40)])
+        assert all(outcome.ok for outcome in outcomes)
+
+    with (
+        serving_fake(log, "--schedule-unknown") as url,
+        concurrent.futures.ThreadPoolExecutor(len(addresses)) as pool,
+    ):
+        for done in [pool.submit(cancel_from, url, address) for address in addresses]:
+            done.result()
+
+    lines = [line for line in log.read_text().splitlines() if "messageId=" in line]
+    assert len(lines) == 80
+    for line in lines:
+        sent_as = line.split("messageId=")[1].split("-")[0]
+        assert line.endswith(f"from {sent_as}"), line
