@@ -86,7 +86,17 @@ from .._core.models import (
     ProgressCallback,
     ScheduledMessage,
 )
-from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._core.rescue import (
+    Clock,
+    DeadlineQueue,
+    LateRetry,
+    check_window,
+    checked_now,
+    cutoff,
+    retry_past_cutoff,
+    too_late,
+    too_late_error,
+)
 from .._journal import Journal
 from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
 from .channel import AsyncChannel
@@ -272,6 +282,7 @@ class _AsyncRun:
         """Exactly one outcome for an item taken, whatever fails around its call."""
         message_id = _message_id(item)
         text = _id_text(message_id)
+        late_retry: LateRetry | None = None
         if isinstance(item, ScheduledMessage):
             try:
                 now = self.rules.now()
@@ -280,13 +291,30 @@ class _AsyncRun:
             skipped = _too_late_outcome(item, now)
             if skipped is not None:
                 return await self._settled(skipped)
+            late_retry = self._late_retry(item)
         try:
             await self.rules.started(text)
         except UnicodeEncodeError as exc:
             return _unrecordable(text, exc)
         except Exception as exc:
             return self._not_sent(text, "the journal could not record a start", exc)
-        return await self._settled(await _outcome(self.call, message_id, self.halt))
+        outcome = await _outcome(self.call, message_id, self.halt, late_retry)
+        return await self._settled(outcome)
+
+    def _late_retry(self, message: ScheduledMessage) -> LateRetry:
+        """What stops a retry of ``message`` whose start would fall after its cut-off,
+        read on the batch's clock; a clock that fails stops the retry and the batch."""
+        cutoff_at = cutoff(message.send_at)
+
+        def refused(wait: float) -> str | None:
+            try:
+                now = self.rules.now()
+            except Exception as exc:
+                self.fail("the clock failed", exc)
+                return f"not retried: the clock failed ({type(exc).__name__}: {exc})"
+            return retry_past_cutoff(now, cutoff_at, wait)
+
+        return refused
 
     async def _settled(self, outcome: CancelOutcome) -> CancelOutcome:
         """The outcome as the journal settles it; when it cannot be recorded, the
@@ -378,10 +406,13 @@ class _AsyncSource:
                 return item
 
 
-async def _outcome(call: AsyncCancelCall, message_id: MessageId, halt: AsyncStop) -> CancelOutcome:
+async def _outcome(
+    call: AsyncCancelCall, message_id: MessageId, halt: AsyncStop, late_retry: LateRetry | None
+) -> CancelOutcome:
     """One id's outcome; whatever goes wrong is on the outcome, never lost."""
     try:
-        return CancelOutcome(_id_text(message_id), result=await call(message_id, halt))
+        result = await call(message_id, halt, late_retry)
+        return CancelOutcome(_id_text(message_id), result=result)
     except MailPartnerError as exc:
         return CancelOutcome(_id_text(message_id), error=exc)
     except Exception as exc:

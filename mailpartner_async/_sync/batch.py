@@ -89,7 +89,17 @@ from .._core.models import (
     ProgressCallback,
     ScheduledMessage,
 )
-from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._core.rescue import (
+    Clock,
+    DeadlineQueue,
+    LateRetry,
+    check_window,
+    checked_now,
+    cutoff,
+    retry_past_cutoff,
+    too_late,
+    too_late_error,
+)
 from .._journal import Journal
 from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
 from .channel import Channel
@@ -275,6 +285,7 @@ class _Run:
         """Exactly one outcome for an item taken, whatever fails around its call."""
         message_id = _message_id(item)
         text = _id_text(message_id)
+        late_retry: LateRetry | None = None
         if isinstance(item, ScheduledMessage):
             try:
                 now = self.rules.now()
@@ -283,13 +294,30 @@ class _Run:
             skipped = _too_late_outcome(item, now)
             if skipped is not None:
                 return self._settled(skipped)
+            late_retry = self._late_retry(item)
         try:
             self.rules.started(text)
         except UnicodeEncodeError as exc:
             return _unrecordable(text, exc)
         except Exception as exc:
             return self._not_sent(text, "the journal could not record a start", exc)
-        return self._settled(_outcome(self.call, message_id, self.halt))
+        outcome = _outcome(self.call, message_id, self.halt, late_retry)
+        return self._settled(outcome)
+
+    def _late_retry(self, message: ScheduledMessage) -> LateRetry:
+        """What stops a retry of ``message`` whose start would fall after its cut-off,
+        read on the batch's clock; a clock that fails stops the retry and the batch."""
+        cutoff_at = cutoff(message.send_at)
+
+        def refused(wait: float) -> str | None:
+            try:
+                now = self.rules.now()
+            except Exception as exc:
+                self.fail("the clock failed", exc)
+                return f"not retried: the clock failed ({type(exc).__name__}: {exc})"
+            return retry_past_cutoff(now, cutoff_at, wait)
+
+        return refused
 
     def _settled(self, outcome: CancelOutcome) -> CancelOutcome:
         """The outcome as the journal settles it; when it cannot be recorded, the
@@ -381,10 +409,13 @@ class _Source:
                 return item
 
 
-def _outcome(call: CancelCall, message_id: MessageId, halt: Stop) -> CancelOutcome:
+def _outcome(
+    call: CancelCall, message_id: MessageId, halt: Stop, late_retry: LateRetry | None
+) -> CancelOutcome:
     """One id's outcome; whatever goes wrong is on the outcome, never lost."""
     try:
-        return CancelOutcome(_id_text(message_id), result=call(message_id, halt))
+        result = call(message_id, halt, late_retry)
+        return CancelOutcome(_id_text(message_id), result=result)
     except MailPartnerError as exc:
         return CancelOutcome(_id_text(message_id), error=exc)
     except Exception as exc:
