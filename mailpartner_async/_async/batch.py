@@ -46,7 +46,10 @@ read ahead until the queue is full, so an input that fits is ordered exactly, an
 larger one in a sliding window. Just before a scheduled message starts, the batch
 checks its cut-off against ``clock`` (default: the current time in UTC; a callable
 returning an aware ``datetime``): a message already inside its last 5 minutes
-gets a ``CancellationTooLateError`` outcome and costs no request. With a
+gets a ``CancellationTooLateError`` outcome and costs no request; and the client
+makes no retry of it whose start (after the backoff, a pause, the pacer's next
+free start) would fall after its cut-off: the outcome keeps the last attempt's
+error, its message saying why no retry followed. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
 written before each request and each final outcome is recorded as it happens (only
 what the server answered is final: a message skipped as too late is asked about

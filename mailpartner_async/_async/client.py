@@ -382,9 +382,11 @@ class AsyncMailPartner:
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
         A failing id never stops the batch: its error is on its outcome.
         Items may also be :class:`~mailpartner_async.ScheduledMessage`: those start
-        earliest cut-off first, and one already inside its last 5 minutes costs no
-        request. ``journal`` (a :class:`~mailpartner_async.Journal` or a path)
-        records each final outcome as it happens and skips ids it already holds.
+        earliest cut-off first, one already inside its last 5 minutes costs no
+        request, and no retry is made whose start would fall after the cut-off (the
+        outcome keeps the last error, its message saying so). ``journal`` (a
+        :class:`~mailpartner_async.Journal` or a path) records each final outcome as
+        it happens and skips ids it already holds.
         ``window`` (default 100,000) is how many scheduled messages the batch reads
         ahead to order them; ``clock`` (default: the current time in UTC) is what
         their cut-offs are checked against, a callable returning an aware
