@@ -89,7 +89,7 @@ async def test_ids_without_a_send_time_are_retried_whatever_the_cutoffs_of_the_o
     server.script("near", DOWN, reply(200))
     server.script("plain", DOWN, reply(200))
     retry_in_a_second = RetryPolicy(initial_delay=1.0, max_delay=1.0, jitter=0.0)
-    ids = [_cut_off_in(0.5, "near"), "plain"]
+    ids: list[ScheduledMessage | str] = [_cut_off_in(0.5, "near"), "plain"]
     async with _client(server, retry_policy=retry_in_a_second) as client:
         near, plain = await client.cancel_many(ids, concurrency=2, clock=FakeClock(NOW))
 
