@@ -71,7 +71,8 @@ return added
 # ARGV: ttl, now for the cut-offs ('' : Redis's), lease ms, token, how many to lease,
 # worker name, the cut-off of an id without a send time.
 # Expired leases go back to the queue first (unless final). Then the earliest
-# cut-offs are leased; an id already past its cut-off is made final at once
+# cut-offs are leased; an id already past its cut-off (as the client's too_late has it)
+# is made final at once
 # ({"late": now, "send_at": ...}), without a lease (at most 5000 such per call).
 # Returns {Redis now, newly late, queued left, leased now, then for each leased id:
 # id, times leased, "cut-off send-time"}.
@@ -101,7 +102,7 @@ while #out < 4 + 3 * want and budget > 0 do
   local value = redis.call('HGET', KEYS[2], id) or (head[2] .. ' ')
   if redis.call('HEXISTS', KEYS[6], id) == 1 then
     budget = budget - 1
-  elseif cutoff ~= nosend and cutoff <= now then
+  elseif cutoff ~= nosend and cutoff < now then
     local send_at = string.sub(value, string.find(value, ' ', 1, true) + 1)
     final(id, cjson.encode({late = now, send_at = send_at}), 'too_late', rnow)
     late = late + 1
@@ -138,7 +139,8 @@ for i = 4, #ARGV, 3 do
   local held = 0
   if holder == token then
     held = 1
-  elseif not holder and redis.call('HEXISTS', KEYS[2], id) == 0 then
+  elseif not holder and redis.call('HEXISTS', KEYS[2], id) == 0
+      and redis.call('HEXISTS', KEYS[6], id) == 0 then
     redis.call('HSET', KEYS[2], id, ARGV[i + 2])
     redis.call('HSET', KEYS[4], id, token)
     held = 1
