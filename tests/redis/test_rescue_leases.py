@@ -50,10 +50,9 @@ class DeadWorker:
         reply = self.client.register_script(LEASE)(keys=self.keys, args=args)
         return [item.decode() for item in reply[4::3]]
 
-    def record(self, message_id: str, *, lenient: bool = False) -> int:
-        entry = json.dumps(
-            {"ok": True, "stopped": True, "code": 200, "message": "x", "attempts": 1}
-        )
+    def record(self, message_id: str, *, lenient: bool = False, message: str = "x") -> int:
+        fields = {"ok": True, "stopped": True, "code": 200, "message": message, "attempts": 1}
+        entry = json.dumps(fields)
         args: list[str | int] = [0, message_id, self.token, int(lenient), "cancelled", entry]
         args.append(f"{NO_SEND} ")
         [flag] = self.client.register_script(RECORD)(keys=self.keys, args=args)
@@ -200,3 +199,18 @@ async def test_two_campaigns_at_once_with_the_same_ids_do_not_mix(
     assert sorted(str(r.message_id) for r in fakes[0].requests) == sorted(ids)
     assert sorted(str(r.message_id) for r in fakes[1].requests) == sorted(ids[:20])
     assert [s.final.cancelled for s in statuses] == [30, 20] == counts
+
+
+def test_after_a_wipe_a_worker_still_records_the_ids_it_held_and_nothing_final_is_replaced(
+    redis_server: RedisServer, campaign: str
+) -> None:
+    worker = DeadWorker(redis_server.url, campaign)
+    # A campaign that no longer knows the id (its keys were wiped): recorded.
+    assert worker.record("held-through-a-wipe") == 1
+    assert worker.ledger("held-through-a-wipe") is not None
+    with RedisRescue(redis_server.url, campaign=campaign) as rescue:
+        status = rescue.status()
+    assert (status.submitted, status.final.done, status.left) == (1, 1, 0)
+    other = DeadWorker(redis_server.url, campaign)
+    assert other.record("held-through-a-wipe", message="y") == 0  # final, another outcome
+    assert other.record("held-through-a-wipe") == 1  # the same outcome again: recorded
