@@ -106,6 +106,7 @@ class AsyncRescueWork:
         self._health = RedisHealth(min(2.0, settings.lease / 4))
         self._done = AsyncEvent()
         self._settled = AsyncEvent()  # set (and replaced) each time outcomes are settled
+        self._wake = AsyncEvent()  # set (and replaced) each time an outcome comes
         self._offset = timedelta(0)
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._poll = min(1.0, max(0.05, settings.lease / 10))
@@ -113,10 +114,13 @@ class AsyncRescueWork:
     async def run(self) -> BatchProgress:
         async with AsyncTaskGroup() as group:
             group.start_soon(self._renew_until_done)
+            group.start_soon(self._flush_until_done)
             try:
                 await self._consume()
             finally:
                 self._done.set()
+                with self._guard:
+                    self._wake.set()
         return self.progress
 
     def _now(self) -> datetime:
@@ -132,10 +136,7 @@ class AsyncRescueWork:
         )
         async with batch:
             async for outcome in batch:
-                await self._record(outcome)
-        while self._pending:  # Redis went away after the last lease: wait for it
-            await async_sleep(self._poll)
-            await self._flush()
+                self._record(outcome)
 
     async def next_item(self) -> BatchItem | None:
         """The next leased id to cancel; ``None`` once nothing is left anywhere."""
@@ -202,7 +203,9 @@ class AsyncRescueWork:
                 self._buffer.append(leased.message_id)
         return reply
 
-    async def _record(self, outcome: CancelOutcome) -> None:
+    def _record(self, outcome: CancelOutcome) -> None:
+        """Queue ``outcome`` for the flusher, which records what came meanwhile in one
+        call (so the calls to Redis do not hold the batch back)."""
         with self._guard:
             held = self._held.get(outcome.message_id)
         if held is None:  # not leased by this run: nothing it may record
@@ -213,7 +216,25 @@ class AsyncRescueWork:
         entry = _Entry(outcome.message_id, held.token, category, text, held.sends, outcome)
         with self._guard:
             self._pending.append(entry)
-        await self._flush()
+            self._wake.set()
+            self._wake = AsyncEvent()
+
+    async def _flush_until_done(self) -> None:
+        """Record the outcomes as they come; once the batch is over, until none is
+        left (while Redis is away, trying again every poll)."""
+        while True:
+            with self._guard:
+                wake, pending = self._wake, bool(self._pending)
+            if not pending:
+                if self._done.is_set():
+                    return
+                await async_wait_for(wake, self._poll)
+                continue
+            await self._flush()
+            with self._guard:
+                stuck = bool(self._pending)
+            if stuck:  # Redis is away
+                await async_sleep(self._poll)
 
     async def _flush(self) -> None:
         """Record the outcomes not yet recorded, if Redis answers."""

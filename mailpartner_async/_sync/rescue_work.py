@@ -107,6 +107,7 @@ class RescueWork:
         self._health = RedisHealth(min(2.0, settings.lease / 4))
         self._done = Event()
         self._settled = Event()  # set (and replaced) each time outcomes are settled
+        self._wake = Event()  # set (and replaced) each time an outcome comes
         self._offset = timedelta(0)
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._poll = min(1.0, max(0.05, settings.lease / 10))
@@ -114,10 +115,13 @@ class RescueWork:
     def run(self) -> BatchProgress:
         with TaskGroup() as group:
             group.start_soon(self._renew_until_done)
+            group.start_soon(self._flush_until_done)
             try:
                 self._consume()
             finally:
                 self._done.set()
+                with self._guard:
+                    self._wake.set()
         return self.progress
 
     def _now(self) -> datetime:
@@ -134,9 +138,6 @@ class RescueWork:
         with batch:
             for outcome in batch:
                 self._record(outcome)
-        while self._pending:  # Redis went away after the last lease: wait for it
-            sleep(self._poll)
-            self._flush()
 
     def next_item(self) -> BatchItem | None:
         """The next leased id to cancel; ``None`` once nothing is left anywhere."""
@@ -204,6 +205,8 @@ class RescueWork:
         return reply
 
     def _record(self, outcome: CancelOutcome) -> None:
+        """Queue ``outcome`` for the flusher, which records what came meanwhile in one
+        call (so the calls to Redis do not hold the batch back)."""
         with self._guard:
             held = self._held.get(outcome.message_id)
         if held is None:  # not leased by this run: nothing it may record
@@ -214,7 +217,25 @@ class RescueWork:
         entry = _Entry(outcome.message_id, held.token, category, text, held.sends, outcome)
         with self._guard:
             self._pending.append(entry)
-        self._flush()
+            self._wake.set()
+            self._wake = Event()
+
+    def _flush_until_done(self) -> None:
+        """Record the outcomes as they come; once the batch is over, until none is
+        left (while Redis is away, trying again every poll)."""
+        while True:
+            with self._guard:
+                wake, pending = self._wake, bool(self._pending)
+            if not pending:
+                if self._done.is_set():
+                    return
+                wait_for(wake, self._poll)
+                continue
+            self._flush()
+            with self._guard:
+                stuck = bool(self._pending)
+            if stuck:  # Redis is away
+                sleep(self._poll)
 
     def _flush(self) -> None:
         """Record the outcomes not yet recorded, if Redis answers."""
