@@ -45,6 +45,7 @@ from .._core.redis_rescue_lua import (
     SUBMIT,
 )
 from .._core.rescue import CANCEL_CUTOFF, Clock, RescuePlan, checked_now, plan_rescue
+from .._core.rescue_calls import WorkSettings
 from .._core.rescue_ledger import (
     NO_SEND,
     QueueEntry,
@@ -57,7 +58,7 @@ from .._core.secrets import Secret, redact
 from .batch import check_clock, check_ids
 from .client import AsyncMailPartner
 from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
-from .rescue_work import AsyncRescueWork, WorkSettings
+from .rescue_work import AsyncRescueWork
 
 __all__ = ["AsyncRedisRescue"]
 

@@ -11,7 +11,6 @@ could not record; they are recorded when Redis is back. Needs the ``redis`` extr
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import logging
 import uuid
@@ -30,9 +29,9 @@ from .._compat import (
 from .._core.models import BatchItem, BatchProgress, CancelOutcome
 from .._core.redis_plan import RedisHealth, RedisReplyError
 from .._core.redis_rescue import LeaseReply, read_flags, read_lease
-from .._core.rescue import Clock, checked_now
+from .._core.rescue import checked_now
+from .._core.rescue_calls import Held, Pending, WorkSettings
 from .._core.rescue_ledger import (
-    NO_SEND,
     encode_outcome,
     from_ms,
     scheduled,
@@ -42,49 +41,11 @@ from .._core.rescue_ledger import (
 from .client import AsyncMailPartner
 from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
 
-__all__ = ["AsyncRescueWork", "WorkSettings"]
+__all__ = ["AsyncRescueWork"]
 
 logger = logging.getLogger("mailpartner_async")
 
 _CHUNK = 500  # outcomes recorded (or leases renewed) by one script call, at most
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class WorkSettings:
-    """What a run needs of its rescue: the campaign, its keys, lease and TTL in ms, the
-    clock that decides the cut-offs (``None``: Redis's), and the worker's name."""
-
-    campaign: str
-    keys: tuple[str, ...]
-    lease_ms: int
-    ttl_ms: int
-    clock: Clock | None
-    worker: str
-
-    @property
-    def lease(self) -> float:
-        return self.lease_ms / 1000
-
-
-@dataclasses.dataclass(slots=True)
-class _Held:
-    token: str
-    times: int
-    sends: str
-    item: BatchItem
-    renewed: float
-    lost: bool = False
-
-
-@dataclasses.dataclass(slots=True)
-class _Entry:
-    message_id: str
-    token: str
-    category: str
-    json: str
-    sends: str
-    outcome: CancelOutcome
-    lenient: bool = False
 
 
 class AsyncRescueWork:
@@ -98,9 +59,9 @@ class AsyncRescueWork:
         self._settings = settings
         self._client = client
         self.progress = BatchProgress()
-        self._held: dict[str, _Held] = {}
+        self._held: dict[str, Held] = {}
         self._buffer: collections.deque[str] = collections.deque()
-        self._pending: list[_Entry] = []
+        self._pending: list[Pending] = []
         self._guard = async_thread_lock()
         self._flush_lock = AsyncLock()
         self._health = RedisHealth(min(2.0, settings.lease / 4))
@@ -176,16 +137,8 @@ class AsyncRescueWork:
         settings = self._settings
         want = self._client.max_concurrency
         token = next(self._tokens)
-        now = "" if settings.clock is None else str(to_ms(self._now()))
-        args: list[str | int] = [
-            settings.ttl_ms,
-            now,
-            settings.lease_ms,
-            token,
-            want,
-            settings.worker,
-            NO_SEND,
-        ]
+        now = None if settings.clock is None else to_ms(self._now())
+        args = settings.lease_args(token, want, now)
         try:
             reply = read_lease(await self._redis.script("lease", settings.keys, args), want)
             items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
@@ -197,7 +150,7 @@ class AsyncRescueWork:
         leased_at = monotonic()
         with self._guard:
             for leased, item in zip(reply.ids, items, strict=True):
-                self._held[leased.message_id] = _Held(
+                self._held[leased.message_id] = Held(
                     token, leased.times, leased.sends, item, leased_at
                 )
                 self._buffer.append(leased.message_id)
@@ -213,7 +166,7 @@ class AsyncRescueWork:
             return
         outcome = settled_on_release(outcome, held.times)
         text, category = encode_outcome(outcome)
-        entry = _Entry(outcome.message_id, held.token, category, text, held.sends, outcome)
+        entry = Pending(outcome.message_id, held.token, category, text, held.sends, outcome)
         with self._guard:
             self._pending.append(entry)
             self._wake.set()
@@ -244,10 +197,7 @@ class AsyncRescueWork:
                     entries = self._pending[:_CHUNK]
                 if not entries or not self._try_redis():
                     return
-                args: list[str | int] = [self._settings.ttl_ms]
-                for e in entries:
-                    lenient = "1" if e.lenient else "0"
-                    args += [e.message_id, e.token, lenient, e.category, e.json, e.sends]
+                args = self._settings.record_args(entries)
                 try:
                     reply = await self._redis.script("record", self._settings.keys, args)
                     recorded = read_flags(reply, len(entries))
@@ -260,7 +210,7 @@ class AsyncRescueWork:
                 self._answered()
                 self._settle(entries, recorded)
 
-    def _settle(self, entries: list[_Entry], recorded: tuple[bool, ...]) -> None:
+    def _settle(self, entries: list[Pending], recorded: tuple[bool, ...]) -> None:
         with self._guard:
             self._settled.set()
             self._settled = AsyncEvent()
@@ -290,26 +240,22 @@ class AsyncRescueWork:
             return
         settings = self._settings
         with self._guard:
-            held = [(key, h.token, h.sends) for key, h in self._held.items()]
+            held = list(self._held.items())
         for start in range(0, max(1, len(held)), _CHUNK):
             part = held[start : start + _CHUNK]
-            args: list[str | int] = [settings.ttl_ms, settings.lease_ms, settings.worker]
-            for key, token, sends in part:
-                args += [key, token, sends]
             renewed_at = monotonic()
             try:
-                reply = await self._redis.script("renew", settings.keys, args)
+                reply = await self._redis.script("renew", settings.keys, settings.renew_args(part))
                 kept = read_flags(reply, len(part))
             except RESCUE_REDIS_ERRORS as exc:
                 self._failed(exc)
                 return
             self._answered()
             with self._guard:
-                for (key, token, _), ok in zip(part, kept, strict=True):
-                    now_held = self._held.get(key)
-                    if now_held is not None and now_held.token == token:
-                        now_held.renewed = renewed_at if ok else now_held.renewed
-                        now_held.lost = not ok
+                for (key, lease), ok in zip(part, kept, strict=True):
+                    if self._held.get(key) is lease:
+                        lease.renewed = renewed_at if ok else lease.renewed
+                        lease.lost = not ok
 
     def _try_redis(self) -> bool:
         with self._guard:
