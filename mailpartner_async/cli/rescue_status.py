@@ -42,7 +42,7 @@ def status_lines(status: RescueStatus) -> list[str]:
 
 
 def _pace(status: RescueStatus) -> str:
-    rate = f"rate: {status.rate_per_minute:g} final a minute over the last minute"
+    rate = f"rate: {status.rate_per_minute:g} outcomes in the last minute"
     if status.left == 0:
         return f"{rate}; time left: none, every id is final"
     eta = status.eta
