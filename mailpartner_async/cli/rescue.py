@@ -93,11 +93,11 @@ def _open(args: argparse.Namespace, **options: Any) -> AsyncRedisRescue:
 @asynccontextmanager
 async def _reached(args: argparse.Namespace, rescue: AsyncRedisRescue) -> AsyncIterator[None]:
     """Redis away, or answering what the rescue never writes: a usage error saying so."""
-    from .._async.redis_scripts import REDIS_ERRORS
+    from ..redis import RedisUnavailableError
 
     try:
         yield
-    except REDIS_ERRORS as exc:
+    except RedisUnavailableError as exc:
         reason = " ".join(redacted(str(exc), args.keys_given).split()) or "no answer"
         raise UsageError(
             f"cannot use the Redis of --redis-url ({type(exc).__name__}: {reason}); "
@@ -134,13 +134,11 @@ def _submit(args: argparse.Namespace) -> int:
     if not items:
         where = f"in {args.from_file}" if args.from_file not in (None, "-") else "given"
         raise UsageError(f"no ids {where}: pass IDs or --from-file")
+    return anyio.run(_submit_all, args, items, sys.stdout)
+
+
+async def _submit_all(args: argparse.Namespace, items: Sequence[BatchItem], out: TextIO) -> int:
     rescue = _open(args)
-    return anyio.run(_submit_all, args, rescue, items, sys.stdout)
-
-
-async def _submit_all(
-    args: argparse.Namespace, rescue: AsyncRedisRescue, items: Sequence[BatchItem], out: TextIO
-) -> int:
     async with _reached(args, rescue), rescue:
         added = await rescue.submit(items)
         status = await rescue.status()
@@ -160,10 +158,11 @@ async def _submit_all(
 
 
 def _status(args: argparse.Namespace) -> int:
-    return anyio.run(_show_status, args, _open(args), sys.stdout)
+    return anyio.run(_show_status, args, sys.stdout)
 
 
-async def _show_status(args: argparse.Namespace, rescue: AsyncRedisRescue, out: TextIO) -> int:
+async def _show_status(args: argparse.Namespace, out: TextIO) -> int:
+    rescue = _open(args)
     async with _reached(args, rescue), rescue:
         status = await _existing(args, rescue)
     text = status_json(status) if args.json else "\n".join(status_lines(status))
@@ -181,18 +180,16 @@ def _work(args: argparse.Namespace) -> int:
             "as real ones; rehearse with mailpartner serve-fake, --base-url and a campaign "
             "of its own"
         )
+    return anyio.run(_work_on, args, sys.stderr)
+
+
+async def _work_on(args: argparse.Namespace, err: TextIO) -> int:
     # cancel's key, URL and pace, on the budget of --pool; --rate-limit none: no budget
     # (a local fake), so no shared rate limit either.
     shared = argparse.Namespace(**vars(args))
     shared.redis_url = None if args.rate_limit is None else args.redis_url
     client = build_client(shared)
     rescue = _open(args, lease=args.lease)
-    return anyio.run(_work_on, args, rescue, client, sys.stderr)
-
-
-async def _work_on(
-    args: argparse.Namespace, rescue: AsyncRedisRescue, client: Any, err: TextIO
-) -> int:
     async with _reached(args, rescue), rescue:
         before = await _existing(args, rescue)
         try:
@@ -226,12 +223,12 @@ async def _work_showing(
 async def _show_progress(rescue: AsyncRedisRescue, display: ProgressDisplay, start: int) -> None:
     """The campaign's counts every second; the rate counts what was final since this
     worker started. A reading Redis cannot give is skipped: the worker says why."""
-    from .._async.redis_scripts import REDIS_ERRORS
+    from ..redis import RedisUnavailableError
 
     while True:
         try:
             status = await rescue.status()
-        except REDIS_ERRORS:
+        except RedisUnavailableError:
             pass
         else:
             display(status.final, paced=max(status.final.done - start, 0))
