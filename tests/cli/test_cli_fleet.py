@@ -3,7 +3,8 @@
 Each test runs ``python -m mailpartner_async`` as a child process, with a real
 ``redis-server`` (the session's, each test on a campaign of its own) and, for
 ``work``, ``serve-fake`` over HTTP. Every run checks that the API key and the Redis
-password are printed nowhere.
+password are printed nowhere. The tests that run ``work`` against ``serve-fake`` are
+marked slow (two processes each).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def test_status_json_is_one_object_with_the_campaigns_counts(
     assert status["workers"] == []
 
 
+@pytest.mark.slow
 def test_status_shows_done_and_total_rate_time_left_outcomes_workers_and_in_flight(
     redis_server: RedisServer, tmp_path: Path, fake: tuple[str, Path]
 ) -> None:
@@ -199,6 +201,7 @@ def test_status_shows_done_and_total_rate_time_left_outcomes_workers_and_in_flig
 # --- work -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_work_cancels_a_small_campaign_each_id_once_and_exits_0(
     redis_server: RedisServer, tmp_path: Path, fake: tuple[str, Path]
 ) -> None:
@@ -219,6 +222,7 @@ def test_work_cancels_a_small_campaign_each_id_once_and_exits_0(
         assert shared.llen("{cli-work-pool}:starts") == 12  # paced on the --pool budget
 
 
+@pytest.mark.slow
 def test_work_exits_1_when_an_email_of_the_campaign_will_still_go_out(
     redis_server: RedisServer, tmp_path: Path, fake: tuple[str, Path]
 ) -> None:
@@ -234,6 +238,7 @@ def test_work_exits_1_when_an_email_of_the_campaign_will_still_go_out(
     ]
 
 
+@pytest.mark.slow
 def test_work_draws_the_campaigns_progress_line_on_a_terminal(
     redis_server: RedisServer, tmp_path: Path, fake: tuple[str, Path]
 ) -> None:
@@ -286,9 +291,11 @@ def test_an_unreachable_redis_exits_2_with_one_line(step: str) -> None:
     _one_error_line(run, "cannot use the Redis of --redis-url", "check the URL")
 
 
-@pytest.mark.parametrize("step", ["submit", "status"])
+@pytest.mark.parametrize("step", ["submit", "work", "status"])
 def test_a_redis_url_redis_py_cannot_use_exits_2_with_one_line(step: str) -> None:
-    run = _rescue(step, "redis://localhost:abc/0", "bad-url", "x-1")
+    extra = {"submit": ("x-1",), "work": ("--api-key", SECRET_KEY), "status": ()}[step]
+
+    run = _rescue(step, "redis://localhost:abc/0", "bad-url", *extra)
 
     _one_error_line(run, "--redis-url", "redis://host:6379/0")
 
