@@ -55,6 +55,13 @@ def _served(log: Path) -> Counter[tuple[str, int]]:
     return Counter((m["id"], int(m["code"])) for m in REQUEST_LINE.finditer(log.read_text()))
 
 
+def _reached(plan_line: str, total: int) -> int:
+    """How many ids the plan's first line says can be cancelled in time."""
+    found = re.fullmatch(rf"plan: (\d+) of {total} ids can be cancelled in time at .*", plan_line)
+    assert found is not None, plan_line
+    return int(found[1])
+
+
 def _one_error_line(run: Run, *fragments: str) -> str:
     """Exit 2, nothing on stdout, one error line (no traceback) holding ``fragments``."""
     assert run.returncode == 2, run
@@ -115,14 +122,7 @@ def test_submit_plans_for_the_pools_given(redis_server: RedisServer, tmp_path: P
     four = _rescue("submit", redis_server.url, "pools", "--from-file", str(ids), "--pools", "4")
 
     assert one.returncode == four.returncode == 0, one.stderr + four.stderr
-    reached = [
-        int(
-            re.match(
-                r"plan: (\d+) of 6000 ids can be cancelled in time", run.stdout.splitlines()[1]
-            )[1]
-        )  # type: ignore[index]
-        for run in (one, four)
-    ]
+    reached = [_reached(run.stdout.splitlines()[1], 6000) for run in (one, four)]
     assert 3000 < reached[0] < 6000
     assert reached[1] == 6000
 
