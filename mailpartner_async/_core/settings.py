@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
+    "LOCAL_ADDRESS_EXTENSION",
     "MAX_BODY_BYTES",
     "UNSET",
     "ResponseFormat",
@@ -43,6 +44,7 @@ __all__ = [
     "Unset",
     "check_concurrency",
     "check_count",
+    "check_local_address",
     "check_retries",
     "check_timeout",
     "is_loopback",
@@ -176,6 +178,50 @@ def _refuse_hidden_characters(base_url: str) -> None:
             )
 
 
+LOCAL_ADDRESS_EXTENSION: Final = "mailpartner.local_address"
+"""The request extension carrying a client's ``local_address`` to a transport object
+that makes no connection but answers as if from that address (the fake's)."""
+
+
+def check_local_address(value: object) -> str | None:
+    """The address a client's connections leave from, checked: an IPv4 or IPv6
+    address as text (``None``: the system's choice), in its canonical form.
+
+    Only an address: no host name (it would be resolved on every connection, and
+    may name an address of another host), no port (the system picks the source
+    port), no IPv6 zone (``%eth0``: a link-local source cannot reach the API), no
+    multicast address (never the source of a connection).
+    """
+    if value is None:
+        return None
+    expected = "an IP address of this host as a string, like '192.0.2.10' or '2001:db8::10'"
+    if not isinstance(value, str):
+        raise ConfigurationError(f"local_address must be {expected}, got {type(value).__name__}")
+    for position, char in enumerate(value):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            raise ConfigurationError(
+                f"local_address must not contain control characters or whitespace "
+                f"(U+{ord(char):04X} at position {position})"
+            )
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"local_address must be {expected} (no host name, no port, no brackets), got {value!r}"
+        ) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise ConfigurationError(
+            f"local_address {value!r} has an IPv6 zone (%{address.scope_id}), which is not "
+            "supported: give a global address of this host"
+        )
+    if address.is_multicast:
+        raise ConfigurationError(
+            f"local_address {value!r} is a multicast address, which cannot be the source "
+            "of a connection: give an address of this host"
+        )
+    return str(address)
+
+
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP address. Other ``*.localhost`` names are not:
     they may be resolved through DNS, and so leave the machine."""
@@ -286,6 +332,7 @@ class Settings:
     rate_limit: int | None
     transport: TransportName | object
     retry_policy: RetryPolicy
+    local_address: str | None = None
 
     @classmethod
     def create(
@@ -301,6 +348,7 @@ class Settings:
         allow_insecure_http: bool,
         transport: object,
         retry_policy: object,
+        local_address: object = None,
     ) -> Self:
         """Check every argument a client constructor was given.
 
@@ -333,6 +381,7 @@ class Settings:
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,
+            local_address=check_local_address(local_address),
         )
 
     def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:

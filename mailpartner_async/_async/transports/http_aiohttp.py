@@ -64,11 +64,14 @@ class AsyncAiohttpTransport:
         return cls(settings)
 
     def _open_session(self) -> aiohttp.ClientSession:
+        local_address = self._settings.local_address
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self._settings.max_concurrency,
                 keepalive_timeout=30.0,
                 ssl=self._ssl if self._ssl is not None else False,
+                # Port 0: the system picks the source port, as httpx's local_address.
+                local_addr=None if local_address is None else (local_address, 0),
             ),
             # Found once by proxy_for; trust_env would look again, in a thread, per request.
             trust_env=False,
