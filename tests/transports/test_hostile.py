@@ -610,14 +610,8 @@ def test_forked_child_and_parent_never_get_each_others_answer(hostile: HostileSe
 
 @pytest.mark.anyio
 async def test_a_stray_second_answer_is_never_taken_for_the_next_request(
-    hostile: HostileServer, client_transport: str, request: pytest.FixtureRequest
+    hostile: HostileServer, client_transport: str
 ) -> None:
-    if client_transport in ("httpx", "httpx2"):
-        # Not fixed yet (issue 20, item 5): the async clients run on httpx's own
-        # transport (which OpenTelemetry's instrumentation patches), whose streams are
-        # httpcore's and count nothing. Strict: the day it holds, this marker must go.
-        reason = "the async httpx transports still take a stray answer (issue 20)"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     hostile.script("1", two_answers())
     hostile.default = reply(4, "Message not found")
     async with async_client(hostile, client_transport) as client:

@@ -200,16 +200,10 @@ def new_async_client(settings: Settings) -> httpx.AsyncClient:
     if not isinstance(transport, httpx.AsyncBaseTransport):
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
-        if True:  # ASYNC
-            # A cancel scope ends the attempt's waits: httpx's own transport will do
-            # (and OpenTelemetry's httpx instrumentation sees it).
-            transport = httpx.AsyncHTTPTransport(
-                verify=tls or False, limits=_limits(settings), proxy=proxy
-            )
-        else:
-            # A blocking read ends by its time-out or its socket shut down: the
-            # transport of httpx_pool clips the one and does the other.
-            transport = AsyncAttemptTransport(tls, _limits(settings), proxy)
+        # The SDK's own pool, async and sync alike: its streams clip a blocking read
+        # to the attempt's deadline, shut a stopped attempt's socket, and refuse an
+        # answer the server sent before it was asked (httpx_pool).
+        transport = AsyncAttemptTransport(tls, _limits(settings), proxy)
     return httpx.AsyncClient(
         transport=transport,
         timeout=to_httpx_timeout(settings.timeout),

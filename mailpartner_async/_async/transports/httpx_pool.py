@@ -1,14 +1,16 @@
-"""An httpx transport on network streams that honour an attempt's deadline and can
-be aborted: what the sync client's own httpx clients run on.
+"""An httpx transport on network streams that honour an attempt's deadline, can be
+aborted, and refuse an answer that came before its request: what the httpx clients
+the SDK makes run on, async and sync.
 
 A thread blocked in a read cannot be cancelled: its wait ends by its time-out, or
 by its socket being shut down. httpx's own ``HTTPTransport`` takes no network
 backend, so this is a small ``httpx.BaseTransport`` over ``httpcore.ConnectionPool``
 (or httpcore's proxies), all public API: the pool's ``network_backend=`` makes every
-stream it opens one of ours. The async client needs none of it (a cancel scope ends
-any wait) and runs on httpx's own transport; this module is written once, async, as
-every module that waits is, and its sync twin (and the twins for the HTTPX2 fork) are
-generated from it by renaming. The async twin is tested as the sync one is.
+stream it opens one of ours. An async client's waits end by its cancel scope anyway;
+it runs here for what only the streams can see: bytes left after a complete answer
+(see :func:`_answered_before_asked`). This module is written once, async, as every
+module that waits is, and its sync twin (and the twins for the HTTPX2 fork) are
+generated from it by renaming.
 
 A stream learns whose I/O it does from its time-out: httpcore hands each connect,
 read and write the request's own time-out for that phase (its ``timeout``

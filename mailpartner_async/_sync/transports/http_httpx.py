@@ -203,6 +203,9 @@ def new_client(settings: Settings) -> httpx.Client:
     if not isinstance(transport, httpx.BaseTransport):
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
+        # The SDK's own pool, async and sync alike: its streams clip a blocking read
+        # to the attempt's deadline, shut a stopped attempt's socket, and refuse an
+        # answer the server sent before it was asked (httpx_pool).
         transport = AttemptTransport(tls, _limits(settings), proxy)
     return httpx.Client(
         transport=transport,
