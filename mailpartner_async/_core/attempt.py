@@ -21,10 +21,21 @@ def transport_error(
     sent: bool,
     timed_out: bool,
     tls: str | None = None,
+    refused: str = "",
 ) -> APIConnectionError:
     """Our error for a transport failure of class ``name`` whose (redacted) text is
     ``detail``: an ``APITimeoutError`` when a time-out ended it. ``tls`` says what TLS
-    refused, if that is the failure: then it is not transient, and not retried."""
+    refused, if that is the failure: then it is not transient, and not retried.
+    ``refused`` says why the answer's framing was refused (:mod:`.framing`): the
+    server answered, so the request reached it, and it would frame its next answer
+    the same way; not transient either."""
+    if refused:
+        return APIConnectionError(
+            f"the answer was refused: {refused}; not retried ({name}: {detail})",
+            message_id=message_id,
+            request_sent=True,
+            transient=False,
+        )
     if tls is not None:
         return APIConnectionError(
             f"TLS refused the connection: {tls}; not retried ({name}: {detail})",

@@ -114,6 +114,7 @@ class Httpx2Transport:
                     message_id=request.message_id,
                     response_started=started,
                     secret=request.api_key,
+                    refused=attempt.refused,
                 )
                 failure = attempt_failure(
                     exc,
@@ -256,9 +257,11 @@ def connection_error(
     message_id: str,
     response_started: bool = False,
     secret: SecretText = None,
+    refused: str = "",
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
-    ``None`` when ``exc`` is no transport failure.
+    ``None`` when ``exc`` is no transport failure. ``refused``: why the SDK's own
+    stream refused the answer's head (then not transient).
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
@@ -277,6 +280,7 @@ def connection_error(
         sent=response_started or not unsent,
         timed_out=isinstance(exc, httpx2.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
+        refused=refused,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

@@ -38,6 +38,7 @@ import httpcore2
 import httpx2
 
 from ..._compat import monotonic, thread_lock
+from ..._core.framing import HeadScan
 
 __all__ = ["ATTEMPT", "Attempt", "AttemptTransport"]
 
@@ -53,13 +54,15 @@ class Attempt:
     thread than the attempt's, and it never blocks.
     """
 
-    __slots__ = ("_at", "_busy", "_lock", "aborted")
+    __slots__ = ("_at", "_busy", "_lock", "aborted", "refused")
 
     def __init__(self, deadline: float | None) -> None:
         self._at = None if deadline is None else monotonic() + deadline
         self._busy: set[_AttemptStream] = set()
         self._lock = thread_lock()
         self.aborted = False
+        # Why a stream refused the answer's head as it came (framing.HeadScan).
+        self.refused = ""
 
     def overdue(self) -> bool:
         """Whether the deadline has passed."""
@@ -133,21 +136,28 @@ def _busy(stream: _AttemptStream, timeout: float | None) -> Iterator[float | Non
 
 
 class _AttemptStream(httpcore2.NetworkStream):
-    """A network stream whose every wait honours the attempt it is for, and which
-    counts its reads since its last write (see :func:`_answered_before_asked`)."""
+    """A network stream whose every wait honours the attempt it is for, which counts
+    its reads since its last write (see :func:`_answered_before_asked`), and which
+    scans the head those reads bring, as the server sent it, before h11 merges a
+    repeated ``Content-Length``: a refusal is told to the attempt."""
 
     def __init__(self, stream: httpcore2.NetworkStream) -> None:
         self._stream = stream
         self.reads_since_write = 0
+        self._head = HeadScan()
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         with _busy(self, timeout) as seconds:
             data = self._stream.read(max_bytes, seconds)
         self.reads_since_write += 1
+        self._head.feed(data)
+        if self._head.refused and isinstance(timeout, _Phase):
+            timeout.attempt.refused = self._head.refused
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self.reads_since_write = 0
+        self._head = HeadScan()
         with _busy(self, timeout) as seconds:
             self._stream.write(buffer, seconds)
 
@@ -226,13 +236,11 @@ class AttemptTransport(httpx2.BaseTransport):
         )
         with _as_httpx_errors():
             response = self._pool.handle_request(core)
-        if _answered_before_asked(response):
+        problem = _refusal(response, attempt)
+        if problem:
             # Closing an answer whose body was not read closes its connection.
             response.close()
-            raise httpx2.RemoteProtocolError(
-                "the server sent an answer before this request (bytes left after the "
-                "previous answer on the connection); the connection was closed"
-            )
+            raise httpx2.RemoteProtocolError(problem)
         return httpx2.Response(
             status_code=response.status,
             headers=response.headers,
@@ -242,6 +250,17 @@ class AttemptTransport(httpx2.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _refusal(response: httpcore2.Response, attempt: object) -> str:
+    """Why the answer is not taken, if it is not: it came before its request, or its
+    head was refused as it came (then :attr:`Attempt.refused` says why)."""
+    if _answered_before_asked(response):
+        return (
+            "the server sent an answer before this request (bytes left after the "
+            "previous answer on the connection); the connection was closed"
+        )
+    return attempt.refused if isinstance(attempt, Attempt) else ""
 
 
 def _answered_before_asked(response: httpcore2.Response) -> bool:
