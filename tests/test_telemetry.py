@@ -243,7 +243,7 @@ async def _instrumented_cancel(
             async with AsyncMailPartner(
                 KEY,
                 base_url=server.base_url,
-                transport=module.AsyncHTTPTransport() if own_transport else library,
+                transport=module.AsyncHTTPTransport() if own_transport else library,  # type: ignore[arg-type]
                 tracer_provider=otel.tracer_provider,
                 meter_provider=otel.meter_provider,
             ) as client:
