@@ -20,7 +20,7 @@ from ..._core.attempt import attempt_failure, deadline_passed, settled, transpor
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
 from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
-from ..._core.secrets import SecretText, redact
+from ..._core.secrets import SecretText, redact, redacted_url
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
 from .environment import proxy_for, tls_context, tls_failure
@@ -33,6 +33,8 @@ except ImportError:
         "transport='aiohttp' needs the aiohttp extra: "
         "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
     ) from None
+
+from .aiohttp_keyed import KeyedAttempt
 
 if TYPE_CHECKING:
     from ..ids import AsyncStop
@@ -80,7 +82,6 @@ class AsyncAiohttpTransport:
             max_line_size=_MAX_HEAD_BYTES,
             max_field_size=_MAX_HEAD_BYTES,
             headers=self._headers,
-            middlewares=(_no_hidden_resend,),
         )
         self._session = session
         return session
@@ -98,9 +99,14 @@ class AsyncAiohttpTransport:
         if self.closed:
             return None, MailPartnerError("the client is closed", message_id=request.message_id)
         session = self._session or self._open_session()
+        # aiohttp is given the URL with the key masked, which its traces and errors
+        # show; the middleware sends the one with the key (see .aiohttp_keyed).
         # Encoded by the protocol, as httpx encodes it: yarl would leave a "+" in the
         # key or the id as it is, and the server would read a space.
-        url = yarl.URL(f"{request.url}?{request.query()}", encoded=True)
+        keyed = KeyedAttempt(
+            yarl.URL(f"{request.url}?{request.query()}", encoded=True), request.api_key
+        )
+        shown = yarl.URL(redacted_url(request.url, request.params, request.api_key), encoded=True)
         phases = _aiohttp_timeout(timeout)
         started = False
         failure: MailPartnerError | None = None
@@ -110,10 +116,13 @@ class AsyncAiohttpTransport:
         try:
             async with deadline:
                 try:
-                    async with session.get(url, allow_redirects=False, timeout=phases) as response:
+                    async with session.get(
+                        shown, allow_redirects=False, timeout=phases, middlewares=(keyed,)
+                    ) as response:
                         started = True
                         return await _read(response), None
-                except Exception as exc:
+                except Exception as caught:
+                    exc = keyed.original(caught)
                     if not started and _is_ambiguous_framing(exc):
                         return RawResponse(0, {}, b"", refused=AMBIGUOUS_FRAMING), None
                     mapped = connection_error(
@@ -153,26 +162,6 @@ def _is_ambiguous_framing(exc: Exception) -> bool:
         return False
     text = str(exc.message)
     return "Transfer-Encoding" in text and "Content-Length" in text
-
-
-class _NotResent(aiohttp.ClientConnectionError):
-    """A dropped connection, kept from aiohttp's hidden re-send (its cause is what
-    aiohttp raised)."""
-
-
-async def _no_hidden_resend(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    """aiohttp sends an idempotent request again, once, when the server drops the
-    connection (``ClientOSError``, ``ServerDisconnectedError``). A cancel is not
-    idempotent in effect (the second answers code 5) and every attempt must be seen
-    to be counted: the drop is raised as another error, which aiohttp does not retry."""
-    try:
-        return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise  # never re-sent: the request did not leave
-    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-        raise _NotResent(str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=16)
@@ -234,18 +223,17 @@ def connection_error(
 ) -> APIConnectionError | None:
     """Our error for an aiohttp failure, with whether the request was sent; ``None``
     when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained."""
-    origin = exc.__cause__ if isinstance(exc, _NotResent) and exc.__cause__ else exc
-    if not type(origin).__module__.startswith("aiohttp"):
+    if not type(exc).__module__.startswith("aiohttp"):
         return None
-    names = {cls.__name__ for cls in type(origin).__mro__}
-    name = type(origin).__name__
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    name = type(exc).__name__
     return transport_error(
         name,
-        redact(str(origin), secret) or name,
+        redact(str(exc), secret) or name,
         message_id=message_id,
         sent=response_started or not names & _NOT_SENT,
         timed_out=bool(names & _TIMEOUTS),
-        tls=None if response_started else tls_failure(origin),
+        tls=None if response_started else tls_failure(exc),
     )
 
 
