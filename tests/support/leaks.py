@@ -16,6 +16,7 @@ import pickle
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -111,6 +112,30 @@ class Recorded:
     def texts(self) -> list[str]:
         data = self.reader.get_metrics_data()
         return [*self.span_texts(), *([data.to_json()] if data is not None else [])]
+
+    def options(self) -> dict[str, Any]:
+        """The client options that trace and measure into this recorder."""
+        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
+
+    @contextlib.contextmanager
+    def instrumented(self, transport: str) -> Iterator[None]:
+        """With ``transport="aiohttp"``, OpenTelemetry's aiohttp instrumentation on
+        while the block runs, recording here: the SDK's own session is then traced
+        (the httpx instrumentations see only a client the user gives, and so are
+        tested on their own, in tests/transports/test_instrumented_spans.py)."""
+        if transport != "aiohttp":
+            yield
+            return
+        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+        instrumentor = AioHttpClientInstrumentor()
+        instrumentor.instrument(
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+        )
+        try:
+            yield
+        finally:
+            instrumentor.uninstrument()
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()

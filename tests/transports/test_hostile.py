@@ -11,7 +11,6 @@ every (event loop, transport) pair the loop has, a sync one on each sync transpo
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import itertools
 import logging
@@ -212,29 +211,8 @@ def recorded() -> Iterator[Recorded]:
     recorded.shutdown()
 
 
-@contextlib.contextmanager
-def aiohttp_instrumented(transport: str, recorded: Recorded) -> Iterator[None]:
-    if transport != "aiohttp":
-        yield
-        return
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-
-    instrumentor = AioHttpClientInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider
-    )
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
-
-
 def traced(recorded: Recorded) -> dict[str, Any]:
-    return {
-        "tracer_provider": recorded.tracer_provider,
-        "meter_provider": recorded.meter_provider,
-        "max_retries": 1,
-    }
+    return {**recorded.options(), "max_retries": 1}
 
 
 @pytest.mark.anyio
@@ -249,7 +227,7 @@ async def test_a_traced_hostile_answer_leaves_no_key_in_spans_metrics_journal_or
 ) -> None:
     hostile.default = case
     journal = tmp_path / "journal.jsonl"
-    with aiohttp_instrumented(client_transport, recorded):
+    with recorded.instrumented(client_transport):
         async with async_client(hostile, client_transport, **traced(recorded)) as client:
             single = await async_outcome(client, "1")
             outcomes = await client.cancel_many(["2", "3"], journal=journal)

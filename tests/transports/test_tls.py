@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,57 +23,9 @@ import trustme
 
 from mailpartner_async import APIConnectionError, AsyncMailPartner, MailPartner
 from tests.support.leaks import Recorded, assert_key_absent, texts_of
+from tests.support.tls import TLSServer, tls_server
 
 KEY = "s3cr3t-key-0042"
-BODY = b'{"success": true, "code": 200, "message": "The email has been canceled."}'
-ANSWER = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    b"Content-Length: %d\r\n\r\n" % len(BODY)
-) + BODY
-NOW = datetime.datetime.now(datetime.UTC)
-
-
-class TLSServer:
-    """A one-answer-per-connection HTTPS server on loopback, in a thread; with
-    ``context=None`` it speaks plain HTTP on the port. Counts the connections."""
-
-    def __init__(self, context: ssl.SSLContext | None) -> None:
-        self._context = context
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self.connections = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with contextlib.suppress(OSError), conn:
-                conn.settimeout(10)
-                if self._context is None:
-                    conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-                    continue
-                with self._context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(65536)
-                    tls.sendall(ANSWER)
-
-    def __enter__(self) -> TLSServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
-        self._sock.close()
-        self._thread.join(timeout=10)
-
-    @property
-    def base_url(self) -> str:
-        return f"https://localhost:{self.port}/v1"
 
 
 @pytest.fixture(scope="module")
@@ -91,27 +41,6 @@ def trusted(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SSL_CERT_FILE", str(cafile))
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     return cafile
-
-
-def _context(cert: trustme.LeafCert) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    return context
-
-
-def _server(ca: trustme.CA, case: str) -> TLSServer:
-    if case == "plain-http":
-        return TLSServer(None)
-    if case == "other-host":
-        return TLSServer(_context(ca.issue_cert("other.example")))
-    if case == "expired":
-        cert = ca.issue_cert(
-            "localhost",
-            not_before=NOW - datetime.timedelta(days=10),
-            not_after=NOW - datetime.timedelta(days=1),
-        )
-        return TLSServer(_context(cert))
-    return TLSServer(_context(ca.issue_cert("localhost")))  # "ok", "untrusted-ca"
 
 
 # The cause each failure must name, as our message words it.
@@ -142,10 +71,7 @@ class Seen:
     logs: pytest.LogCaptureFixture
 
     def options(self) -> dict[str, object]:
-        return {
-            "tracer_provider": self.recorded.tracer_provider,
-            "meter_provider": self.recorded.meter_provider,
-        }
+        return self.recorded.options()
 
 
 def _check_no_key(seen: Seen, outcome: object) -> None:
@@ -159,20 +85,9 @@ def _check_no_key(seen: Seen, outcome: object) -> None:
 def seen(caplog: pytest.LogCaptureFixture, client_transport: str) -> Iterator[Seen]:
     caplog.set_level(logging.DEBUG)
     recorded = Recorded()
-    instrumentor = None
-    if client_transport == "aiohttp":
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-
-        instrumentor = AioHttpClientInstrumentor()
-        instrumentor.instrument(
-            tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider
-        )
-    try:
+    with recorded.instrumented(client_transport):
         yield Seen(recorded, caplog)
-    finally:
-        if instrumentor is not None:
-            instrumentor.uninstrument()
-        recorded.shutdown()
+    recorded.shutdown()
 
 
 @pytest.fixture
@@ -186,7 +101,7 @@ def test_tls_on_the_sync_transports(
     ca: trustme.CA, case: str, client_transport: str, environment: None, seen: Seen
 ) -> None:
     with (
-        _server(ca, case) as server,
+        tls_server(ca, case) as server,
         MailPartner(
             KEY,
             base_url=server.base_url,
@@ -210,7 +125,7 @@ def test_tls_on_the_sync_transports(
 async def test_tls_on_the_async_transports(
     ca: trustme.CA, case: str, client_transport: str, environment: None, seen: Seen
 ) -> None:
-    with _server(ca, case) as server:
+    with tls_server(ca, case) as server:
         async with AsyncMailPartner(
             KEY,
             base_url=server.base_url,
@@ -234,7 +149,7 @@ def test_a_refused_certificate_survives_pickling_as_not_transient(
     import pickle
 
     with (
-        _server(ca, "expired") as server,
+        tls_server(ca, "expired") as server,
         MailPartner(KEY, base_url=server.base_url, max_retries=0) as client,
         pytest.raises(APIConnectionError) as caught,
     ):
