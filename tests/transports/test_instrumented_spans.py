@@ -326,6 +326,7 @@ print(state() == before)
 """
 
 
+@pytest.mark.slow
 def test_importing_and_using_the_sdk_with_tracing_changes_no_global() -> None:
     done = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-W", "error", "-c", _NO_GLOBALS],
