@@ -2,7 +2,7 @@
 
 Each route an instrumentation can trace, against a hostile server (a broken status
 line, one echoing the key, a header over the limit, resets, a close, a refused
-connection, a stall), exported through the SDK's in-memory exporters with no
+connection, a connect time-out, a stall), exported through the SDK's in-memory exporters with no
 ``RedactAPIKeySpanProcessor`` (tests/support/leaks.py's :class:`Recorded`):
 
 - ``transport="aiohttp"`` under ``AioHttpClientInstrumentor``: the SDK's own session.
@@ -24,16 +24,19 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from mailpartner_async import (
     APIConnectionError,
+    APITimeoutError,
     AsyncMailPartner,
     CancelResult,
     MailPartner,
@@ -197,6 +200,43 @@ async def test_aiohttp_instrumentation_records_a_refused_connection_without_the_
     assert outcome.request_sent is False  # the stand-in did not hide what aiohttp raised
     (span,) = http_spans(recorded)
     assert "ClientConnectorError" in str(span.events[0].attributes)
+    assert_key_absent(KEY, [*recorded.texts(), *texts_of(outcome)])
+
+
+@contextlib.contextmanager
+def full_backlog() -> Iterator[str]:
+    """A base URL whose listener's accept queue is full: a new connection waits (its
+    SYN is dropped) until the client's connect time-out."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+@pytest.mark.asyncio
+async def test_aiohttp_instrumentation_records_a_connect_time_out_without_the_key(
+    recorded: Recorded,
+) -> None:
+    # aiohttp's ConnectionTimeoutError quotes the request's target: the URL with the key.
+    with full_backlog() as base_url:
+        timeout = httpx.Timeout(5.0, connect=0.3)
+        async with traced_client("aiohttp", base_url, recorded, timeout=timeout) as client:
+            outcome = await _outcome(client)
+
+    assert isinstance(outcome, APITimeoutError)
+    assert "ConnectionTimeoutError: Connection timeout to host" in outcome.message
+    assert outcome.request_sent is False
+    (span,) = http_spans(recorded)
+    assert "ConnectionTimeoutError" in str(span.events[0].attributes)
     assert_key_absent(KEY, [*recorded.texts(), *texts_of(outcome)])
 
 
