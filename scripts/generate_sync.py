@@ -66,7 +66,6 @@ TREES = (
 ASYNC_ONLY = frozenset(
     {
         "mailpartner_async/_async/redis_trio.py",
-        "mailpartner_async/_async/transports/aiohttp_keyed.py",
         "mailpartner_async/_async/transports/http_aiohttp.py",
     }
 )

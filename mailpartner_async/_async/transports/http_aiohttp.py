@@ -6,6 +6,17 @@ and TLS settings read once by the SDK's own rules (:mod:`.environment`), no
 redirect, no hidden re-send, the body decoded by :class:`~..._core.body.BodyDecoder`
 under the size cap, the attempt's deadline, and aiohttp's errors mapped to ours
 (here: this module imports no other HTTP library) with their text redacted.
+
+The key never shows in anything aiohttp makes. Its traces (each ``TraceConfig``, and
+so OpenTelemetry's aiohttp instrumentation, which records ``url.full`` and every
+exception it sees) are given the URL a request is made with, and its errors render
+that URL (``ClientResponseError``) or the request's target
+(``ConnectionTimeoutError``). So each request is made with the key masked in its URL
+(``apiKey=[REDACTED]``), and a per-attempt middleware, :class:`KeyedAttempt`, puts
+the URL with the key on the request (``ClientRequest.url``, the target aiohttp
+sends) once the traces have seen it. What aiohttp raises under the middleware is
+kept for the exception map, and what goes up through the traces is a stand-in,
+:class:`WithheldError`: the error's class name and redacted text, nothing chained.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from ..._core.attempt import attempt_failure, deadline_passed, settled, transpor
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
 from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
-from ..._core.secrets import SecretText, redact, redacted_url
+from ..._core.secrets import Secret, SecretText, redact, redacted_url
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
 from .environment import proxy_for, tls_context, tls_failure
@@ -34,12 +45,16 @@ except ImportError:
         "pip install '.[aiohttp]' in a clone of the repository (not on PyPI yet)"
     ) from None
 
-from .aiohttp_keyed import KeyedAttempt
-
 if TYPE_CHECKING:
     from ..ids import AsyncStop
 
-__all__ = ["AsyncAiohttpTransport", "connection_error", "ssl_context"]
+__all__ = [
+    "AsyncAiohttpTransport",
+    "KeyedAttempt",
+    "WithheldError",
+    "connection_error",
+    "ssl_context",
+]
 
 
 class AsyncAiohttpTransport:
@@ -100,7 +115,7 @@ class AsyncAiohttpTransport:
             return None, MailPartnerError("the client is closed", message_id=request.message_id)
         session = self._session or self._open_session()
         # aiohttp is given the URL with the key masked, which its traces and errors
-        # show; the middleware sends the one with the key (see .aiohttp_keyed).
+        # show; the middleware sends the one with the key (see the module's docstring).
         # Encoded by the protocol, as httpx encodes it: yarl would leave a "+" in the
         # key or the id as it is, and the server would read a space.
         keyed = KeyedAttempt(
@@ -151,6 +166,46 @@ class AsyncAiohttpTransport:
 
 
 _MAX_HEAD_BYTES = 16 * 1024
+
+
+class WithheldError(aiohttp.ClientError):
+    """What aiohttp's traces see of a failure under :class:`KeyedAttempt`: the name and
+    redacted text of aiohttp's error, which is the attempt's ``failure``. It is neither
+    ``ClientOSError`` nor ``ServerDisconnectedError``, after which aiohttp sends an
+    idempotent request again on its own: a cancel is never re-sent unseen (a second
+    one answers code 5, and every attempt is counted)."""
+
+
+class KeyedAttempt:
+    """One attempt's middleware: sends ``url`` (the URL with the key) in place of the
+    masked URL the request was made with, and keeps what failed under it."""
+
+    __slots__ = ("_secret", "_url", "failure")
+
+    def __init__(self, url: yarl.URL, secret: Secret) -> None:
+        self._url = url
+        self._secret = secret
+        self.failure: Exception | None = None
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.url = self._url
+        try:
+            return await handler(request)
+        except Exception as exc:
+            self.failure = exc
+            name, text = type(exc).__name__, redact(str(exc), self._secret)
+            raise WithheldError(f"{name}: {text}" if text else name) from None
+
+    def original(self, exc: Exception) -> Exception:
+        """What aiohttp raised: ``exc`` itself, unless it is the stand-in."""
+        if isinstance(exc, WithheldError) and self.failure is not None:
+            return self.failure
+        return exc
+
+    def __repr__(self) -> str:
+        return "KeyedAttempt(url=[REDACTED])"
 
 
 def _is_ambiguous_framing(exc: Exception) -> bool:
