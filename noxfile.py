@@ -55,18 +55,22 @@ def tests(session: nox.Session, backend: str) -> None:
     the older ones, the suites marked `slow` (processes, the transport x
     hostile-network matrix, the docs' examples) are left out: they test no
     version-specific code, and the gate stays under half an hour.
-    `nox -s tests -- -m ''` runs them everywhere.
+    `nox -s tests -- -m ''` runs them everywhere. A trio session runs only the tests
+    that run under a loop (``--loop-tests-only``): the sync, sans-I/O and process tests
+    do not depend on the loop, and the asyncio session of its Python runs them.
     """
     install(session, "tests")
     pytest = ["pytest", f"--backend={backend}", *session.posargs]
+    if backend == "trio":
+        # Only the tests that run under a loop: the others do not depend on it, and the
+        # asyncio session of the same Python runs them.
+        pytest.insert(2, "--loop-tests-only")
     if session.python != PYTHONS[-1]:
-        session.run(*pytest[:2], "-m", "not slow", *pytest[2:])
+        session.run(*pytest, "-m", "not slow")
         return
     env = {"COVERAGE_FILE": _coverage_file(session.python, backend)}
     session.run("coverage", "erase", env=env)
-    session.run(
-        "coverage", "run", "-m", "pytest", f"--backend={backend}", *session.posargs, env=env
-    )
+    session.run("coverage", "run", "-m", *pytest, env=env)
     session.run("coverage", "combine", env=env, success_codes=[0, 1])
 
 

@@ -36,6 +36,10 @@ SLOW_MODULES = frozenset(
     }
 )
 
+# What a test takes when it runs under the session's loop: an anyio test, or a sync
+# test that runs the loop itself (``anyio.run``).
+LOOP_FIXTURES = frozenset({"anyio_backend", "run_backend"})
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -43,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("asyncio", "trio", "all"),
         default="all",
         help="run anyio tests under this event loop (default: both)",
+    )
+    parser.addoption(
+        "--loop-tests-only",
+        action="store_true",
+        help="leave out the tests that run under no event loop (the gate's trio sessions: "
+        "the asyncio session of the same Python runs those, and they do not depend on it)",
     )
 
 
@@ -60,12 +70,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.stem in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-    # Tests marked for pytest-asyncio are asyncio's own (asyncio.gather, loops):
-    # a session that runs the async tests under trio only leaves them out.
-    if config.getoption("--backend") != "trio":
-        return
-    kept = [item for item in items if item.get_closest_marker("asyncio") is None]
-    deselected = [item for item in items if item.get_closest_marker("asyncio") is not None]
+
+    def left_out(item: pytest.Item) -> bool:
+        # Tests marked for pytest-asyncio are asyncio's own (asyncio.gather, loops):
+        # a session that runs the async tests under trio only leaves them out.
+        if config.getoption("--backend") == "trio" and item.get_closest_marker("asyncio"):
+            return True
+        names = getattr(item, "fixturenames", ())
+        return config.getoption("--loop-tests-only") and not LOOP_FIXTURES & set(names)
+
+    kept = [item for item in items if not left_out(item)]
+    deselected = [item for item in items if left_out(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
