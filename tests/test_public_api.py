@@ -212,3 +212,12 @@ def test_cancel_outcome_refuses_neither_or_both(
 ) -> None:
     with pytest.raises(ValueError, match="exactly one of result or error"):
         CancelOutcome(message_id="300", result=result, error=error)
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES, ids=lambda package: package.__name__)
+def test_a_lazy_name_read_once_becomes_a_plain_attribute(package: ModuleType) -> None:
+    name = sorted(package._EXPORTS)[0]
+
+    value = getattr(package, name)
+
+    assert vars(package)[name] is value
