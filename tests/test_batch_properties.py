@@ -9,47 +9,16 @@ in-process fake (threads, no event loop), so that many examples stay fast.
 
 from __future__ import annotations
 
-import resource
-import signal
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailpartner_async import BatchError, CancelOutcome, ScheduledMessage
 from mailpartner_async.testing import FakeMailPartner
-
-
-@pytest.fixture
-def file_size_limit() -> Iterator[None]:
-    """Writes past a soft file-size limit fail with EFBIG, as on a full disk."""
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
-
-
-class FailingClock:
-    """Right ``good`` times, then raises or turns naive."""
-
-    def __init__(self, good: int, naive: bool) -> None:
-        self.left = good
-        self.naive = naive
-
-    def __call__(self) -> datetime:
-        self.left -= 1
-        if self.left >= 0:
-            return datetime.now(UTC)
-        if self.naive:
-            return datetime.now()
-        raise OSError("the time source went away")
+from tests.support.failures import BrokenClock, disk_full_at
 
 
 def check_nothing_lost(
@@ -73,7 +42,6 @@ def check_nothing_lost(
     return failure
 
 
-@pytest.mark.usefixtures("file_size_limit")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     count=st.integers(1, 80),
@@ -87,14 +55,10 @@ def test_a_journal_disk_that_fills_at_any_point_loses_no_id(
     ids = [fake.schedule(timedelta(hours=1)) for _ in range(count)]
     with tempfile.TemporaryDirectory() as folder, fake.client(rate_limit=None) as client:
         path = Path(folder) / "journal.jsonl"
-        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (disk_bytes, hard))
-        try:
+        with disk_full_at(disk_bytes):
             result = check_nothing_lost(
                 fake, ids, lambda: client.cancel_many(ids, journal=path, concurrency=concurrency)
             )
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, hard))
     if isinstance(result, BatchError):
         assert "journal" in str(result)
     else:
@@ -121,7 +85,9 @@ def test_a_clock_that_fails_at_any_reading_loses_no_id(
             fake,
             ids,
             lambda: client.cancel_many(
-                messages, clock=FailingClock(good, naive), concurrency=concurrency
+                messages,
+                clock=BrokenClock(good, "turns naive" if naive else "raises"),
+                concurrency=concurrency,
             ),
         )
     # The batch reads the clock once up front, then once per message started.

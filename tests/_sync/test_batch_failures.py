@@ -12,11 +12,7 @@ disk is filled for real: a soft ``RLIMIT_FSIZE`` makes its writes fail with
 
 from __future__ import annotations
 
-import contextlib
 import json
-import resource
-import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +29,7 @@ from mailpartner_async import (
 )
 from mailpartner_async.testing import FakeClock, FakeMailPartner
 from tests.support.concurrently import run_together
+from tests.support.failures import BrokenClock, disk_full_at
 
 
 @pytest.fixture
@@ -53,21 +50,6 @@ def check_one_outcome_each(outcomes: list[CancelOutcome], ids: list[str]) -> Non
     seen = [outcome.message_id for outcome in outcomes]
     assert len(seen) == len(set(seen))
     assert set(seen) <= set(ids)
-
-
-@contextlib.contextmanager
-def disk_full_at(size: int) -> Iterator[None]:
-    """Writes past ``size`` bytes of any file fail (EFBIG) instead of killing us, for
-    the block only: whatever the test runner writes after it (its report, to a log
-    file maybe larger than ``size``) is written as usual."""
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 def test_a_full_journal_disk_ends_the_batch_with_every_outcome_it_had(
@@ -133,22 +115,6 @@ def test_two_batches_sharing_one_journal_each_get_every_outcome(
     lines = (tmp_path / "journal.jsonl").read_text().splitlines()
     finals = {json.loads(line)["id"] for line in lines if '"final"' in line}
     assert finals == set(ids)
-
-
-class BrokenClock:
-    """A clock that answers ``good`` times, then raises or turns naive."""
-
-    def __init__(self, good: int, failure: str) -> None:
-        self.left = good
-        self.failure = failure
-
-    def __call__(self) -> datetime:
-        self.left -= 1
-        if self.left >= 0:
-            return datetime.now(UTC)
-        if self.failure == "raises":
-            raise RuntimeError("the clock's source is gone")
-        return datetime.now()
 
 
 @pytest.mark.parametrize("failure", ["raises", "turns naive"])
