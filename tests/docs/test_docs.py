@@ -55,21 +55,19 @@ import shlex
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from types import CodeType, FunctionType
 from typing import Any, Final
 
 import pytest
-import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from mailpartner_async import APIError
 from mailpartner_async.cli.parser import build_parser
 from mailpartner_async.cli.serve_fake import build_fake
 from mailpartner_async.testing import FakeMailPartner
+from tests.support.uvicorn_thread import serve_asgi
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -225,27 +223,8 @@ class Served:
 def served() -> Iterator[Served]:
     """uvicorn serving the documented fake on a free loopback port, in a background thread."""
     fake = documented_fake()
-    config = uvicorn.Config(
-        fake.asgi_app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="docs-fake-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Served(fake, f"http://127.0.0.1:{port}/v1")
-    server.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "uvicorn did not stop"
+    with serve_asgi(fake.asgi_app) as base_url:
+        yield Served(fake, base_url)
 
 
 # --- running a page ---------------------------------------------------------------

@@ -33,18 +33,16 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import pytest
-import uvicorn
 
 from mailpartner_async.cli.parser import build_parser
 from mailpartner_async.cli.serve_fake import build_fake
 from tests.docs.test_docs import FENCE, NOT_RUN, PAGES, ROOT, TITLE, documented_fake
+from tests.support.uvicorn_thread import serve_asgi
 
 SHELLS: Final = frozenset({"sh", "bash", "console", "shell"})
 # Variables set for the command only (``KEY=value mailpartner ...``) may come first.
@@ -170,28 +168,8 @@ COMMANDS: Final = all_commands()
 @contextlib.contextmanager
 def served_fake() -> Iterator[str]:
     """A fresh documented fake over HTTP on a free port; yields its base URL."""
-    config = uvicorn.Config(
-        documented_fake().asgi_app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="docs-commands-fake", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(documented_fake().asgi_app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

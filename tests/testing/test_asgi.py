@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from mailpartner_async import AlreadyCancelledError, AsyncMailPartner, CancelCode
 from mailpartner_async.testing import FAST_RETRY_POLICY, FakeMailPartner
+from tests.support.uvicorn_thread import serve_asgi
 
 Message = dict[str, Any]
 
@@ -105,28 +104,8 @@ class _Holder:
 def server() -> Iterator[tuple[_Holder, str]]:
     """uvicorn on a free loopback port, in a background thread, for this module."""
     holder = _Holder()
-    config = uvicorn.Config(
-        holder,
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        ws="none",
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started or not thread.is_alive():
-            break
-        threading.Event().wait(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield holder, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
-    assert not thread.is_alive()
+    with serve_asgi(holder, lifespan="on") as base_url:
+        yield holder, base_url
 
 
 @pytest.fixture
