@@ -14,27 +14,22 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-
-from ._core.errors import ConfigurationError
 
 __all__ = [
     "AsyncCancelScope",
     "AsyncEvent",
     "AsyncLimiter",
     "AsyncLock",
-    "AsyncPacing",
     "AsyncTaskGroup",
     "CancelScope",
     "Event",
     "Limiter",
     "Lock",
-    "Pacing",
-    "RateLimiter",
     "TaskGroup",
     "async_checkpoint",
     "async_iterate",
@@ -46,7 +41,6 @@ __all__ = [
     "async_spawn",
     "async_thread_lock",
     "async_wait_for",
-    "check_rate_limiter",
     "checkpoint",
     "iterate",
     "join",
@@ -239,39 +233,3 @@ def join(handle: object) -> None:
     """Wait until the thread :func:`spawn` started has ended."""
     if isinstance(handle, threading.Thread):
         handle.join()
-
-
-class AsyncPacing(Protocol):
-    """What the async client waits on before each attempt: its pacer, or a shared one."""
-
-    async def wait(self) -> None: ...
-    async def pause(self, seconds: float) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-class Pacing(Protocol):
-    def wait(self) -> None: ...
-    def pause(self, seconds: float) -> None: ...
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class RateLimiter(Protocol):
-    """The ``rate_limiter=`` hook of both clients: a pace shared beyond one client.
-
-    Each client asks it for one pacer when it starts (and again in a forked child),
-    waits on it before every attempt, pauses it on a 429 or a ``Retry-After``, and
-    closes it with the client. See :class:`mailpartner_async.redis.RedisRateLimiter`.
-    """
-
-    def async_pacer(self) -> AsyncPacing: ...
-    def pacer(self) -> Pacing: ...
-
-
-def check_rate_limiter(rate_limiter: object) -> RateLimiter | None:
-    if rate_limiter is None or isinstance(rate_limiter, RateLimiter):
-        return rate_limiter
-    raise ConfigurationError(
-        "rate_limiter must be a rate limiter with async_pacer() and pacer() "
-        f"(such as mailpartner_async.redis.RedisRateLimiter) or None, got {rate_limiter!r}"
-    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import AsyncLimiter, AsyncPacing, RateLimiter, async_sleep, check_rate_limiter
+from .._compat import AsyncLimiter, async_sleep
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
 from .._core.models import CancelOutcome, CancelResult, ProgressCallback, attach_response
 from .._core.protocol import (
@@ -42,6 +42,7 @@ from .._core.settings import (
 )
 from .._journal import Journal
 from .._log_redaction import attach_log_redaction
+from .._rate_limiter import AsyncPacing, RateLimiter, check_rate_limiter
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 
 if TYPE_CHECKING:

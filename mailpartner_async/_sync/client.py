@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from .._compat import Limiter, Pacing, RateLimiter, check_rate_limiter, sleep
+from .._compat import Limiter, sleep
 from .._core.errors import APIConnectionError, BatchError, MailPartnerError
 from .._core.models import CancelOutcome, CancelResult, ProgressCallback, attach_response
 from .._core.protocol import (
@@ -45,6 +45,7 @@ from .._core.settings import (
 )
 from .._journal import Journal
 from .._log_redaction import attach_log_redaction
+from .._rate_limiter import Pacing, RateLimiter, check_rate_limiter
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 
 if TYPE_CHECKING:

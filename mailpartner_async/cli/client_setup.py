@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 
 from .. import AsyncMailPartner, ConfigurationError
-from .._compat import RateLimiter
 from .._core.settings import API_KEY_ENV, resolve_api_key
 from .._extras import install_command
+from .._rate_limiter import RateLimiter
 from .errors import UsageError
 
 __all__ = ["build_client", "shared_limiter"]

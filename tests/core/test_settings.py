@@ -598,7 +598,7 @@ def test_the_observer_keeps_the_hook_and_both_providers() -> None:
 
 @pytest.mark.usefixtures("no_env")
 def test_a_rate_limiter_without_pacers_is_refused_saying_what_one_is() -> None:
-    from mailpartner_async._compat import check_rate_limiter
+    from mailpartner_async._rate_limiter import check_rate_limiter
 
     with pytest.raises(ConfigurationError) as caught:
         check_rate_limiter(42)
@@ -780,7 +780,7 @@ def test_max_concurrency_must_be_an_int_of_at_least_one(bad: object) -> None:
 
 
 def test_a_rate_limiter_must_be_one_or_none() -> None:
-    from mailpartner_async._compat import check_rate_limiter
+    from mailpartner_async._rate_limiter import check_rate_limiter
 
     assert check_rate_limiter(None) is None
     with pytest.raises(ConfigurationError, match=r"rate_limiter must be a rate limiter.*got 5"):
