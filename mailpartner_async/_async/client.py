@@ -163,7 +163,11 @@ class AsyncMailPartner:
     ``rate_limiter`` shares one pace between many clients, in many processes
     (:class:`mailpartner_async.redis.RedisRateLimiter`): the client then waits on
     the limiter's pacer instead of its own ``rate_limit``, and a 429 it meets
-    pauses every client of the limiter.
+    pauses every client of the limiter. ``local_address`` (an IP address of this
+    host, as ``"192.0.2.10"``) is the address the client's connections leave from, on
+    every transport (as ``httpx.AsyncHTTPTransport(local_address=...)`` takes it): the
+    provider caps each address on its own, so a fleet leaving through N addresses has
+    N budgets. With your own ``http_client``, set it on that client's transport.
 
     Observability (see ``docs/observability.md``): ``on_attempt`` is called with an
     :class:`~mailpartner_async.AttemptInfo` after each HTTP attempt (an exception it
@@ -198,6 +202,7 @@ class AsyncMailPartner:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         rate_limiter: RateLimiter | None = None,
+        local_address: str | None = None,
     ) -> None:
         self._settings = Settings.create(
             api_key=api_key,
@@ -210,6 +215,7 @@ class AsyncMailPartner:
             allow_insecure_http=allow_insecure_http,
             transport=transport,
             retry_policy=retry_policy,
+            local_address=local_address,
         )
         attach_log_redaction(self._settings.api_key)
         self._pool = _AsyncPool(
@@ -257,6 +263,11 @@ class AsyncMailPartner:
     def retry_policy(self) -> RetryPolicy:
         """The backoff between attempts."""
         return self._settings.retry_policy
+
+    @property
+    def local_address(self) -> str | None:
+        """The address the client's connections leave from (``None``: the system's choice)."""
+        return self._settings.local_address
 
     @property
     def is_closed(self) -> bool:

@@ -21,10 +21,21 @@ def transport_error(
     sent: bool,
     timed_out: bool,
     tls: str | None = None,
+    source: str | None = None,
 ) -> APIConnectionError:
     """Our error for a transport failure of class ``name`` whose (redacted) text is
     ``detail``: an ``APITimeoutError`` when a time-out ended it. ``tls`` says what TLS
-    refused, if that is the failure: then it is not transient, and not retried."""
+    refused, ``source`` why the connection could not leave from the client's
+    ``local_address``, if that is the failure: then it is not transient, and not
+    retried."""
+    if source is not None:
+        return APIConnectionError(
+            f"the connection could not leave from local_address: {source}; not retried "
+            f"({name}: {detail})",
+            message_id=message_id,
+            request_sent=False,
+            transient=False,
+        )
     if tls is not None:
         return APIConnectionError(
             f"TLS refused the connection: {tls}; not retried ({name}: {detail})",

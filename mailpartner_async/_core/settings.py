@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
+    "LOCAL_ADDRESS_EXTENSION",
     "MAX_BODY_BYTES",
     "UNSET",
     "ResponseFormat",
@@ -43,6 +44,7 @@ __all__ = [
     "Unset",
     "check_concurrency",
     "check_count",
+    "check_local_address",
     "check_retries",
     "check_timeout",
     "is_loopback",
@@ -176,6 +178,69 @@ def _refuse_hidden_characters(base_url: str) -> None:
             )
 
 
+LOCAL_ADDRESS_EXTENSION: Final = "mailpartner.local_address"
+"""The request extension carrying a client's ``local_address`` to a transport object
+that makes no connection but answers as if from that address (the fake's)."""
+
+
+def check_local_address(value: object) -> str | None:
+    """The address a client's connections leave from, checked: an IPv4 or IPv6
+    address as text (``None``: the system's choice), in its canonical form.
+
+    Only an address: no host name (it would be resolved on every connection, and
+    may name an address of another host), no port (the system picks the source
+    port), no IPv6 zone (``%eth0``: a link-local source cannot reach the API), no
+    multicast address (never the source of a connection).
+    """
+    if value is None:
+        return None
+    expected = "an IP address of this host, like '192.0.2.10' or '2001:db8::10'"
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"local_address must be a string holding {expected}, got {type(value).__name__}"
+        )
+    for position, char in enumerate(value):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            raise ConfigurationError(
+                f"local_address must not contain control characters or whitespace "
+                f"(U+{ord(char):04X} at position {position})"
+            )
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"local_address must be {expected} (no host name, no port, no brackets), got {value!r}"
+        ) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise ConfigurationError(
+            f"local_address {value!r} has an IPv6 zone (%{address.scope_id}), which is not "
+            "supported: give a global address of this host"
+        )
+    if address.is_multicast:
+        raise ConfigurationError(
+            f"local_address {value!r} is a multicast address, which cannot be the source "
+            "of a connection: give an address of this host"
+        )
+    return str(address)
+
+
+def _check_one_family(base_url: str, local_address: str | None) -> None:
+    """Refuse an IPv4 ``local_address`` for an IPv6 host, or the reverse, when the
+    base URL names its host by address (a name may resolve to either family)."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        target = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if local_address is not None and ipaddress.ip_address(local_address).version != (
+        target.version
+    ):
+        raise ConfigurationError(
+            f"local_address {local_address!r} cannot reach {host!r}, an address of the "
+            "other IP version: give an IPv4 local_address for an IPv4 host, IPv6 for IPv6"
+        )
+
+
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP address. Other ``*.localhost`` names are not:
     they may be resolved through DNS, and so leave the machine."""
@@ -286,6 +351,7 @@ class Settings:
     rate_limit: int | None
     transport: TransportName | object
     retry_policy: RetryPolicy
+    local_address: str | None = None
 
     @classmethod
     def create(
@@ -301,6 +367,7 @@ class Settings:
         allow_insecure_http: bool,
         transport: object,
         retry_policy: object,
+        local_address: object = None,
     ) -> Self:
         """Check every argument a client constructor was given.
 
@@ -323,9 +390,12 @@ class Settings:
             retry_policy = RetryPolicy()
         elif not isinstance(retry_policy, RetryPolicy):
             raise ConfigurationError(f"retry_policy must be a RetryPolicy, got {retry_policy!r}")
+        base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        source = check_local_address(local_address)
+        _check_one_family(base_url, source)
         return cls(
             api_key=Secret(key) if key is not None else None,
-            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            base_url=base_url,
             timeout=check_timeout(timeout),
             max_retries=check_retries(max_retries),
             response_format=response_format,
@@ -333,6 +403,7 @@ class Settings:
             rate_limit=check_rate_limit(rate_limit),
             transport=transport,
             retry_policy=retry_policy,
+            local_address=source,
         )
 
     def with_overrides(self, *, timeout: object = UNSET, max_retries: object = UNSET) -> Settings:

@@ -16,8 +16,11 @@ from typing import Protocol
 import httpx2
 
 from .._compat import sleep
+from .._core.settings import LOCAL_ADDRESS_EXTENSION
 
 __all__ = ["FakeAPI", "FakeAnswer", "FakeTransport"]
+
+_DEFAULT_CLIENT_ADDRESS = "127.0.0.1"
 
 
 class FakeAnswer(Protocol):
@@ -39,7 +42,14 @@ class FakeAnswer(Protocol):
 class FakeAPI(Protocol):
     """What the transport needs of a fake: ``FakeMailPartner.handle``."""
 
-    def handle(self, method: str, path: str, params: Iterable[tuple[str, str]]) -> FakeAnswer: ...
+    def handle(
+        self,
+        method: str,
+        path: str,
+        params: Iterable[tuple[str, str]],
+        *,
+        client_address: str = ...,
+    ) -> FakeAnswer: ...
 
 
 def _respond(answer: FakeAnswer, request: httpx2.Request) -> httpx2.Response:
@@ -66,11 +76,18 @@ class FakeTransport(httpx2.BaseTransport):
     gives way to the others), so concurrent callers interleave and a cancellation
     can land before the fake answers.
 
+    A request comes from the ``local_address`` of the client that sent it, if it
+    set one (``MailPartner(transport=..., local_address="127.0.0.2")``), else
+    from ``127.0.0.1``: the fake counts its cap per address.
+
     Example::
 
         with httpx2.Client(transport=FakeTransport(fake)) as http:
             response = http.get("https://fake.mailpartner.test/v1/message-cancel")
     """
+
+    honours_local_address = True
+    """The client's ``local_address`` is taken as the address its requests come from."""
 
     def __init__(self, fake: FakeAPI) -> None:
         self.fake = fake
@@ -78,7 +95,11 @@ class FakeTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Answer ``request`` from the fake (or raise the injected transport error)."""
         sleep(0)
+        address = request.extensions.get(LOCAL_ADDRESS_EXTENSION, _DEFAULT_CLIENT_ADDRESS)
         answer = self.fake.handle(
-            request.method, request.url.path, request.url.params.multi_items()
+            request.method,
+            request.url.path,
+            request.url.params.multi_items(),
+            client_address=str(address),
         )
         return _respond(answer, request)

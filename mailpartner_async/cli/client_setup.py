@@ -19,7 +19,12 @@ def build_client(args: argparse.Namespace) -> AsyncMailPartner:
     if args.sandbox:
         from .sandbox import sandbox_client, sandbox_fake
 
-        return sandbox_client(sandbox_fake(), rate_limit=args.rate_limit, response_format=args.fmt)
+        return sandbox_client(
+            sandbox_fake(),
+            rate_limit=args.rate_limit,
+            response_format=args.fmt,
+            local_address=args.source_address,
+        )
     api_key = resolve_api_key(args.api_key)
     if api_key is None:
         raise UsageError(f"no API key: set ${API_KEY_ENV} or pass --api-key")
@@ -31,6 +36,7 @@ def build_client(args: argparse.Namespace) -> AsyncMailPartner:
             rate_limit=args.rate_limit,
             rate_limiter=shared_limiter(args),
             allow_insecure_http=args.allow_insecure_http,
+            local_address=args.source_address,
         )
     except ConfigurationError as exc:
         if "allow_insecure_http" in str(exc):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import math
 
-from .._core.settings import check_count
+from .._core.errors import ConfigurationError
+from .._core.settings import check_count, check_local_address
 
-__all__ = ["port", "positive_int", "positive_seconds", "rate_limit"]
+__all__ = ["port", "positive_int", "positive_seconds", "rate_limit", "source_address"]
 
 
 def positive_int(text: str) -> int:
@@ -44,3 +45,13 @@ def rate_limit(text: str) -> int | None:
     if text.strip().lower() == "none":
         return None
     return positive_int(text)
+
+
+def source_address(text: str) -> str:
+    """An IP address of this host, for ``local_address``, in its canonical form."""
+    try:
+        address = check_local_address(text)
+    except ConfigurationError as exc:
+        # The settings' own reason, in the option's words: "must be an IP address ...".
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("local_address ")) from None
+    return str(address)  # never None: text is a string

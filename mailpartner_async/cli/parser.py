@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from .. import __version__
 from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
-from .converters import port, positive_int, positive_seconds, rate_limit
+from .converters import port, positive_int, positive_seconds, rate_limit, source_address
 from .send_times import DST_CHOICES
 
 __all__ = ["CommandLineParser", "build_parser", "keys_given", "parse", "redacted"]
@@ -203,6 +203,13 @@ def _add_api_options(cancel: argparse.ArgumentParser) -> None:
         help="allow a plain http:// base URL to a host other than this machine",
     )
     cancel.add_argument(
+        "--source-address",
+        type=source_address,
+        metavar="IP",
+        help="the address of this host the requests leave from: the provider caps each "
+        "address on its own (default: the system's choice)",
+    )
+    cancel.add_argument(
         "--api-key",
         help=f"API key (default: ${API_KEY_ENV}; prefer the variable: "
         "arguments are visible to other users of the machine)",
@@ -242,8 +249,8 @@ def _add_fake_options(serve: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="answer code 429 past N requests in 60 seconds, as the provider does "
-        "(default: no cap)",
+        help="answer code 429 to a client address past N of its requests in 60 seconds, "
+        "each address counted on its own, as the provider does (default: no cap)",
     )
     serve.add_argument(
         "--rate-window",

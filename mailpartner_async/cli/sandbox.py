@@ -32,9 +32,17 @@ def sandbox_fake() -> FakeMailPartner:
 
 
 def sandbox_client(
-    fake: FakeMailPartner, *, rate_limit: int | None, response_format: ResponseFormat
+    fake: FakeMailPartner,
+    *,
+    rate_limit: int | None,
+    response_format: ResponseFormat,
+    local_address: str | None = None,
 ) -> AsyncMailPartner:
-    """A client of ``fake`` paced at ``rate_limit`` a minute, with the real backoff."""
+    """A client of ``fake`` paced at ``rate_limit`` a minute, with the real backoff;
+    the fake counts its requests as coming from ``local_address``."""
     return fake.async_client(
-        response_format=response_format, rate_limit=rate_limit, fast_retries=False
+        response_format=response_format,
+        rate_limit=rate_limit,
+        fast_retries=False,
+        local_address=local_address,
     )

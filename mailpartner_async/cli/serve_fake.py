@@ -69,7 +69,8 @@ class _LoggingApp:
             record = self._fake.requests[-1]
             params = "&".join(f"{k}={v}" for k, v in redact_params(record.params).items())
             print(
-                f"{record.method} {record.path}?{params} -> {record.status} code={record.code}",
+                f"{record.method} {record.path}?{params} -> {record.status} code={record.code} "
+                f"from {record.client_address}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FakeASGIApp"]
 
+_UNKNOWN_PEER = "127.0.0.1"
+
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
@@ -21,9 +23,11 @@ class FakeASGIApp:
     """An ASGI 3 app answering ``GET /v1/message-cancel`` from a :class:`FakeMailPartner`.
 
     Other paths get a JSON 404 and other methods a 405, both without a control code.
-    Lifespan events are acknowledged. An injected ``connect_error`` or ``timeout``
-    leaves the request unanswered until the client disconnects (``timeout`` has done
-    its work first, ``connect_error`` has not), so the client sees a real time-out.
+    Requests count against the fake's cap by the address of the connection's peer
+    (``scope["client"]``). Lifespan events are acknowledged. An injected
+    ``connect_error`` or ``timeout`` leaves the request unanswered until the client
+    disconnects (``timeout`` has done its work first, ``connect_error`` has not), so
+    the client sees a real time-out.
     Get it from :attr:`FakeMailPartner.asgi_app`; it needs no framework.
 
     Example::
@@ -47,7 +51,10 @@ class FakeASGIApp:
             raise ValueError(f"FakeASGIApp serves http only, not {scope['type']!r}")
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
         params = parse_qsl(query, keep_blank_values=True)
-        answer = self.fake.handle(scope["method"], scope["path"], params)
+        # The peer's address, as the provider counts its cap (none over a Unix socket).
+        client = scope.get("client")
+        address = str(client[0]) if client else _UNKNOWN_PEER
+        answer = self.fake.handle(scope["method"], scope["path"], params, client_address=address)
         if answer.failure is not None:
             while (await receive())["type"] != "http.disconnect":
                 pass

@@ -55,6 +55,7 @@ ENDPOINT_PATH: Final = "/v1/message-cancel"
 CANCEL_CUTOFF: Final = timedelta(minutes=5)
 """Cancelling needs at least this long before the send time (exactly 5:00 is enough)."""
 RATE_WINDOW_SECONDS: Final = 60.0
+DEFAULT_CLIENT_ADDRESS: Final = "127.0.0.1"
 # What the provider's sandbox does with an id it has never seen.
 _UNKNOWN_LEAD: Final = timedelta(hours=1)
 FAST_RETRY_POLICY: Final = RetryPolicy(initial_delay=0.001, max_delay=0.01, max_retry_after=0.05)
@@ -71,8 +72,10 @@ class RecordedRequest:
     check which key its code used (:attr:`api_key`), but ``repr`` and ``str`` mask
     it. ``status`` is the HTTP status answered (``None`` when no answer was given:
     an injected ``connect_error`` or ``timeout``), ``code`` the control code of the
-    answer (also for a ``timeout``, whose answer was computed and then lost), and
-    ``fault`` the injected fault this call consumed, if any.
+    answer (also for a ``timeout``, whose answer was computed and then lost),
+    ``fault`` the injected fault this call consumed, if any, and ``client_address``
+    the address the request came from (the peer's over HTTP; in process, the
+    client's ``local_address``, else ``127.0.0.1``).
 
     Example::
 
@@ -86,6 +89,7 @@ class RecordedRequest:
     status: int | None
     code: int | None
     fault: FaultKind | None = None
+    client_address: str = DEFAULT_CLIENT_ADDRESS
 
     @property
     def message_id(self) -> str | None:
@@ -101,7 +105,8 @@ class RecordedRequest:
         shown = redact_params(self.params)
         return (
             f"RecordedRequest(method={self.method!r}, path={self.path!r}, params={shown!r}, "
-            f"status={self.status!r}, code={self.code!r}, fault={self.fault!r})"
+            f"status={self.status!r}, code={self.code!r}, fault={self.fault!r}, "
+            f"client_address={self.client_address!r})"
         )
 
     __str__ = __repr__
@@ -141,8 +146,11 @@ class FakeMailPartner:
 
     ``clock`` returns the current aware ``datetime`` (default: now, UTC; see
     :class:`~mailpartner_async.testing.FakeClock`). ``rate_limit_per_minute`` makes
-    the fake answer code 429 (HTTP 429, ``Retry-After`` in whole seconds) once that
-    many requests were served in the last 60 seconds of ``rate_clock`` (default
+    the fake answer code 429 (HTTP 429, ``Retry-After`` in whole seconds) to a
+    client address once that many of its requests were served in the last 60
+    seconds of ``rate_clock``, each address counted on its own, as the provider caps
+    each IP address (over HTTP the peer's address; in process the client's
+    ``local_address``, else ``127.0.0.1``; default
     :func:`time.monotonic`, real elapsed time, so a frozen test clock does not freeze
     the window); ``rate_window`` sets that window in seconds (default 60), shorter to
     test a pace scaled down as a ``RedisRateLimiter`` with the same ``period`` is. Only
@@ -183,7 +191,10 @@ class FakeMailPartner:
         self._messages: dict[str, _Message] = {}
         self._requests: list[RecordedRequest] = []
         self._faults: collections.deque[list[Any]] = collections.deque()
-        self._served: collections.deque[float] = collections.deque()
+        # Per client address: when each request the cap counts was served.
+        self._served: collections.defaultdict[str, collections.deque[float]] = (
+            collections.defaultdict(collections.deque)
+        )
         self._ids = itertools.count(1)
         self._asgi_app = FakeASGIApp(self)
 
@@ -309,10 +320,19 @@ class FakeMailPartner:
 
     # --- the sans-I/O core ----------------------------------------------------------
 
-    def handle(self, method: str, path: str, params: Iterable[tuple[str, str]]) -> FakeResponse:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        params: Iterable[tuple[str, str]],
+        *,
+        client_address: str = DEFAULT_CLIENT_ADDRESS,
+    ) -> FakeResponse:
         """Answer one request: the whole fake, with no I/O.
 
-        ``path`` is the decoded URL path and ``params`` the decoded query pairs. Only
+        ``path`` is the decoded URL path and ``params`` the decoded query pairs;
+        ``client_address`` is the address the request came from, whose own window
+        ``rate_limit_per_minute`` counts. Only
         ``GET /v1/message-cancel`` is served (404 and 405 otherwise, as JSON without a
         control code). The call is recorded in :attr:`requests`.
 
@@ -336,7 +356,8 @@ class FakeMailPartner:
             elif method.upper() != "GET":
                 answer = plain_answer(405, "Method Not Allowed", extra_headers=(("allow", "GET"),))
             else:
-                answer = self._rate_limited(xml) or code_answer(self._cancel(query), xml=xml)
+                limited = self._rate_limited(client_address, xml)
+                answer = limited or code_answer(self._cancel(query), xml=xml)
             if fault == "timeout":
                 answer = dataclasses.replace(answer, failure="timeout")
             self._requests.append(
@@ -347,6 +368,7 @@ class FakeMailPartner:
                     status=None if answer.failure else answer.status,
                     code=answer.code,
                     fault=fault,
+                    client_address=client_address,
                 )
             )
             return answer
@@ -361,13 +383,16 @@ class FakeMailPartner:
         kind: FaultKind = entry[0]
         return kind
 
-    def _rate_limited(self, xml: bool) -> FakeResponse | None:
+    def _rate_limited(self, client_address: str, xml: bool) -> FakeResponse | None:
         limit = self._rate_limit
         if limit is None:
             return None
         now = self._rate_clock()
-        served = self._served
         window = self._rate_window
+        quiet = [key for key, times in self._served.items() if times[-1] <= now - window]
+        for key in quiet:
+            del self._served[key]  # nothing of its left in the window: forget the address
+        served = self._served[client_address]
         while served and served[0] <= now - window:
             served.popleft()
         if len(served) >= limit:

@@ -513,6 +513,7 @@ ARGS: dict[str, object] = {
     "allow_insecure_http": False,
     "transport": "aiohttp",
     "retry_policy": None,
+    "local_address": "2001:DB8::0:10",
 }
 
 
@@ -535,6 +536,7 @@ def test_settings_keep_every_checked_value() -> None:
         rate_limit=120,
         transport="aiohttp",
         retry_policy=RetryPolicy(),
+        local_address="2001:db8::10",
     )
 
 

@@ -2,7 +2,8 @@
 
 A :class:`~tests.support.loop_server.LoopServer`: asyncio, trio and sync tests can all talk
 to it. Each request is recorded (raw target, decoded params,
-headers, arrival time on ``time.monotonic()``) and answered by the next action
+headers, arrival time on ``time.monotonic()``, the connection and the address it
+came from) and answered by the next action
 scripted for its ``messageId``, or by ``server.default`` once that script is empty::
 
     server.script("300", drop(), reply(5))  # first attempt: no answer; second: code 5
@@ -145,6 +146,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     arrived: float  # time.monotonic()
     connection: int  # which TCP connection carried it (1, 2, ...)
+    peer: str = ""  # the IP address that connection came from
 
     @property
     def message_id(self) -> str | None:
@@ -178,8 +180,9 @@ class ScriptedServer(LoopServer):
     async def _handle(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
     ) -> None:
+        peer = str(writer.get_extra_info("peername")[0])
         while (head := await self._read_head(reader)) is not None:
-            request = _recorded(head, connection)
+            request = _recorded(head, connection, peer)
             self.requests.append(request)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -227,13 +230,13 @@ class ScriptedServer(LoopServer):
         return not close
 
 
-def _recorded(head: RequestHead, connection: int) -> RecordedRequest:
+def _recorded(head: RequestHead, connection: int, peer: str) -> RecordedRequest:
     request_line, headers = head
     method, target, _version = request_line.split()
     parts = urlsplit(target)
     params = tuple(parse_qsl(parts.query, keep_blank_values=True))
     return RecordedRequest(
-        method, target, parts.path, params, headers, time.monotonic(), connection
+        method, target, parts.path, params, headers, time.monotonic(), connection, peer
     )
 
 

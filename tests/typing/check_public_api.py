@@ -13,6 +13,7 @@ from mailpartner_async import (
     CancelCode,
     CancelOutcome,
     CancelResult,
+    MailPartner,
     MailPartnerError,
     RateLimitError,
     UnexpectedResponseError,
@@ -28,7 +29,9 @@ async def cancel_one() -> None:
         response_format="xml",
         max_concurrency=10,
         rate_limit=None,
+        local_address="192.0.2.10",
     ) as client:
+        assert_type(client.local_address, str | None)
         result = await client.cancel(300)
         assert_type(result, CancelResult)
         assert_type(result.code, CancelCode)
@@ -55,6 +58,11 @@ async def bring_your_own_client() -> None:
     async with httpx.AsyncClient() as http:
         client = AsyncMailPartner("key", http_client=http)
         await client.aclose()
+
+
+def leave_from_an_address() -> None:
+    with MailPartner("key", local_address="2001:db8::10", transport="httpx2") as client:
+        assert_type(client.local_address, str | None)
 
 
 def read_outcome(outcome: CancelOutcome) -> str:

@@ -41,6 +41,12 @@ class AsyncTransport(Protocol):
 
 def open_async_transport(settings: Settings, http_client: object | None) -> AsyncTransport:
     """The transport of a new client, of the kind the client's settings name."""
+    if http_client is not None and settings.local_address is not None:
+        raise ConfigurationError(
+            "local_address applies to the connections the client makes, and your "
+            "http_client makes its own: set it on your client's transport instead "
+            "(httpx.AsyncHTTPTransport(local_address=...)), or pass no http_client"
+        )
     if settings.transport == "aiohttp":
         if True:  # ASYNC
             require("aiohttp", "transport='aiohttp'", "aiohttp")

@@ -7,15 +7,16 @@ from these answers.
 
 from __future__ import annotations
 
+import errno
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 from urllib.parse import urlsplit
 
 from ..._core.errors import ConfigurationError
 from ..._core.settings import is_loopback
 
-__all__ = ["proxy_for", "tls_context", "tls_failure"]
+__all__ = ["proxy_for", "source_failure", "tls_context", "tls_failure"]
 
 
 def proxy_for(base_url: str) -> str | None:
@@ -60,13 +61,7 @@ def tls_failure(exc: BaseException) -> str | None:
     """What TLS refused, if ``exc`` is (or wraps, at any depth) a TLS refusal: the
     server's certificate did not verify, the server does not speak TLS on the port,
     or the handshake failed; ``None`` for any other failure."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        error = pending.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
+    for error in _wrapped(exc):
         # ssl's own errors only: aiohttp's subclass them, holding the real one inside.
         ours = type(error).__module__ == "ssl"
         if ours and isinstance(error, ssl.SSLCertVerificationError):
@@ -76,15 +71,41 @@ def tls_failure(exc: BaseException) -> str | None:
             if error.reason == "WRONG_VERSION_NUMBER":
                 return "the server does not speak TLS on this port (is it plain HTTP?)"
             return f"the TLS handshake failed ({error.reason or type(error).__name__})"
+    return None
+
+
+def source_failure(exc: BaseException, local_address: str | None) -> str | None:
+    """Why a connection could not leave from ``local_address``, if ``exc`` is (or
+    wraps) that failure: the address is none of this host's (``EADDRNOTAVAIL``, as a
+    bind to it answers); ``None`` for any other failure, or without a local address."""
+    if local_address is None:
+        return None
+    for error in _wrapped(exc):
+        if isinstance(error, OSError) and error.errno == errno.EADDRNOTAVAIL:
+            return f"{local_address!r} is not an address of this host"
+    return None
+
+
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it holds, at any depth, each once."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
         # Where the libraries keep what they wrap: the chain, aiohttp's attributes
-        # (os_error, certificate_error) and an exception's arguments (httpcore).
+        # (os_error, certificate_error), an exception's arguments (httpcore) and a
+        # group's members (trio's "all attempts to connect failed").
         for inner in (
             error.__cause__,
             error.__context__,
             getattr(error, "os_error", None),
             getattr(error, "certificate_error", None),
             *error.args,
+            *(error.exceptions if isinstance(error, BaseExceptionGroup) else ()),
         ):
             if isinstance(inner, BaseException):
                 pending.append(inner)
-    return None

@@ -23,7 +23,7 @@ from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
-from .environment import proxy_for, tls_context, tls_failure
+from .environment import proxy_for, source_failure, tls_context, tls_failure
 
 try:
     import aiohttp
@@ -64,11 +64,14 @@ class AsyncAiohttpTransport:
         return cls(settings)
 
     def _open_session(self) -> aiohttp.ClientSession:
+        local_address = self._settings.local_address
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self._settings.max_concurrency,
                 keepalive_timeout=30.0,
                 ssl=self._ssl if self._ssl is not None else False,
+                # Port 0: the system picks the source port, as httpx's local_address.
+                local_addr=None if local_address is None else (local_address, 0),
             ),
             # Found once by proxy_for; trust_env would look again, in a thread, per request.
             trust_env=False,
@@ -121,6 +124,7 @@ class AsyncAiohttpTransport:
                         message_id=request.message_id,
                         response_started=started,
                         secret=request.api_key,
+                        local_address=self._settings.local_address,
                     )
                     failure = attempt_failure(
                         exc, mapped, message_id=request.message_id, closed=self._closed_now()
@@ -231,6 +235,7 @@ def connection_error(
     message_id: str,
     response_started: bool = False,
     secret: SecretText = None,
+    local_address: str | None = None,
 ) -> APIConnectionError | None:
     """Our error for an aiohttp failure, with whether the request was sent; ``None``
     when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained."""
@@ -246,6 +251,7 @@ def connection_error(
         sent=response_started or not names & _NOT_SENT,
         timed_out=bool(names & _TIMEOUTS),
         tls=None if response_started else tls_failure(origin),
+        source=None if response_started else source_failure(origin, local_address),
     )
 
 

@@ -22,9 +22,15 @@ from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
 from ..._core.protocol import CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
-from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout, TransportName
+from ..._core.settings import (
+    LOCAL_ADDRESS_EXTENSION,
+    MAX_BODY_BYTES,
+    Settings,
+    Timeout,
+    TransportName,
+)
 from ..._version import __version__
-from .environment import proxy_for, tls_context, tls_failure
+from .environment import proxy_for, source_failure, tls_context, tls_failure
 from .httpx_pool import ATTEMPT, AsyncAttempt, AsyncAttemptTransport
 
 if TYPE_CHECKING:
@@ -48,15 +54,24 @@ class AsyncHttpxTransport:
     A client the caller passed (``owned=False``) is never closed here.
     """
 
-    def __init__(self, http: httpx.AsyncClient, *, owned: bool) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, owned: bool, local_address: str | None = None
+    ) -> None:
         self.http = http
         self.owned = owned
+        self._local_address = local_address
+        self._extensions: dict[str, object] = {}
+        if local_address is not None:
+            # For a transport object that answers as if from an address (the fake's);
+            # the SDK's own transports leave from it and ignore the extension.
+            self._extensions[LOCAL_ADDRESS_EXTENSION] = local_address
 
     @classmethod
     def open(cls, settings: Settings, http_client: object | None) -> AsyncHttpxTransport:
         """The caller's ``http_client``, checked, or a new client the SDK owns."""
         if http_client is None:
-            return cls(new_async_client(settings), owned=True)
+            client = new_async_client(settings)
+            return cls(client, owned=True, local_address=settings.local_address)
         if not isinstance(http_client, httpx.AsyncClient):
             raise ConfigurationError(
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
@@ -99,7 +114,7 @@ class AsyncHttpxTransport:
                     headers=_HEADERS,
                     timeout=to_httpx_timeout(timeout),
                     follow_redirects=False,
-                    extensions={ATTEMPT: attempt},
+                    extensions={**self._extensions, ATTEMPT: attempt},
                 ) as response:
                     started = True
                     raw = await _read(response, attempt)
@@ -111,6 +126,7 @@ class AsyncHttpxTransport:
                     message_id=request.message_id,
                     response_started=started,
                     secret=request.api_key,
+                    local_address=self._local_address,
                 )
                 failure = attempt_failure(
                     exc,
@@ -197,19 +213,30 @@ def new_async_client(settings: Settings) -> httpx.AsyncClient:
     under the SDK's own rules.
     """
     transport: Any = settings.transport
-    if not isinstance(transport, httpx.AsyncBaseTransport):
+    local_address = settings.local_address
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        _check_transport_object(transport, local_address)
+    else:
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
         if True:  # ASYNC
-            # A cancel scope ends the attempt's waits: httpx's own transport will do
-            # (and OpenTelemetry's httpx instrumentation sees it).
-            transport = httpx.AsyncHTTPTransport(
-                verify=tls or False, limits=_limits(settings), proxy=proxy
-            )
+            if local_address is not None and _is_socks(proxy):
+                # httpx's own transport leaves local_address out of its SOCKS pool;
+                # the pool of httpx_pool gives it to every connection it opens.
+                transport = AsyncAttemptTransport(tls, _limits(settings), proxy, local_address)
+            else:
+                # A cancel scope ends the attempt's waits: httpx's own transport will
+                # do (and OpenTelemetry's httpx instrumentation sees it).
+                transport = httpx.AsyncHTTPTransport(
+                    verify=tls or False,
+                    limits=_limits(settings),
+                    proxy=proxy,
+                    local_address=local_address,
+                )
         else:
             # A blocking read ends by its time-out or its socket shut down: the
             # transport of httpx_pool clips the one and does the other.
-            transport = AsyncAttemptTransport(tls, _limits(settings), proxy)
+            transport = AsyncAttemptTransport(tls, _limits(settings), proxy, local_address)
     return httpx.AsyncClient(
         transport=transport,
         timeout=to_httpx_timeout(settings.timeout),
@@ -219,15 +246,33 @@ def new_async_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def _is_socks(proxy: str | None) -> bool:
+    return proxy is not None and proxy.partition("://")[0].lower() in ("socks5", "socks5h")
+
+
 def _checked(proxy: str | None) -> str | None:
     """``proxy``, once it is known the client can use it: a SOCKS proxy needs socksio."""
-    scheme = proxy.partition("://")[0].lower() if proxy is not None else ""
-    if scheme in ("socks5", "socks5h") and importlib.util.find_spec("socksio") is None:
+    if _is_socks(proxy) and importlib.util.find_spec("socksio") is None:
+        scheme = str(proxy).partition("://")[0].lower()
         raise ConfigurationError(
             f"the environment names a SOCKS proxy ({scheme}://...), which needs the "
             "socksio package: pip install socksio"
         )
     return proxy
+
+
+def _check_transport_object(transport: httpx.AsyncBaseTransport, local_address: str | None) -> None:
+    """Refuse ``local_address`` with a transport object that makes its own connections.
+
+    A transport object that answers as if from the client's address (it has
+    ``honours_local_address = True``: the fake's) reads it from each request.
+    """
+    if local_address is not None and getattr(transport, "honours_local_address", False) is not True:
+        raise ConfigurationError(
+            "local_address applies to the connections the client makes, and your "
+            f"transport ({type(transport).__name__}) makes its own: set it on that "
+            "transport instead (httpx.AsyncHTTPTransport(local_address=...))"
+        )
 
 
 def _limits(settings: Settings) -> httpx.Limits:
@@ -259,6 +304,7 @@ def connection_error(
     message_id: str,
     response_started: bool = False,
     secret: SecretText = None,
+    local_address: str | None = None,
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
     ``None`` when ``exc`` is no transport failure.
@@ -280,6 +326,7 @@ def connection_error(
         sent=response_started or not unsent,
         timed_out=isinstance(exc, httpx.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
+        source=source_failure(exc, local_address) if unsent else None,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

@@ -175,8 +175,9 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
     """TCP connections on attempt streams. Only TCP: the SDK asks for no Unix socket
     and no httpcore retries (the other backend methods)."""
 
-    def __init__(self) -> None:
+    def __init__(self, local_address: str | None = None) -> None:
         self._backend = httpcore.AnyIOBackend()
+        self._local_address = local_address
 
     async def connect_tcp(
         self,
@@ -186,8 +187,11 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
+        # The client's own address, given here rather than to the pool: httpcore's
+        # SOCKS pool takes none, and every pool calls its backend.
+        source = local_address or self._local_address
         stream = await self._backend.connect_tcp(
-            host, port, _clipped(timeout), local_address, socket_options
+            host, port, _clipped(timeout), source, socket_options
         )
         return _AsyncAttemptStream(stream)
 
@@ -195,10 +199,17 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
 class AsyncAttemptTransport(httpx.AsyncBaseTransport):
     """httpcore's pool on attempt streams, as an httpx transport whose errors are
     httpx's. Made of what ``httpx.AsyncHTTPTransport`` is made of (``verify=``, here
-    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``;
+    ``local_address=``, which here holds for a SOCKS proxy too)."""
 
-    def __init__(self, tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None) -> None:
-        self._pool = _pool(tls, limits, proxy)
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None,
+        limits: httpx.Limits,
+        proxy: str | None,
+        local_address: str | None = None,
+    ) -> None:
+        self._pool = _pool(tls, limits, proxy, _AsyncAttemptBackend(local_address))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
@@ -268,7 +279,10 @@ class _AsyncBody(httpx.AsyncByteStream):
 
 
 def _pool(
-    tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None
+    tls: ssl.SSLContext | None,
+    limits: httpx.Limits,
+    proxy: str | None,
+    backend: httpcore.AsyncNetworkBackend,
 ) -> httpcore.AsyncConnectionPool:
     """The pool, direct or through ``proxy``, as httpx's own transport builds it."""
     options: dict[str, Any] = {
@@ -276,7 +290,7 @@ def _pool(
         "max_connections": limits.max_connections,
         "max_keepalive_connections": limits.max_keepalive_connections,
         "keepalive_expiry": limits.keepalive_expiry,
-        "network_backend": _AsyncAttemptBackend(),
+        "network_backend": backend,
     }
     if proxy is None:
         return httpcore.AsyncConnectionPool(**options)

@@ -44,6 +44,12 @@ class Transport(Protocol):
 
 def open_transport(settings: Settings, http_client: object | None) -> Transport:
     """The transport of a new client, of the kind the client's settings name."""
+    if http_client is not None and settings.local_address is not None:
+        raise ConfigurationError(
+            "local_address applies to the connections the client makes, and your "
+            "http_client makes its own: set it on your client's transport instead "
+            "(httpx.HTTPTransport(local_address=...)), or pass no http_client"
+        )
     if settings.transport == "aiohttp":
         raise ConfigurationError(AIOHTTP_IS_ASYNC_ONLY)  # the sync client
     if _httpx2_wanted(settings, http_client):

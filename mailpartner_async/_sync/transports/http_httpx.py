@@ -25,9 +25,15 @@ from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
 from ..._core.protocol import CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
-from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout, TransportName
+from ..._core.settings import (
+    LOCAL_ADDRESS_EXTENSION,
+    MAX_BODY_BYTES,
+    Settings,
+    Timeout,
+    TransportName,
+)
 from ..._version import __version__
-from .environment import proxy_for, tls_context, tls_failure
+from .environment import proxy_for, source_failure, tls_context, tls_failure
 from .httpx_pool import ATTEMPT, Attempt, AttemptTransport
 
 if TYPE_CHECKING:
@@ -51,15 +57,24 @@ class HttpxTransport:
     A client the caller passed (``owned=False``) is never closed here.
     """
 
-    def __init__(self, http: httpx.Client, *, owned: bool) -> None:
+    def __init__(
+        self, http: httpx.Client, *, owned: bool, local_address: str | None = None
+    ) -> None:
         self.http = http
         self.owned = owned
+        self._local_address = local_address
+        self._extensions: dict[str, object] = {}
+        if local_address is not None:
+            # For a transport object that answers as if from an address (the fake's);
+            # the SDK's own transports leave from it and ignore the extension.
+            self._extensions[LOCAL_ADDRESS_EXTENSION] = local_address
 
     @classmethod
     def open(cls, settings: Settings, http_client: object | None) -> HttpxTransport:
         """The caller's ``http_client``, checked, or a new client the SDK owns."""
         if http_client is None:
-            return cls(new_client(settings), owned=True)
+            client = new_client(settings)
+            return cls(client, owned=True, local_address=settings.local_address)
         if not isinstance(http_client, httpx.Client):
             raise ConfigurationError(
                 f"http_client must be an httpx.Client, got {type(http_client).__name__}"
@@ -102,7 +117,7 @@ class HttpxTransport:
                     headers=_HEADERS,
                     timeout=to_httpx_timeout(timeout),
                     follow_redirects=False,
-                    extensions={ATTEMPT: attempt},
+                    extensions={**self._extensions, ATTEMPT: attempt},
                 ) as response:
                     started = True
                     raw = _read(response, attempt)
@@ -114,6 +129,7 @@ class HttpxTransport:
                     message_id=request.message_id,
                     response_started=started,
                     secret=request.api_key,
+                    local_address=self._local_address,
                 )
                 failure = attempt_failure(
                     exc,
@@ -200,10 +216,13 @@ def new_client(settings: Settings) -> httpx.Client:
     under the SDK's own rules.
     """
     transport: Any = settings.transport
-    if not isinstance(transport, httpx.BaseTransport):
+    local_address = settings.local_address
+    if isinstance(transport, httpx.BaseTransport):
+        _check_transport_object(transport, local_address)
+    else:
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
-        transport = AttemptTransport(tls, _limits(settings), proxy)
+        transport = AttemptTransport(tls, _limits(settings), proxy, local_address)
     return httpx.Client(
         transport=transport,
         timeout=to_httpx_timeout(settings.timeout),
@@ -213,15 +232,33 @@ def new_client(settings: Settings) -> httpx.Client:
     )
 
 
+def _is_socks(proxy: str | None) -> bool:
+    return proxy is not None and proxy.partition("://")[0].lower() in ("socks5", "socks5h")
+
+
 def _checked(proxy: str | None) -> str | None:
     """``proxy``, once it is known the client can use it: a SOCKS proxy needs socksio."""
-    scheme = proxy.partition("://")[0].lower() if proxy is not None else ""
-    if scheme in ("socks5", "socks5h") and importlib.util.find_spec("socksio") is None:
+    if _is_socks(proxy) and importlib.util.find_spec("socksio") is None:
+        scheme = str(proxy).partition("://")[0].lower()
         raise ConfigurationError(
             f"the environment names a SOCKS proxy ({scheme}://...), which needs the "
             "socksio package: pip install socksio"
         )
     return proxy
+
+
+def _check_transport_object(transport: httpx.BaseTransport, local_address: str | None) -> None:
+    """Refuse ``local_address`` with a transport object that makes its own connections.
+
+    A transport object that answers as if from the client's address (it has
+    ``honours_local_address = True``: the fake's) reads it from each request.
+    """
+    if local_address is not None and getattr(transport, "honours_local_address", False) is not True:
+        raise ConfigurationError(
+            "local_address applies to the connections the client makes, and your "
+            f"transport ({type(transport).__name__}) makes its own: set it on that "
+            "transport instead (httpx.HTTPTransport(local_address=...))"
+        )
 
 
 def _limits(settings: Settings) -> httpx.Limits:
@@ -253,6 +290,7 @@ def connection_error(
     message_id: str,
     response_started: bool = False,
     secret: SecretText = None,
+    local_address: str | None = None,
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
     ``None`` when ``exc`` is no transport failure.
@@ -274,6 +312,7 @@ def connection_error(
         sent=response_started or not unsent,
         timed_out=isinstance(exc, httpx.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
+        source=source_failure(exc, local_address) if unsent else None,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

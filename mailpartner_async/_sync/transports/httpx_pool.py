@@ -178,8 +178,9 @@ class _AttemptBackend(httpcore.NetworkBackend):
     """TCP connections on attempt streams. Only TCP: the SDK asks for no Unix socket
     and no httpcore retries (the other backend methods)."""
 
-    def __init__(self) -> None:
+    def __init__(self, local_address: str | None = None) -> None:
         self._backend = httpcore.SyncBackend()
+        self._local_address = local_address
 
     def connect_tcp(
         self,
@@ -189,19 +190,27 @@ class _AttemptBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(
-            host, port, _clipped(timeout), local_address, socket_options
-        )
+        # The client's own address, given here rather than to the pool: httpcore's
+        # SOCKS pool takes none, and every pool calls its backend.
+        source = local_address or self._local_address
+        stream = self._backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
         return _AttemptStream(stream)
 
 
 class AttemptTransport(httpx.BaseTransport):
     """httpcore's pool on attempt streams, as an httpx transport whose errors are
     httpx's. Made of what ``httpx.HTTPTransport`` is made of (``verify=``, here
-    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``)."""
+    the TLS context, ``None`` for plain HTTP; ``limits=``; ``proxy=``;
+    ``local_address=``, which here holds for a SOCKS proxy too)."""
 
-    def __init__(self, tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None) -> None:
-        self._pool = _pool(tls, limits, proxy)
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None,
+        limits: httpx.Limits,
+        proxy: str | None,
+        local_address: str | None = None,
+    ) -> None:
+        self._pool = _pool(tls, limits, proxy, _AttemptBackend(local_address))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
@@ -271,7 +280,10 @@ class _Body(httpx.SyncByteStream):
 
 
 def _pool(
-    tls: ssl.SSLContext | None, limits: httpx.Limits, proxy: str | None
+    tls: ssl.SSLContext | None,
+    limits: httpx.Limits,
+    proxy: str | None,
+    backend: httpcore.NetworkBackend,
 ) -> httpcore.ConnectionPool:
     """The pool, direct or through ``proxy``, as httpx's own transport builds it."""
     options: dict[str, Any] = {
@@ -279,7 +291,7 @@ def _pool(
         "max_connections": limits.max_connections,
         "max_keepalive_connections": limits.max_keepalive_connections,
         "keepalive_expiry": limits.keepalive_expiry,
-        "network_backend": _AttemptBackend(),
+        "network_backend": backend,
     }
     if proxy is None:
         return httpcore.ConnectionPool(**options)
