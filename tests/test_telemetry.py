@@ -4,6 +4,7 @@ and real clients (the in-process fake, or tests/support/server.py over sockets).
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import subprocess
@@ -222,13 +223,18 @@ def test_the_key_is_in_no_span_event_or_metric(otel: Telemetry) -> None:
 # --- HTTP spans nest under ours ---------------------------------------------------------
 
 
-async def _instrumented_cancel(otel: Telemetry, library: str) -> list[ReadableSpan]:
-    """One cancel (a dropped attempt, then a 200) with the library instrumented."""
+async def _instrumented_cancel(
+    otel: Telemetry, library: str, *, own_transport: bool = True
+) -> list[ReadableSpan]:
+    """One cancel (a dropped attempt, then a 200) with the library instrumented: on a
+    transport of the library's own that the caller gives (what the instrumentation
+    patches), or, ``own_transport=False``, on the transport the SDK makes itself."""
     from opentelemetry.instrumentation.httpx import (
         HTTPX2ClientInstrumentor,
         HTTPXClientInstrumentor,
     )
 
+    module = importlib.import_module(library)
     instrumentor = HTTPXClientInstrumentor() if library == "httpx" else HTTPX2ClientInstrumentor()
     instrumentor.instrument(tracer_provider=otel.tracer_provider)
     try:
@@ -237,7 +243,7 @@ async def _instrumented_cancel(otel: Telemetry, library: str) -> list[ReadableSp
             async with AsyncMailPartner(
                 KEY,
                 base_url=server.base_url,
-                transport=library,  # type: ignore[arg-type]
+                transport=module.AsyncHTTPTransport() if own_transport else library,  # type: ignore[arg-type]
                 tracer_provider=otel.tracer_provider,
                 meter_provider=otel.meter_provider,
             ) as client:
@@ -270,6 +276,22 @@ async def test_http_client_spans_are_children_of_the_cancel_span_and_the_process
         assert span.parent.span_id == ours.context.span_id
         assert KEY not in json.dumps(dict(span.attributes or {}))
         assert _url_of(span).endswith("/message-cancel?apiKey=[REDACTED]&messageId=300")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+async def test_the_instrumentation_does_not_see_the_transport_the_sdk_makes_itself(
+    otel: Telemetry, library: str
+) -> None:
+    """What docs/observability.md says: ``instrument()`` patches the library's own
+    transport classes, and the SDK's own clients run on a pool of the SDK's (the one
+    that refuses a stray answer), so only our span is recorded. If the
+    instrumentation starts seeing it, this fails: the docs can then say so."""
+    spans = await _instrumented_cancel(otel, library, own_transport=False)
+
+    assert [span.name for span in spans] == ["mailpartner.cancel"]
+    (ours,) = spans
+    assert dict(ours.attributes or {})["http.request.resend_count"] == 1
 
 
 @pytest.mark.anyio

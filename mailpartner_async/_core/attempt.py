@@ -22,25 +22,29 @@ def transport_error(
     timed_out: bool,
     tls: str | None = None,
     source: str | None = None,
+    refused: str = "",
 ) -> APIConnectionError:
     """Our error for a transport failure of class ``name`` whose (redacted) text is
-    ``detail``: an ``APITimeoutError`` when a time-out ended it. ``tls`` says what TLS
-    refused, ``source`` why the connection could not leave from the client's
-    ``local_address``, if that is the failure: then it is not transient, and not
-    retried."""
+    ``detail``: an ``APITimeoutError`` when a time-out ended it.
+
+    Three failures are not transient, and not retried: ``source`` says why the
+    connection could not leave from the client's ``local_address``; ``refused`` why
+    the answer's framing was refused (:mod:`.framing`: the server answered, so the
+    request reached it, and it would frame its next answer the same way); ``tls``
+    what TLS refused."""
+    final: tuple[str, bool] | None = None
     if source is not None:
+        final = f"the connection could not leave from local_address: {source}", False
+    elif refused:
+        final = f"the answer was refused: {refused}", True
+    elif tls is not None:
+        final = f"TLS refused the connection: {tls}", sent
+    if final is not None:
+        why, reached = final
         return APIConnectionError(
-            f"the connection could not leave from local_address: {source}; not retried "
-            f"({name}: {detail})",
+            f"{why}; not retried ({name}: {detail})",
             message_id=message_id,
-            request_sent=False,
-            transient=False,
-        )
-    if tls is not None:
-        return APIConnectionError(
-            f"TLS refused the connection: {tls}; not retried ({name}: {detail})",
-            message_id=message_id,
-            request_sent=sent,
+            request_sent=reached,
             transient=False,
         )
     if timed_out:

@@ -42,6 +42,7 @@ __all__ = [
     "bomb",
     "chunked_with_content_length",
     "close_after_request",
+    "conflicting_content_length",
     "counting",
     "deep_json",
     "drip",
@@ -53,6 +54,7 @@ __all__ = [
     "hostile",
     "identical_content_length",
     "latin1_json",
+    "listed_content_length",
     "raw",
     "redirect",
     "reply",
@@ -287,6 +289,23 @@ def identical_content_length() -> Misbehaviour:
     body = api_body(200)
     data = answer("HTTP/1.1 200 OK", [JSON, ("Content-Length", str(len(body)))], body)
     return Misbehaviour("identical-content-length", lambda seen: [data])
+
+
+def listed_content_length() -> Misbehaviour:
+    """A valid answer whose one ``Content-Length`` is a list of the same value twice
+    (``54, 54``): a repeat in one line (RFC 9110, section 8.6)."""
+    body = api_body(200)
+    headers = [JSON, ("Content-Length", f"{len(body)}, {len(body)}")]
+    data = answer("HTTP/1.1 200 OK", headers, body, length=False)
+    return Misbehaviour("listed-content-length", lambda seen: [data])
+
+
+def conflicting_content_length() -> Misbehaviour:
+    """An answer whose two ``Content-Length`` headers differ (no key in it)."""
+    body = api_body(200)
+    headers = [JSON, ("Content-Length", str(len(body) + 7))]
+    data = answer("HTTP/1.1 200 OK", headers, body)
+    return Misbehaviour("conflicting-content-length", lambda seen: [data])
 
 
 def chunked_with_content_length() -> Misbehaviour:

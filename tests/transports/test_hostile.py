@@ -54,6 +54,7 @@ from tests.support.hostile import (
     bomb,
     chunked_with_content_length,
     close_after_request,
+    conflicting_content_length,
     deep_json,
     drip,
     duplicate_content_length,
@@ -63,6 +64,7 @@ from tests.support.hostile import (
     gzip_lie,
     identical_content_length,
     latin1_json,
+    listed_content_length,
     redirect,
     reply,
     stall,
@@ -610,14 +612,8 @@ def test_forked_child_and_parent_never_get_each_others_answer(hostile: HostileSe
 
 @pytest.mark.anyio
 async def test_a_stray_second_answer_is_never_taken_for_the_next_request(
-    hostile: HostileServer, client_transport: str, request: pytest.FixtureRequest
+    hostile: HostileServer, client_transport: str
 ) -> None:
-    if client_transport in ("httpx", "httpx2"):
-        # Not fixed yet (issue 20, item 5): the async clients run on httpx's own
-        # transport (which OpenTelemetry's instrumentation patches), whose streams are
-        # httpcore's and count nothing. Strict: the day it holds, this marker must go.
-        reason = "the async httpx transports still take a stray answer (issue 20)"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     hostile.script("1", two_answers())
     hostile.default = reply(4, "Message not found")
     async with async_client(hostile, client_transport) as client:
@@ -650,38 +646,44 @@ def test_a_stray_second_answer_is_never_taken_for_the_next_request_sync(
 
 # --- one parsing rule on every transport ------------------------------------------------
 
-# Safe (a long header, a Content-Length repeated the same) is read; ambiguous (both
-# Transfer-Encoding and Content-Length) is refused as not an API response, at once:
-# the request reached the server, so no retry. Any difference between transports,
-# or a second attempt, fails.
+# Safe (a long header) is read. Ambiguous is refused at once, with no retry: the
+# request reached the server, which would frame its next answer the same way. Both
+# Transfer-Encoding and Content-Length is not an API response; a Content-Length sent
+# more than once (the same value, a list of it, or two values) is refused by the HTTP
+# layer (aiohttp's parser refuses any repeat, so every transport does, RFC 9110
+# section 8.6): an APIConnectionError that says so and is not transient. Any
+# difference between transports, or a second attempt, fails.
 FRAMING_CASES = {
     "big-set-cookie": (big_set_cookie, CancelResult),
-    "identical-content-length": (identical_content_length, CancelResult),
+    "identical-content-length": (identical_content_length, APIConnectionError),
+    "listed-content-length": (listed_content_length, APIConnectionError),
+    "conflicting-content-length": (conflicting_content_length, APIConnectionError),
     "chunked-with-content-length": (chunked_with_content_length, UnexpectedResponseError),
 }
 
 
-def _expect_parity_gap(request: pytest.FixtureRequest, case: str, transport: str) -> None:
-    if case == "identical-content-length" and transport == "aiohttp":
-        # Not met yet (issue 20, item 6): aiohttp's C parser (llhttp) refuses any
-        # repeated Content-Length and has no public switch; httpx's parser drops the
-        # repeat before the SDK sees the headers, so neither side can copy the other.
-        reason = "aiohttp refuses a repeated identical Content-Length (issue 20)"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+def assert_framing_outcome(outcome: Outcome, expected: type[Outcome]) -> None:
+    assert type(outcome) is expected, outcome
+    if isinstance(outcome, APIConnectionError):
+        assert outcome.message.startswith(
+            "the answer was refused: Content-Length sent more than once (RFC 9110, "
+            "section 8.6); not retried ("
+        ), outcome.message
+        assert outcome.request_sent
+        assert not outcome.transient
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", FRAMING_CASES, ids=list(FRAMING_CASES))
 async def test_every_transport_reads_a_framing_case_the_same_way(
-    hostile: HostileServer, client_transport: str, case: str, request: pytest.FixtureRequest
+    hostile: HostileServer, client_transport: str, case: str
 ) -> None:
-    _expect_parity_gap(request, case, client_transport)
     make, expected = FRAMING_CASES[case]
     hostile.default = make()
     async with async_client(hostile, client_transport) as client:
         outcome = await async_outcome(client, "1")
 
-    assert type(outcome) is expected, outcome
+    assert_framing_outcome(outcome, expected)
     assert len(hostile.requests) == 1
     assert_key_absent(KEY, texts_of(outcome))
 
@@ -695,9 +697,23 @@ def test_every_transport_reads_a_framing_case_the_same_way_sync(
     with sync_client(hostile, client_transport) as client:
         outcome = sync_outcome(client, "1")
 
-    assert type(outcome) is expected, outcome
+    assert_framing_outcome(outcome, expected)
     assert len(hostile.requests) == 1
     assert_key_absent(KEY, texts_of(outcome))
+
+
+@pytest.mark.anyio
+async def test_a_refused_head_leaves_the_client_answering_the_next_call(
+    hostile: HostileServer, client_transport: str
+) -> None:
+    hostile.script("1", identical_content_length())
+    hostile.default = reply(4, "Message not found")
+    async with async_client(hostile, client_transport) as client:
+        refused = await async_outcome(client, "1")
+        following = await async_outcome(client, "2")
+
+    assert type(refused) is APIConnectionError, refused
+    assert isinstance(following, MessageNotFoundError), following
 
 
 # --- a failing ids source ----------------------------------------------------------------

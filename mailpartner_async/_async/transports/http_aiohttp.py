@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
+from ..._core.framing import REPEATED_LENGTH
 from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
 from ..._core.secrets import SecretText, redact
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
@@ -125,6 +126,7 @@ class AsyncAiohttpTransport:
                         response_started=started,
                         secret=request.api_key,
                         local_address=self._settings.local_address,
+                        refused="" if started else _repeated_length(exc),
                     )
                     failure = attempt_failure(
                         exc, mapped, message_id=request.message_id, closed=self._closed_now()
@@ -157,6 +159,18 @@ def _is_ambiguous_framing(exc: Exception) -> bool:
         return False
     text = str(exc.message)
     return "Transfer-Encoding" in text and "Content-Length" in text
+
+
+def _repeated_length(exc: Exception) -> str:
+    """Why aiohttp's parser refused a head whose ``Content-Length`` comes twice or as
+    a list (``7, 7``), the rule of every transport (:mod:`..._core.framing`); else
+    ``""``. By its message again: "Duplicate Content-Length", or an invalid character
+    in the one line that is a list."""
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        return ""
+    text = str(exc.message)
+    listed = text.startswith("Invalid character in Content-Length") and "," in text
+    return REPEATED_LENGTH if listed or text.startswith("Duplicate Content-Length") else ""
 
 
 class _NotResent(aiohttp.ClientConnectionError):
@@ -236,9 +250,11 @@ def connection_error(
     response_started: bool = False,
     secret: SecretText = None,
     local_address: str | None = None,
+    refused: str = "",
 ) -> APIConnectionError | None:
     """Our error for an aiohttp failure, with whether the request was sent; ``None``
-    when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained."""
+    when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained.
+    ``refused``: why the answer's head was refused (then not transient)."""
     origin = exc.__cause__ if isinstance(exc, _NotResent) and exc.__cause__ else exc
     if not type(origin).__module__.startswith("aiohttp"):
         return None
@@ -252,6 +268,7 @@ def connection_error(
         timed_out=bool(names & _TIMEOUTS),
         tls=None if response_started else tls_failure(origin),
         source=None if response_started else source_failure(origin, local_address),
+        refused=refused,
     )
 
 

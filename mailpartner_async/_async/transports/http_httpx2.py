@@ -130,6 +130,7 @@ class AsyncHttpx2Transport:
                     response_started=started,
                     secret=request.api_key,
                     local_address=self._local_address,
+                    refused=attempt.refused,
                 )
                 failure = attempt_failure(
                     exc,
@@ -222,24 +223,10 @@ def new_async_client(settings: Settings) -> httpx2.AsyncClient:
     else:
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
-        if True:  # ASYNC
-            if local_address is not None and _is_socks(proxy):
-                # httpx's own transport leaves local_address out of its SOCKS pool;
-                # the pool of httpx_pool gives it to every connection it opens.
-                transport = AsyncAttemptTransport(tls, _limits(settings), proxy, local_address)
-            else:
-                # A cancel scope ends the attempt's waits: httpx's own transport will
-                # do (and OpenTelemetry's httpx instrumentation sees it).
-                transport = httpx2.AsyncHTTPTransport(
-                    verify=tls or False,
-                    limits=_limits(settings),
-                    proxy=proxy,
-                    local_address=local_address,
-                )
-        else:
-            # A blocking read ends by its time-out or its socket shut down: the
-            # transport of httpx_pool clips the one and does the other.
-            transport = AsyncAttemptTransport(tls, _limits(settings), proxy, local_address)
+        # The SDK's own pool, async and sync alike: its streams clip a blocking read
+        # to the attempt's deadline, shut a stopped attempt's socket, and refuse an
+        # answer the server sent before it was asked (httpx_pool).
+        transport = AsyncAttemptTransport(tls, _limits(settings), proxy, local_address)
     return httpx2.AsyncClient(
         transport=transport,
         timeout=to_httpx_timeout(settings.timeout),
@@ -310,9 +297,11 @@ def connection_error(
     response_started: bool = False,
     secret: SecretText = None,
     local_address: str | None = None,
+    refused: str = "",
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
-    ``None`` when ``exc`` is no transport failure.
+    ``None`` when ``exc`` is no transport failure. ``refused``: why the SDK's own
+    stream refused the answer's head (then not transient).
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
@@ -332,6 +321,7 @@ def connection_error(
         timed_out=isinstance(exc, httpx2.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
         source=source_failure(exc, local_address) if unsent else None,
+        refused=refused,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

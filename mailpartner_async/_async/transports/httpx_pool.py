@@ -1,14 +1,16 @@
-"""An httpx transport on network streams that honour an attempt's deadline and can
-be aborted: what the sync client's own httpx clients run on.
+"""An httpx transport on network streams that honour an attempt's deadline, can be
+aborted, and refuse an answer that came before its request: what the httpx clients
+the SDK makes run on, async and sync.
 
 A thread blocked in a read cannot be cancelled: its wait ends by its time-out, or
 by its socket being shut down. httpx's own ``HTTPTransport`` takes no network
 backend, so this is a small ``httpx.BaseTransport`` over ``httpcore.ConnectionPool``
 (or httpcore's proxies), all public API: the pool's ``network_backend=`` makes every
-stream it opens one of ours. The async client needs none of it (a cancel scope ends
-any wait) and runs on httpx's own transport; this module is written once, async, as
-every module that waits is, and its sync twin (and the twins for the HTTPX2 fork) are
-generated from it by renaming. The async twin is tested as the sync one is.
+stream it opens one of ours. An async client's waits end by its cancel scope anyway;
+it runs here for what only the streams can see: bytes left after a complete answer
+(see :func:`_answered_before_asked`). This module is written once, async, as every
+module that waits is, and its sync twin (and the twins for the HTTPX2 fork) are
+generated from it by renaming.
 
 A stream learns whose I/O it does from its time-out: httpcore hands each connect,
 read and write the request's own time-out for that phase (its ``timeout``
@@ -33,6 +35,7 @@ import httpcore
 import httpx
 
 from ..._compat import async_thread_lock, monotonic
+from ..._core.framing import HeadScan
 
 __all__ = ["ATTEMPT", "AsyncAttempt", "AsyncAttemptTransport"]
 
@@ -48,13 +51,15 @@ class AsyncAttempt:
     thread than the attempt's, and it never blocks.
     """
 
-    __slots__ = ("_at", "_busy", "_lock", "aborted")
+    __slots__ = ("_at", "_busy", "_lock", "aborted", "refused")
 
     def __init__(self, deadline: float | None) -> None:
         self._at = None if deadline is None else monotonic() + deadline
         self._busy: set[_AsyncAttemptStream] = set()
         self._lock = async_thread_lock()
         self.aborted = False
+        # Why a stream refused the answer's head as it came (framing.HeadScan).
+        self.refused = ""
 
     def overdue(self) -> bool:
         """Whether the deadline has passed."""
@@ -128,21 +133,28 @@ def _busy(stream: _AsyncAttemptStream, timeout: float | None) -> Iterator[float 
 
 
 class _AsyncAttemptStream(httpcore.AsyncNetworkStream):
-    """A network stream whose every wait honours the attempt it is for, and which
-    counts its reads since its last write (see :func:`_answered_before_asked`)."""
+    """A network stream whose every wait honours the attempt it is for, which counts
+    its reads since its last write (see :func:`_answered_before_asked`), and which
+    scans the head those reads bring, as the server sent it, before h11 merges a
+    repeated ``Content-Length``: a refusal is told to the attempt."""
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._stream = stream
         self.reads_since_write = 0
+        self._head = HeadScan()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         with _busy(self, timeout) as seconds:
             data = await self._stream.read(max_bytes, seconds)
         self.reads_since_write += 1
+        self._head.feed(data)
+        if self._head.refused and isinstance(timeout, _Phase):
+            timeout.attempt.refused = self._head.refused
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self.reads_since_write = 0
+        self._head = HeadScan()
         with _busy(self, timeout) as seconds:
             await self._stream.write(buffer, seconds)
 
@@ -230,13 +242,11 @@ class AsyncAttemptTransport(httpx.AsyncBaseTransport):
         )
         with _as_httpx_errors():
             response = await self._pool.handle_async_request(core)
-        if _answered_before_asked(response):
+        problem = _refusal(response, attempt)
+        if problem:
             # Closing an answer whose body was not read closes its connection.
             await response.aclose()
-            raise httpx.RemoteProtocolError(
-                "the server sent an answer before this request (bytes left after the "
-                "previous answer on the connection); the connection was closed"
-            )
+            raise httpx.RemoteProtocolError(problem)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -246,6 +256,17 @@ class AsyncAttemptTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+def _refusal(response: httpcore.Response, attempt: object) -> str:
+    """Why the answer is not taken, if it is not: it came before its request, or its
+    head was refused as it came (then :attr:`AsyncAttempt.refused` says why)."""
+    if _answered_before_asked(response):
+        return (
+            "the server sent an answer before this request (bytes left after the "
+            "previous answer on the connection); the connection was closed"
+        )
+    return attempt.refused if isinstance(attempt, AsyncAttempt) else ""
 
 
 def _answered_before_asked(response: httpcore.Response) -> bool:

@@ -130,6 +130,7 @@ class Httpx2Transport:
                     response_started=started,
                     secret=request.api_key,
                     local_address=self._local_address,
+                    refused=attempt.refused,
                 )
                 failure = attempt_failure(
                     exc,
@@ -222,6 +223,9 @@ def new_client(settings: Settings) -> httpx2.Client:
     else:
         _check_name(transport)
         tls, proxy = ssl_context(settings.base_url), _checked(proxy_for(settings.base_url))
+        # The SDK's own pool, async and sync alike: its streams clip a blocking read
+        # to the attempt's deadline, shut a stopped attempt's socket, and refuse an
+        # answer the server sent before it was asked (httpx_pool).
         transport = AttemptTransport(tls, _limits(settings), proxy, local_address)
     return httpx2.Client(
         transport=transport,
@@ -291,9 +295,11 @@ def connection_error(
     response_started: bool = False,
     secret: SecretText = None,
     local_address: str | None = None,
+    refused: str = "",
 ) -> APIConnectionError | None:
     """Our error for an httpx transport failure, with whether the request was sent;
-    ``None`` when ``exc`` is no transport failure.
+    ``None`` when ``exc`` is no transport failure. ``refused``: why the SDK's own
+    stream refused the answer's head (then not transient).
 
     A connect error, connect or pool time-out means the request never left; a
     read or write failure, a protocol error or a read time-out means it may have
@@ -313,6 +319,7 @@ def connection_error(
         timed_out=isinstance(exc, httpx2.TimeoutException),
         tls=tls_failure(exc) if unsent else None,
         source=source_failure(exc, local_address) if unsent else None,
+        refused=refused,
     )
     error.__cause__ = _clean_copy(exc, detail)
     return error

@@ -1,0 +1,71 @@
+"""What the raw head of an answer says about its framing, read before any HTTP parser.
+
+The transports must agree on a ``Content-Length`` sent more than once. aiohttp's
+parser refuses any repeat; h11 (under httpx and httpx2) merges a repeat of the same
+value, or a list of it (``7, 7``), into one header before anyone can see it. RFC 9110
+(section 8.6) lets a recipient refuse such an answer, so every transport refuses it:
+the SDK's own streams feed the bytes they read to a :class:`HeadScan`, which finds
+the repeat in the head as the server sent it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["REPEATED_LENGTH", "HeadScan", "repeats_content_length"]
+
+REPEATED_LENGTH: Final = "Content-Length sent more than once (RFC 9110, section 8.6)"
+"""Why an answer whose ``Content-Length`` comes twice, or as a list, is refused."""
+
+# The end of a head: a blank line, bare LF tolerated as h11 tolerates it.
+_HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
+_LINE_END: Final = re.compile(rb"\r?\n")
+# h11 refuses a head longer than this; past it, there is no head to scan.
+_MAX_HEAD: Final = 64 * 1024
+
+
+def repeats_content_length(head: bytes) -> bool:
+    """Whether the head (status line and field lines) has more than one
+    ``Content-Length`` field line, or one whose value is a list.
+
+    A field name is matched as parsers read it: the whole text before the colon, no
+    space (a line that starts with one continues the previous field, obs-fold).
+    """
+    seen = 0
+    for line in _LINE_END.split(head)[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"content-length":
+            seen += 1 + value.count(b",")
+    return seen > 1
+
+
+class HeadScan:
+    """The head of one answer, fed the bytes read after a request went out, chunk by
+    chunk: :attr:`refused` says why the head is refused once it is complete."""
+
+    __slots__ = ("_head", "done", "refused")
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self.done = False
+        self.refused = ""
+
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        # Search from a little before the new bytes: the blank line may straddle them.
+        start = max(len(self._head) - 3, 0)
+        self._head += data
+        end = _HEAD_END.search(self._head, start)
+        if end is None:
+            if len(self._head) > _MAX_HEAD:
+                self._close()
+            return
+        if repeats_content_length(bytes(self._head[: end.start()])):
+            self.refused = REPEATED_LENGTH
+        self._close()
+
+    def _close(self) -> None:
+        self.done = True
+        self._head = bytearray()

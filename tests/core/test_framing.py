@@ -1,0 +1,111 @@
+"""The raw head scan: a Content-Length sent more than once is found as the server sent
+it, however the bytes are cut, and nothing past the head counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailpartner_async._core.attempt import transport_error
+from mailpartner_async._core.framing import REPEATED_LENGTH, HeadScan, repeats_content_length
+
+STATUS = b"HTTP/1.1 200 OK"
+
+
+def head(*fields: bytes, end: bytes = b"\r\n") -> bytes:
+    return end.join([STATUS, *fields]) + end + end
+
+
+@pytest.mark.parametrize(
+    ("fields", "repeated"),
+    [
+        ((b"Content-Length: 7",), False),
+        ((b"Content-Length: 7", b"Content-Length: 7"), True),
+        ((b"content-length: 7", b"CONTENT-LENGTH: 8"), True),
+        ((b"Content-Length: 7, 7",), True),
+        ((b"Content-Length: 7", b"X-Content-Length: 7"), False),
+        # A line that starts with a space continues the field before it (obs-fold).
+        ((b"X-Note: a", b" Content-Length: 7", b"Content-Length: 7"), False),
+        ((b"Content-Length : 7", b"Content-Length: 7"), False),
+        ((b"Set-Cookie: a=1, b=2", b"Content-Length: 7"), False),
+        ((), False),
+    ],
+    ids=[
+        "once",
+        "twice-same",
+        "twice-any-case",
+        "listed",
+        "other-name",
+        "folded-line",
+        "space-before-colon",
+        "comma-elsewhere",
+        "none",
+    ],
+)
+def test_a_repeat_is_found_in_the_field_lines_only(
+    fields: tuple[bytes, ...], repeated: bool
+) -> None:
+    assert repeats_content_length(head(*fields)) is repeated
+
+
+def scan(data: bytes, chunk: int) -> HeadScan:
+    scanned = HeadScan()
+    for start in range(0, len(data), chunk):
+        scanned.feed(data[start : start + chunk])
+    return scanned
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1000])
+@pytest.mark.parametrize("end", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_the_head_is_refused_however_its_bytes_are_cut(chunk: int, end: bytes) -> None:
+    data = head(b"Content-Length: 7", b"Content-Length: 7", end=end) + b'{"a":1}'
+
+    scanned = scan(data, chunk)
+
+    assert scanned.done
+    assert scanned.refused == REPEATED_LENGTH
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 1000])
+def test_lines_past_the_head_are_not_read_as_fields(chunk: int) -> None:
+    body = b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n"
+    data = head(b"Content-Length: %d" % len(body)) + body
+
+    scanned = scan(data, chunk)
+
+    assert scanned.done
+    assert scanned.refused == ""
+
+
+def test_a_head_without_end_is_given_up_past_the_cap() -> None:
+    scanned = HeadScan()
+    scanned.feed(STATUS + b"\r\nX-Long: " + b"a" * 70_000)
+    assert scanned.done
+    scanned.feed(b"\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
+    assert scanned.refused == ""
+
+
+def test_an_unfinished_head_is_not_judged_yet() -> None:
+    scanned = HeadScan()
+    scanned.feed(head(b"Content-Length: 7", b"Content-Length: 7")[:-2])
+    assert not scanned.done
+    assert scanned.refused == ""
+
+
+def test_a_refused_framing_is_a_sent_connection_error_that_is_not_transient() -> None:
+    error = transport_error(
+        "RemoteProtocolError",
+        "conflicting Content-Length headers",
+        message_id="7",
+        sent=False,
+        timed_out=True,
+        refused=REPEATED_LENGTH,
+    )
+
+    assert type(error).__name__ == "APIConnectionError"
+    assert error.message == (
+        f"the answer was refused: {REPEATED_LENGTH}; not retried "
+        "(RemoteProtocolError: conflicting Content-Length headers)"
+    )
+    assert error.request_sent
+    assert not error.transient
+    assert error.message_id == "7"
