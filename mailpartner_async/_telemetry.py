@@ -19,7 +19,8 @@ Names (fixed by the contract for the span, ours for the rest):
 - metrics ``mailpartner.cancel.outcomes`` (counter, by ``mailpartner.code`` or
   ``error.type``), ``mailpartner.cancel.duration`` and ``mailpartner.limits.wait``
   (histograms, seconds). Their attributes come from bounded sets only: a code
-  outside :class:`~mailpartner_async.CancelCode` counts as ``"_OTHER"``.
+  outside :class:`~mailpartner_async.CancelCode`, and an error that is none of the
+  SDK's (nor a cancellation), count as ``"_OTHER"``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
+from ._core import errors
 from ._core.errors import ConfigurationError
 from ._core.models import CancelCode
 from ._core.secrets import SecretText, redact
@@ -362,7 +364,7 @@ class CallObservation:
         outcome: Mapping[str, str | int] = (
             {"mailpartner.code": _bounded_code(code)}
             if code is not None
-            else {"error.type": _error_type(exc)}
+            else {"error.type": _bounded_error_type(exc)}
         )
         otel.outcomes.add(1, outcome)
         otel.duration.record(time.perf_counter() - self._started, outcome)
@@ -408,10 +410,11 @@ class BatchObservation:
     unclosed leaves its span open: ending it would export from ``__del__``.
     """
 
-    __slots__ = ("_context", "_observer", "_otel", "_span")
+    __slots__ = ("_context", "_observer", "_otel", "_secret", "_span")
 
-    def __init__(self, observer: Observer) -> None:
+    def __init__(self, observer: Observer, secret: SecretText = None) -> None:
         self._observer = observer
+        self._secret = secret
         self._otel: _Otel | None = None
         self._span: Any = None
         self._context: Any = None
@@ -452,7 +455,7 @@ class BatchObservation:
         if error is not None:
             span.set_attribute("error.type", type(error).__name__)
             if isinstance(error, Exception):
-                _record_exception(span, error, None)
+                _record_exception(span, error, self._secret)
             span.set_status(self._otel.trace.StatusCode.ERROR, type(error).__name__)
         span.end()
 
@@ -492,7 +495,24 @@ def _bounded_code(code: int) -> int | str:
 
 
 def _error_type(exc: BaseException | None) -> str:
-    return "_OTHER" if exc is None else type(exc).__name__
+    return OTHER_CODE if exc is None else type(exc).__name__
+
+
+# What ends a call: the SDK's errors, and a cancellation from outside (asyncio's,
+# trio's, Ctrl+C). Anything else (a user's transport or hook raising) is a bug or
+# the user's own class: one series.
+_KNOWN_ERRORS: Final = frozenset(errors.__all__) | {
+    "CancelledError",
+    "Cancelled",
+    "KeyboardInterrupt",
+}
+
+
+def _bounded_error_type(exc: BaseException | None) -> str:
+    """``error.type`` for a metric attribute: the class name if it is one of
+    :data:`_KNOWN_ERRORS`, else :data:`OTHER_CODE` (bounded, as codes are)."""
+    name = _error_type(exc)
+    return name if name in _KNOWN_ERRORS else OTHER_CODE
 
 
 def _event_attributes(info: AttemptInfo) -> dict[str, str | int | float | bool]:

@@ -10,7 +10,8 @@ leaves that global alone, and the instrumentation has no per-client way to exten
 
     provider.add_span_processor(RedactAPIKeySpanProcessor())
 
-Needs ``opentelemetry-sdk``, where span processors live.
+Needs ``opentelemetry-sdk``, where span processors live. The aiohttp transport needs
+none: its instrumentation never sees the key (``docs/observability.md``).
 """
 
 from __future__ import annotations

@@ -133,6 +133,27 @@ async def test_a_batch_whose_ids_raise_ends_its_span_as_an_error_with_the_counts
 
 
 @pytest.mark.anyio
+async def test_a_batch_ended_by_an_error_quoting_the_key_records_it_without_the_key(
+    otel: Telemetry,
+) -> None:
+    fake = FakeMailPartner(KEY)
+
+    def ids() -> Iterator[str]:
+        yield fake.schedule(HOUR)
+        raise OSError(f"the export of {KEY} broke")  # the key itself, not as apiKey=
+
+    async with fake.async_client(tracer_provider=otel.tracer_provider) as client:
+        with pytest.raises(IdsSourceError):
+            await client.cancel_many(ids())
+
+    (batch,) = _spans(otel, "mailpartner.batch")
+    (event,) = batch.events
+    stacktrace = str((event.attributes or {})["exception.stacktrace"])
+    assert "OSError: the export of [REDACTED] broke" in stacktrace
+    assert KEY not in batch.to_json()
+
+
+@pytest.mark.anyio
 async def test_a_batch_closed_early_ends_its_span_once_with_what_it_gave(
     otel: Telemetry,
 ) -> None:

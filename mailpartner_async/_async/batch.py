@@ -87,6 +87,7 @@ from .._core.models import (
     ScheduledMessage,
 )
 from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._core.secrets import Secret
 from .._journal import Journal
 from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
 from .channel import AsyncChannel
@@ -113,6 +114,7 @@ class AsyncBatch:
         clock: Clock | None = None,
         window: int | None = None,
         observer: Observer | None = None,
+        secret: Secret | None = None,
     ) -> None:
         check_ids(ids)
         self._call = call
@@ -122,7 +124,11 @@ class AsyncBatch:
         self._run: _AsyncRun | None = None
         self._closed = False
         self._rules = _Rules(_as_journal(journal), check_clock(clock), check_window(window))
-        self._observation = BatchObservation(DEFAULT_OBSERVER if observer is None else observer)
+        # secret: the client's key, masked in the batch's span (an error that ended
+        # the batch may chain text that holds it).
+        self._observation = BatchObservation(
+            DEFAULT_OBSERVER if observer is None else observer, secret
+        )
         self.progress = BatchProgress()
 
     @property

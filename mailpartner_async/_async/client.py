@@ -412,6 +412,7 @@ class AsyncMailPartner:
             clock=clock,
             window=window,
             observer=self._pool.observer,
+            secret=self._settings.api_key,
         )
 
     async def cancel_many(

@@ -413,6 +413,7 @@ class MailPartner:
             clock=clock,
             window=window,
             observer=self._pool.observer,
+            secret=self._settings.api_key,
         )
 
     def cancel_many(

@@ -13,6 +13,8 @@ import pytest
 from mailpartner_async import AsyncMailPartner, MailPartner
 from mailpartner_async._core.redis_plan import MAX_CHECKS_PER_START
 from mailpartner_async.redis import RedisRateLimiter
+from tests.support.hostile import HostileServer, echo_key_in_header
+from tests.support.leaks import Recorded, assert_key_absent, outcome_texts, texts_of
 from tests.support.resp_server import RespServer, resp
 from tests.support.server import ScriptedServer
 
@@ -147,3 +149,43 @@ def test_a_reply_trickling_in_is_given_up_at_the_call_deadline_by_the_sync_clien
     warnings = _warnings(caplog)
     assert len(warnings) == 1
     assert "unreachable (TimeoutError)" in warnings[0]
+
+
+# Issue 20, item 10: the same broken Redis, and one whose error replies quote the key
+# (a proxy in front of it echoing what it saw), beside a server echoing the key, traced:
+# no key in any error, span, metric point or log record.
+LEAK_KEY = "hostile-Key-0123456789"
+QUOTING = {
+    **BROKEN,
+    "error quoting apiKey=": (b"-ERR proxy saw apiKey=%s\r\n" % LEAK_KEY.encode(), 2),
+    "error quoting the key": (b"-ERR %s\r\n" % LEAK_KEY.encode(), 2),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(QUOTING))
+async def test_a_broken_redis_leaves_no_key_in_errors_spans_metrics_or_logs(
+    case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply, protocol = QUOTING[case]
+    recorded = Recorded()
+    with (
+        HostileServer() as hostile,
+        RespServer(reply) as redis,
+        caplog.at_level(logging.DEBUG),
+    ):
+        hostile.default = echo_key_in_header()
+        limiter = _limiter(redis, protocol)
+        async with AsyncMailPartner(
+            LEAK_KEY, base_url=hostile.base_url, rate_limiter=limiter, **recorded.options()
+        ) as client:
+            with anyio.fail_after(20):  # a guard against a hang, not a timing
+                result = await client.cancel("1", timeout=2)
+                outcomes = await client.cancel_many(["2", "3"])
+    assert [o.ok for o in outcomes] == [True, True]
+    logs = [caplog.text, *(record.getMessage() for record in caplog.records)]
+    assert any("Redis rate limiter" in text for text in logs)
+    assert_key_absent(
+        LEAK_KEY, [*texts_of(result), *outcome_texts(outcomes), *logs, *recorded.texts()]
+    )
+    recorded.shutdown()

@@ -22,6 +22,8 @@ import functools
 import gzip
 import json
 import math
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +39,7 @@ __all__ = [
     "HostileServer",
     "Misbehaviour",
     "Seen",
+    "bad_status_line",
     "bad_status_line_with_key",
     "big_set_cookie",
     "bomb",
@@ -51,6 +54,7 @@ __all__ = [
     "echo_key_in_reason",
     "errors_with_key",
     "gzip_lie",
+    "header_over_the_limit",
     "hostile",
     "identical_content_length",
     "latin1_json",
@@ -58,6 +62,8 @@ __all__ = [
     "raw",
     "redirect",
     "reply",
+    "reset_after_request",
+    "reset_in_the_head",
     "stall",
     "two_answers",
 ]
@@ -99,6 +105,7 @@ class Misbehaviour:
     delay: float = 0.0
     keep_alive: bool = False
     give_up_after: float = math.inf
+    reset: bool = False  # end with a TCP reset (RST), not a close
 
 
 def answer(
@@ -201,6 +208,35 @@ def bad_status_line_with_key() -> Misbehaviour:
         "bad-status-line-with-key",
         lambda seen: [answer(f"HTTP/1.1 2x0 {seen.key}", [JSON], api_body(200))],
     )
+
+
+def bad_status_line() -> Misbehaviour:
+    """A status line no parser takes, echoing nothing: the error's text is the
+    library's own."""
+    return Misbehaviour(
+        "bad-status-line", lambda seen: [answer("HTTP/1.1 2x0 Whatever", [JSON], api_body(200))]
+    )
+
+
+def header_over_the_limit() -> Misbehaviour:
+    """A 20 KiB header line, the key at its start: past the 16 KiB every transport
+    reads (the answer is refused)."""
+
+    def render(seen: Seen) -> list[bytes]:
+        headers = [JSON, ("X-Long", seen.key + "x" * 20_000)]
+        return [answer("HTTP/1.1 200 OK", headers, api_body(200))]
+
+    return Misbehaviour("header-over-the-limit", render)
+
+
+def reset_after_request() -> Misbehaviour:
+    """Read the request, then reset the connection (RST) without a byte."""
+    return Misbehaviour("reset-after-request", lambda seen: [], reset=True)
+
+
+def reset_in_the_head() -> Misbehaviour:
+    """Half a status line, then a reset."""
+    return Misbehaviour("reset-in-the-head", lambda seen: [b"HTTP/1.1 20"], reset=True)
 
 
 def errors_with_key() -> Misbehaviour:
@@ -379,6 +415,9 @@ class HostileServer(LoopServer):
                     await self._write(misbehaviour, seen, writer)
             except TimeoutError:
                 return
+            if misbehaviour.reset:
+                _reset(writer)
+                return
             if not misbehaviour.keep_alive:
                 return
 
@@ -392,6 +431,14 @@ class HostileServer(LoopServer):
                 return
             writer.write(piece)
             await writer.drain()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset: a zero linger time makes the close send RST."""
+    writer.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
+    writer.transport.abort()
 
 
 class CountingServer(LoopServer):

@@ -6,7 +6,10 @@ the key echoed), a body (API JSON with any code, positional XML, garbage, trunca
 the key) in some charset. The hostile server sends it for every request; the client
 cancels with ``max_retries=0`` and then runs a batch of three ids. Invariants: only
 ``MailPartnerError`` escapes, a success only when the body really said code 200,
-the key in no text, one outcome per id.
+the key in no text (errors, logs, and every span and metric point, with aiohttp's
+instrumentation on for aiohttp), one outcome per id. The same answers are also served
+over real TLS in each TLS case (a trusted certificate, a CA not trusted, another host
+name, an expired certificate, plain HTTP on the TLS port).
 
 ``HYPOTHESIS_PROFILE=ci`` (the default: few examples, derandomized) or ``fuzz``
 (``nox -s fuzz``: many).
@@ -14,6 +17,7 @@ the key in no text, one outcome per id.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -23,10 +27,12 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailpartner_async import (
+    APIConnectionError,
     AsyncMailPartner,
     CancelOutcome,
     CancelResult,
@@ -34,7 +40,14 @@ from mailpartner_async import (
     RetryPolicy,
 )
 from tests.support.hostile import HostileServer, raw
-from tests.support.leaks import assert_key_absent, captured_logs, outcome_texts, texts_of
+from tests.support.leaks import (
+    Recorded,
+    assert_key_absent,
+    captured_logs,
+    outcome_texts,
+    texts_of,
+)
+from tests.support.tls import TLS_CASES, TLSServer, tls_server
 
 KEY = "hostile-Key-0123456789"
 BATCH = ["a", "b", "c"]
@@ -207,9 +220,12 @@ def check_outcome(outcome: object, answer: Answer) -> None:
         assert isinstance(outcome, MailPartnerError), outcome
 
 
-async def serve_example(base_url: str, transport: str) -> tuple[object, list[CancelOutcome]]:
-    """One cancel and one batch. Kept apart from the test so that no frame an error
-    passes through holds the example (which may echo the key) as a local."""
+async def serve_example(
+    base_url: str, transport: str, recorded: Recorded
+) -> tuple[object, list[CancelOutcome]]:
+    """One cancel and one batch, traced into ``recorded``. Kept apart from the test so
+    that no frame an error passes through holds the example (which may echo the key)
+    as a local."""
     async with AsyncMailPartner(
         KEY,
         base_url=base_url,
@@ -218,6 +234,7 @@ async def serve_example(base_url: str, transport: str) -> tuple[object, list[Can
         max_retries=0,
         timeout=1.0,
         retry_policy=RetryPolicy(initial_delay=0.01, max_delay=0.02),
+        **recorded.options(),
     ) as client:
         try:
             outcome: object = await client.cancel("1")
@@ -232,11 +249,56 @@ async def test_any_answer_gives_a_mailpartner_outcome_without_the_key(
     fuzz_server: HostileServer, client_transport: str, answer: Answer
 ) -> None:
     fuzz_server.default = raw(answer.render(), name="fuzzed")
-    with captured_logs() as logs:
-        outcome, outcomes = await serve_example(fuzz_server.base_url, client_transport)
+    recorded = Recorded()
+    with captured_logs() as logs, recorded.instrumented(client_transport):
+        outcome, outcomes = await serve_example(fuzz_server.base_url, client_transport, recorded)
 
     check_outcome(outcome, answer)
     assert [o.message_id for o in outcomes] == BATCH
     for each in outcomes:
         check_outcome(each.result or each.error, answer)
-    assert_key_absent(KEY, [*texts_of(outcome), *outcome_texts(outcomes), *logs])
+    assert_key_absent(KEY, [*texts_of(outcome), *outcome_texts(outcomes), *logs, *recorded.texts()])
+    recorded.shutdown()
+
+
+# --- the same answers over TLS, in each TLS case of issue 20, item 9 ------------------
+
+
+@pytest.fixture(scope="module")
+def tls_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TLSServer]]:
+    """One server per TLS case, for every example; the client trusts ``ca`` through
+    ``$SSL_CERT_FILE`` (module-wide), and ``untrusted-ca`` is served by another CA."""
+    ca, stranger = trustme.CA(), trustme.CA()
+    cafile = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+        patch.setenv("SSL_CERT_FILE", str(cafile))
+        patch.delenv("SSL_CERT_DIR", raising=False)
+        servers = {
+            case: stack.enter_context(tls_server(stranger if case == "untrusted-ca" else ca, case))
+            for case in TLS_CASES
+        }
+        yield servers
+
+
+@pytest.mark.anyio
+@given(answer=answers(), case=st.sampled_from(TLS_CASES))
+async def test_any_answer_in_any_tls_case_gives_a_mailpartner_outcome_without_the_key(
+    tls_servers: dict[str, TLSServer], client_transport: str, answer: Answer, case: str
+) -> None:
+    server = tls_servers[case]
+    server.answer = answer.render()
+    recorded = Recorded()
+    with captured_logs() as logs, recorded.instrumented(client_transport):
+        outcome, outcomes = await serve_example(server.base_url, client_transport, recorded)
+
+    if case == "ok":
+        check_outcome(outcome, answer)
+    else:  # refused before any byte of the answer is read
+        assert isinstance(outcome, APIConnectionError), outcome
+        assert outcome.transient is False
+    assert [o.message_id for o in outcomes] == BATCH
+    for each in outcomes:
+        check_outcome(each.result or each.error, answer)
+    assert_key_absent(KEY, [*texts_of(outcome), *outcome_texts(outcomes), *logs, *recorded.texts()])
+    recorded.shutdown()

@@ -49,6 +49,7 @@ from tests.support.hostile import (
     CountingServer,
     HostileServer,
     Misbehaviour,
+    bad_status_line,
     bad_status_line_with_key,
     big_set_cookie,
     bomb,
@@ -62,15 +63,24 @@ from tests.support.hostile import (
     echo_key_in_reason,
     errors_with_key,
     gzip_lie,
+    header_over_the_limit,
     identical_content_length,
     latin1_json,
     listed_content_length,
     redirect,
     reply,
+    reset_after_request,
+    reset_in_the_head,
     stall,
     two_answers,
 )
-from tests.support.leaks import assert_key_absent, outcome_texts, texts_of
+from tests.support.leaks import (
+    Recorded,
+    assert_key_absent,
+    journal_texts,
+    outcome_texts,
+    texts_of,
+)
 from tests.support.server import unused_port
 
 KEY = "hostile-Key-0123456789"
@@ -179,6 +189,93 @@ def test_key_echoed_by_server_shows_in_no_text_sync(
 
     assert len(outcomes) == 2
     assert_key_absent(key, [*texts_of(single), *outcome_texts(outcomes), *log_texts(logs)])
+
+
+# Issue 20, items 8 and 10: the same answers, and broken connections, traced. Spans
+# and metrics go to in-memory exporters with no opt-in processor; with aiohttp, its
+# OpenTelemetry instrumentation is on as well (on the SDK's own session it records no
+# key: the httpx ones record the URL of a client the user gives, and so are tested in
+# test_instrumented_spans.py); the batch keeps a journal, read back line by line.
+TRACED_CASES = [
+    *KEY_ECHOES,
+    header_over_the_limit(),
+    bad_status_line(),
+    reset_after_request(),
+    reset_in_the_head(),
+    close_after_request(),
+]
+
+
+@pytest.fixture
+def recorded() -> Iterator[Recorded]:
+    recorded = Recorded()
+    yield recorded
+    recorded.shutdown()
+
+
+def traced(recorded: Recorded) -> dict[str, Any]:
+    return {**recorded.options(), "max_retries": 1}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", TRACED_CASES, ids=[m.name for m in TRACED_CASES])
+async def test_a_traced_hostile_answer_leaves_no_key_in_spans_metrics_journal_or_logs(
+    hostile: HostileServer,
+    logs: pytest.LogCaptureFixture,
+    recorded: Recorded,
+    tmp_path: Path,
+    client_transport: str,
+    case: Misbehaviour,
+) -> None:
+    hostile.default = case
+    journal = tmp_path / "journal.jsonl"
+    with recorded.instrumented(client_transport):
+        async with async_client(hostile, client_transport, **traced(recorded)) as client:
+            single = await async_outcome(client, "1")
+            outcomes = await client.cancel_many(["2", "3"], journal=journal)
+
+    assert len(outcomes) == 2
+    assert len(journal_texts(journal)) >= 2
+    assert recorded.span_texts()
+    assert_key_absent(
+        KEY,
+        [
+            *recorded.texts(),
+            *journal_texts(journal),
+            *texts_of(single),
+            *outcome_texts(outcomes),
+            *log_texts(logs),
+        ],
+    )
+
+
+@pytest.mark.parametrize("case", TRACED_CASES, ids=[m.name for m in TRACED_CASES])
+def test_a_traced_hostile_answer_leaves_no_key_in_spans_metrics_journal_or_logs_sync(
+    hostile: HostileServer,
+    logs: pytest.LogCaptureFixture,
+    recorded: Recorded,
+    tmp_path: Path,
+    client_transport: str,
+    case: Misbehaviour,
+) -> None:
+    hostile.default = case
+    journal = tmp_path / "journal.jsonl"
+    with sync_client(hostile, client_transport, **traced(recorded)) as client:
+        single = sync_outcome(client, "1")
+        outcomes = client.cancel_many(["2", "3"], journal=journal)
+
+    assert len(outcomes) == 2
+    assert recorded.span_texts()
+    assert_key_absent(
+        KEY,
+        [
+            *recorded.texts(),
+            *journal_texts(journal),
+            *texts_of(single),
+            *outcome_texts(outcomes),
+            *log_texts(logs),
+        ],
+    )
 
 
 @pytest.mark.anyio

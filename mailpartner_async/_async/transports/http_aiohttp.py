@@ -6,6 +6,17 @@ and TLS settings read once by the SDK's own rules (:mod:`.environment`), no
 redirect, no hidden re-send, the body decoded by :class:`~..._core.body.BodyDecoder`
 under the size cap, the attempt's deadline, and aiohttp's errors mapped to ours
 (here: this module imports no other HTTP library) with their text redacted.
+
+The key never shows in anything aiohttp makes. Its traces (each ``TraceConfig``, and
+so OpenTelemetry's aiohttp instrumentation, which records ``url.full`` and every
+exception it sees) are given the URL a request is made with, and its errors render
+that URL (``ClientResponseError``) or the request's target
+(``ConnectionTimeoutError``). So each request is made with the key masked in its URL
+(``apiKey=[REDACTED]``), and a per-attempt middleware, :class:`KeyedAttempt`, puts
+the URL with the key on the request (``ClientRequest.url``, the target aiohttp
+sends) once the traces have seen it. What aiohttp raises under the middleware is
+kept for the exception map, and what goes up through the traces is a stand-in,
+:class:`WithheldError`: the error's class name and redacted text, nothing chained.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
 from ..._core.framing import REPEATED_LENGTH
 from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
-from ..._core.secrets import SecretText, redact
+from ..._core.secrets import Secret, SecretText, redact, redacted_url
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
 from ..._version import __version__
 from .environment import proxy_for, source_failure, tls_context, tls_failure
@@ -38,7 +49,13 @@ except ImportError:
 if TYPE_CHECKING:
     from ..ids import AsyncStop
 
-__all__ = ["AsyncAiohttpTransport", "connection_error", "ssl_context"]
+__all__ = [
+    "AsyncAiohttpTransport",
+    "KeyedAttempt",
+    "WithheldError",
+    "connection_error",
+    "ssl_context",
+]
 
 
 class AsyncAiohttpTransport:
@@ -84,7 +101,6 @@ class AsyncAiohttpTransport:
             max_line_size=_MAX_HEAD_BYTES,
             max_field_size=_MAX_HEAD_BYTES,
             headers=self._headers,
-            middlewares=(_no_hidden_resend,),
         )
         self._session = session
         return session
@@ -102,9 +118,14 @@ class AsyncAiohttpTransport:
         if self.closed:
             return None, MailPartnerError("the client is closed", message_id=request.message_id)
         session = self._session or self._open_session()
+        # aiohttp is given the URL with the key masked, which its traces and errors
+        # show; the middleware sends the one with the key (see the module's docstring).
         # Encoded by the protocol, as httpx encodes it: yarl would leave a "+" in the
         # key or the id as it is, and the server would read a space.
-        url = yarl.URL(f"{request.url}?{request.query()}", encoded=True)
+        keyed = KeyedAttempt(
+            yarl.URL(f"{request.url}?{request.query()}", encoded=True), request.api_key
+        )
+        shown = yarl.URL(redacted_url(request.url, request.params, request.api_key), encoded=True)
         phases = _aiohttp_timeout(timeout)
         started = False
         failure: MailPartnerError | None = None
@@ -114,10 +135,13 @@ class AsyncAiohttpTransport:
         try:
             async with deadline:
                 try:
-                    async with session.get(url, allow_redirects=False, timeout=phases) as response:
+                    async with session.get(
+                        shown, allow_redirects=False, timeout=phases, middlewares=(keyed,)
+                    ) as response:
                         started = True
                         return await _read(response), None
-                except Exception as exc:
+                except Exception as caught:
+                    exc = keyed.original(caught)
                     if not started and _is_ambiguous_framing(exc):
                         return RawResponse(0, {}, b"", refused=AMBIGUOUS_FRAMING), None
                     mapped = connection_error(
@@ -150,6 +174,46 @@ class AsyncAiohttpTransport:
 _MAX_HEAD_BYTES = 16 * 1024
 
 
+class WithheldError(aiohttp.ClientError):
+    """What aiohttp's traces see of a failure under :class:`KeyedAttempt`: the name and
+    redacted text of aiohttp's error, which is the attempt's ``failure``. It is neither
+    ``ClientOSError`` nor ``ServerDisconnectedError``, after which aiohttp sends an
+    idempotent request again on its own: a cancel is never re-sent unseen (a second
+    one answers code 5, and every attempt is counted)."""
+
+
+class KeyedAttempt:
+    """One attempt's middleware: sends ``url`` (the URL with the key) in place of the
+    masked URL the request was made with, and keeps what failed under it."""
+
+    __slots__ = ("_secret", "_url", "failure")
+
+    def __init__(self, url: yarl.URL, secret: Secret) -> None:
+        self._url = url
+        self._secret = secret
+        self.failure: Exception | None = None
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.url = self._url
+        try:
+            return await handler(request)
+        except Exception as exc:
+            self.failure = exc
+            name, text = type(exc).__name__, redact(str(exc), self._secret)
+            raise WithheldError(f"{name}: {text}" if text else name) from None
+
+    def original(self, exc: Exception) -> Exception:
+        """What aiohttp raised: ``exc`` itself, unless it is the stand-in."""
+        if isinstance(exc, WithheldError) and self.failure is not None:
+            return self.failure
+        return exc
+
+    def __repr__(self) -> str:
+        return "KeyedAttempt(url=[REDACTED])"
+
+
 def _is_ambiguous_framing(exc: Exception) -> bool:
     """Whether aiohttp's parser refused a head for carrying both Transfer-Encoding
     and Content-Length. aiohttp names the case only in its message (the class,
@@ -171,26 +235,6 @@ def _repeated_length(exc: Exception) -> str:
     text = str(exc.message)
     listed = text.startswith("Invalid character in Content-Length") and "," in text
     return REPEATED_LENGTH if listed or text.startswith("Duplicate Content-Length") else ""
-
-
-class _NotResent(aiohttp.ClientConnectionError):
-    """A dropped connection, kept from aiohttp's hidden re-send (its cause is what
-    aiohttp raised)."""
-
-
-async def _no_hidden_resend(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    """aiohttp sends an idempotent request again, once, when the server drops the
-    connection (``ClientOSError``, ``ServerDisconnectedError``). A cancel is not
-    idempotent in effect (the second answers code 5) and every attempt must be seen
-    to be counted: the drop is raised as another error, which aiohttp does not retry."""
-    try:
-        return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise  # never re-sent: the request did not leave
-    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-        raise _NotResent(str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=16)
@@ -255,19 +299,18 @@ def connection_error(
     """Our error for an aiohttp failure, with whether the request was sent; ``None``
     when ``exc`` is none of aiohttp's. The text is redacted, and nothing is chained.
     ``refused``: why the answer's head was refused (then not transient)."""
-    origin = exc.__cause__ if isinstance(exc, _NotResent) and exc.__cause__ else exc
-    if not type(origin).__module__.startswith("aiohttp"):
+    if not type(exc).__module__.startswith("aiohttp"):
         return None
-    names = {cls.__name__ for cls in type(origin).__mro__}
-    name = type(origin).__name__
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    name = type(exc).__name__
     return transport_error(
         name,
-        redact(str(origin), secret) or name,
+        redact(str(exc), secret) or name,
         message_id=message_id,
         sent=response_started or not names & _NOT_SENT,
         timed_out=bool(names & _TIMEOUTS),
-        tls=None if response_started else tls_failure(origin),
-        source=None if response_started else source_failure(origin, local_address),
+        tls=None if response_started else tls_failure(exc),
+        source=None if response_started else source_failure(exc, local_address),
         refused=refused,
     )
 
