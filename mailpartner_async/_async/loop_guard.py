@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._compat import async_loop_token
 from .._core.errors import ConfigurationError, MailPartnerError
 
-__all__ = ["AsyncLoopGuard"]
+__all__ = ["AsyncLoopGuard", "on_asyncio"]
 
 
 class AsyncLoopGuard:
@@ -27,7 +27,7 @@ class AsyncLoopGuard:
         token = async_loop_token()
         if token is None:
             return
-        if self._asyncio_only and not _on_asyncio(token):
+        if self._asyncio_only and not on_asyncio(token):
             raise ConfigurationError("this transport runs on asyncio only; use transport='httpx'")
         if self._token is None:
             self._token = token
@@ -43,6 +43,8 @@ class AsyncLoopGuard:
         return self._token is not None and async_loop_token() != self._token
 
 
-def _on_asyncio(token: object) -> bool:
+def on_asyncio(token: object = None) -> bool:
+    """Whether the loop of ``token`` (by default the running one) is asyncio."""
+    token = async_loop_token() if token is None else token
     backend = getattr(token, "backend_class", None)
     return backend is not None and backend.__module__.endswith("_asyncio")

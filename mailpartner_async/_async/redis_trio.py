@@ -8,13 +8,13 @@ module does not import the generated ``_sync`` tree.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
 import anyio.to_thread
 
 from .._core.redis_plan import RedisPlan, Reservation
+from .loop_guard import on_asyncio
 from .redis_scripts import AsyncRedisScripts
 
 __all__ = ["AnyLoopRedisScripts", "BlockingScripts"]
@@ -28,14 +28,6 @@ class BlockingScripts(Protocol):
     def pause(self, seconds: float) -> None: ...
 
     def close(self) -> None: ...
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class AnyLoopRedisScripts:
@@ -53,7 +45,7 @@ class AnyLoopRedisScripts:
 
     def _loop_scripts(self) -> AsyncRedisScripts | None:
         """The scripts on the running loop; ``None`` under trio."""
-        if not _on_asyncio():
+        if not on_asyncio():
             return None
         if self._on_loop is None:
             self._on_loop = AsyncRedisScripts(self._plan)

@@ -37,6 +37,9 @@ import httpx
 from ..._compat import async_thread_lock, monotonic
 from ..._core.framing import HeadScan
 
+if True:  # ASYNC
+    from ..loop_guard import on_asyncio
+
 __all__ = ["ATTEMPT", "AsyncAttempt", "AsyncAttemptTransport"]
 
 ATTEMPT = "mailpartner.attempt"
@@ -189,6 +192,10 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, local_address: str | None = None) -> None:
         self._backend = httpcore.AnyIOBackend()
+        if True:  # ASYNC
+            # Under trio, httpcore's trio backend: anyio's leaves the socket open when
+            # it cannot bind it to local_address (an address this host lacks).
+            self._trio = httpcore.TrioBackend()
         self._local_address = local_address
 
     async def connect_tcp(
@@ -202,9 +209,10 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
         # The client's own address, given here rather than to the pool: httpcore's
         # SOCKS pool takes none, and every pool calls its backend.
         source = local_address or self._local_address
-        stream = await self._backend.connect_tcp(
-            host, port, _clipped(timeout), source, socket_options
-        )
+        backend: httpcore.AsyncNetworkBackend = self._backend
+        if True:  # ASYNC
+            backend = backend if on_asyncio() else self._trio
+        stream = await backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
         return _AsyncAttemptStream(stream)
 
 

@@ -205,7 +205,8 @@ class _AttemptBackend(httpcore2.NetworkBackend):
         # The client's own address, given here rather than to the pool: httpcore's
         # SOCKS pool takes none, and every pool calls its backend.
         source = local_address or self._local_address
-        stream = self._backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
+        backend: httpcore2.NetworkBackend = self._backend
+        stream = backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
         return _AttemptStream(stream)
 
 
