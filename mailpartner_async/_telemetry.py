@@ -92,8 +92,9 @@ class AttemptInfo:
     ended in (``None`` when it succeeded). ``elapsed`` is the seconds the exchange
     took, ``waited`` the seconds it queued for ``max_concurrency`` and
     ``rate_limit`` first. ``will_retry`` says whether another attempt follows, after
-    ``delay`` seconds (``None`` when none follows); ``reason`` says why the attempt
-    did not succeed, for logs.
+    ``delay`` seconds (``None`` when none follows); in a batch, a retry announced can
+    still be dropped when its backoff ends past its message's cut-off. ``reason``
+    says why the attempt did not succeed, for logs.
     """
 
     message_id: str

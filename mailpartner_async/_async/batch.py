@@ -46,7 +46,10 @@ read ahead until the queue is full, so an input that fits is ordered exactly, an
 larger one in a sliding window. Just before a scheduled message starts, the batch
 checks its cut-off against ``clock`` (default: the current time in UTC; a callable
 returning an aware ``datetime``): a message already inside its last 5 minutes
-gets a ``CancellationTooLateError`` outcome and costs no request. With a
+gets a ``CancellationTooLateError`` outcome and costs no request; and the client
+makes no retry of it whose start (after the backoff, a pause, the pacer's next
+free start) would fall after its cut-off: the outcome keeps the last attempt's
+error, its message saying why no retry followed. With a
 ``journal``, ids it holds as final are skipped (no outcome), a ``start`` line is
 written before each request and each final outcome is recorded as it happens (only
 what the server answered is final: a message skipped as too late is asked about
@@ -86,7 +89,17 @@ from .._core.models import (
     ProgressCallback,
     ScheduledMessage,
 )
-from .._core.rescue import Clock, DeadlineQueue, check_window, checked_now, too_late, too_late_error
+from .._core.rescue import (
+    Clock,
+    DeadlineQueue,
+    LateRetry,
+    check_window,
+    checked_now,
+    cutoff,
+    retry_past_cutoff,
+    too_late,
+    too_late_error,
+)
 from .._core.secrets import Secret
 from .._journal import Journal
 from .._telemetry import DEFAULT_OBSERVER, BatchObservation, Observer
@@ -278,6 +291,7 @@ class _AsyncRun:
         """Exactly one outcome for an item taken, whatever fails around its call."""
         message_id = _message_id(item)
         text = _id_text(message_id)
+        late_retry: LateRetry | None = None
         if isinstance(item, ScheduledMessage):
             try:
                 now = self.rules.now()
@@ -286,13 +300,30 @@ class _AsyncRun:
             skipped = _too_late_outcome(item, now)
             if skipped is not None:
                 return await self._settled(skipped)
+            late_retry = self._late_retry(item)
         try:
             await self.rules.started(text)
         except UnicodeEncodeError as exc:
             return _unrecordable(text, exc)
         except Exception as exc:
             return self._not_sent(text, "the journal could not record a start", exc)
-        return await self._settled(await _outcome(self.call, message_id, self.halt))
+        outcome = await _outcome(self.call, message_id, self.halt, late_retry)
+        return await self._settled(outcome)
+
+    def _late_retry(self, message: ScheduledMessage) -> LateRetry:
+        """What stops a retry of ``message`` whose start would fall after its cut-off,
+        read on the batch's clock; a clock that fails stops the retry and the batch."""
+        cutoff_at = cutoff(message.send_at)
+
+        def refused(wait: float) -> str | None:
+            try:
+                now = self.rules.now()
+            except Exception as exc:
+                self.fail("the clock failed", exc)
+                return f"not retried: the clock failed ({type(exc).__name__}: {exc})"
+            return retry_past_cutoff(now, cutoff_at, wait)
+
+        return refused
 
     async def _settled(self, outcome: CancelOutcome) -> CancelOutcome:
         """The outcome as the journal settles it; when it cannot be recorded, the
@@ -384,10 +415,13 @@ class _AsyncSource:
                 return item
 
 
-async def _outcome(call: AsyncCancelCall, message_id: MessageId, halt: AsyncStop) -> CancelOutcome:
+async def _outcome(
+    call: AsyncCancelCall, message_id: MessageId, halt: AsyncStop, late_retry: LateRetry | None
+) -> CancelOutcome:
     """One id's outcome; whatever goes wrong is on the outcome, never lost."""
     try:
-        return CancelOutcome(_id_text(message_id), result=await call(message_id, halt))
+        result = await call(message_id, halt, late_retry)
+        return CancelOutcome(_id_text(message_id), result=result)
     except MailPartnerError as exc:
         return CancelOutcome(_id_text(message_id), error=exc)
     except Exception as exc:

@@ -8,6 +8,7 @@ from typing import Protocol, TypeAlias
 
 from .._compat import AsyncEvent, async_thread_lock, async_wait_for
 from .._core.models import BatchItem, CancelResult, MessageId
+from .._core.rescue import LateRetry
 
 __all__ = ["ASYNC_ID_SOURCES", "AsyncCancelCall", "AsyncIds", "AsyncStop"]
 
@@ -64,6 +65,9 @@ class AsyncStop:
 
 
 class AsyncCancelCall(Protocol):
-    """The call a batch makes for each id: the client's cancel, told the batch's stop."""
+    """The call a batch makes for each id: the client's cancel, told the batch's stop
+    and, when the id's send time is known, what stops a retry past its cut-off."""
 
-    async def __call__(self, message_id: MessageId, halt: AsyncStop, /) -> CancelResult: ...
+    async def __call__(
+        self, message_id: MessageId, halt: AsyncStop, late_retry: LateRetry | None, /
+    ) -> CancelResult: ...

@@ -34,6 +34,13 @@ class AsyncPacer:
             with self._guard:
                 start = schedule.confirm(start, now)
 
+    def held_for(self) -> float:
+        """Seconds before a start could come, at the earliest, claiming none (0 when
+        one could start now): a later wait never starts sooner."""
+        now = monotonic()
+        with self._guard:
+            return max(0.0, self.schedule.earliest(now) - now)
+
     async def pause(self, seconds: float) -> None:
         with self._guard:
             self.schedule.pause_until(monotonic() + seconds)

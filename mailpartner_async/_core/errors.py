@@ -97,7 +97,8 @@ class APIError(MailPartnerError):
 
     ``code`` is the control code (a :class:`~mailpartner_async.CancelCode` member when
     the code is documented), ``message`` the provider's text as it came (possibly in
-    French), ``errors`` the provider's ``errors`` list when it sent one, and
+    French; a batch that made no retry because its cut-off would have passed adds
+    "; not retried: ..."), ``errors`` the provider's ``errors`` list when it sent one, and
     ``http_status`` the HTTP status the answer came with (``None`` when the error was
     caught before any request).
     """

@@ -50,12 +50,22 @@ class RateSchedule:
         self._next = -math.inf
         self.paused_until = -math.inf
 
-    def reserve(self, now: float) -> float:
-        """Claim the next start time, at or after ``now``; the caller waits until then."""
+    def earliest(self, now: float) -> float:
+        """The start a ``reserve`` at ``now`` would be given, claiming nothing.
+
+        It never moves earlier as ``now`` and the reservations go on, so it bounds
+        from below when any later reservation can start.
+        """
         start = max(now, self._next, self.paused_until)
         recent = self._recent
         if recent is not None and len(recent) == recent.maxlen:
             start = max(start, recent[0] + WINDOW_SECONDS + _MARGIN)
+        return start
+
+    def reserve(self, now: float) -> float:
+        """Claim the next start time, at or after ``now``; the caller waits until then."""
+        start = self.earliest(now)
+        recent = self._recent
         self._next = start + self._interval
         if recent is not None:
             recent.append(start)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from .errors import CancellationTooLateError, ConfigurationError
+from .errors import CancellationTooLateError, ConfigurationError, MailPartnerError
 from .models import BatchItem, CancelCode, ScheduledMessage
 from .settings import check_count
 
@@ -25,11 +25,14 @@ __all__ = [
     "DEADLINE_WINDOW",
     "Clock",
     "DeadlineQueue",
+    "LateRetry",
     "RescuePlan",
     "check_window",
     "checked_now",
     "cutoff",
+    "not_retried",
     "plan_rescue",
+    "retry_past_cutoff",
     "start_offsets",
     "too_late",
     "too_late_error",
@@ -42,6 +45,11 @@ DEADLINE_WINDOW: Final = 100_000
 """How many scheduled messages a batch holds at most to order them (about 30 MB)."""
 
 Clock = Callable[[], datetime]
+
+LateRetry = Callable[[float], str | None]
+"""Given how many seconds from now a retry cannot start before: why it is not to be
+made (its id's cut-off would have passed), or None. A batch gives the client one for
+each id whose send time it knows (see :func:`retry_past_cutoff`)."""
 
 
 def checked_now(now: object) -> datetime:
@@ -88,6 +96,35 @@ def too_late_error(message: ScheduledMessage, now: datetime) -> CancellationTooL
         code=CancelCode.TOO_LATE,
         message_id=str(message.message_id),
     )
+
+
+def retry_past_cutoff(now: datetime, cutoff_at: datetime, wait: float) -> str | None:
+    """Why a retry must not be made, or None when it may still start in time.
+
+    ``wait`` is how many seconds from ``now`` the retry cannot start before (its
+    backoff, a pause, the pacer's next free start): when that start falls after
+    ``cutoff_at``, the API would refuse the cancel, so the retry is not made. A
+    start exactly at the cut-off is in time, as :func:`too_late` has it.
+    """
+    left = (cutoff_at - now).total_seconds()
+    if not wait > left:
+        return None
+    when = f"passed {-left:.1f} s ago" if left < 0 else f"{left:.1f} s from now"
+    return (
+        f"not retried: it could start {wait:.1f} s from now at the earliest, after the "
+        f"cut-off at {cutoff_at.isoformat(timespec='seconds')} ({when})"
+    )
+
+
+def not_retried(error: MailPartnerError, reason: str) -> MailPartnerError:
+    """``error``, the last attempt's, its message saying why no retry followed.
+
+    The error keeps its class and every field but its message, so an outcome's
+    ``ok`` and ``stopped`` read as they would after a last failed retry.
+    """
+    error.message = f"{error.message}; {reason}"
+    error.args = (error.message, *error.args[1:])
+    return error
 
 
 class DeadlineQueue:

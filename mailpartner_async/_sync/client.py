@@ -27,7 +27,7 @@ from .._core.protocol import (
     interpret_response,
     interpret_transport_error,
 )
-from .._core.rescue import Clock
+from .._core.rescue import Clock, LateRetry, not_retried
 from .._core.response import ResponseInfo
 from .._core.secrets import redacted_url
 from .._core.settings import (
@@ -345,12 +345,22 @@ class MailPartner:
         settings = self._settings.with_overrides(timeout=timeout, max_retries=max_retries)
         return self._cancel(message_id, settings, None)
 
-    def _cancel_in_batch(self, message_id: str | int, halt: Stop) -> CancelResult:
+    def _cancel_in_batch(
+        self, message_id: str | int, halt: Stop, late_retry: LateRetry | None
+    ) -> CancelResult:
         """The call a batch makes: :meth:`cancel`, retrying only until the batch stops,
-        and its attempt in flight aborted when it does (``halt``)."""
-        return self._cancel(message_id, self._settings, halt)
+        and its attempt in flight aborted when it does (``halt``); with ``late_retry``
+        (the id's send time is known), no retry whose start would fall after its
+        cut-off."""
+        return self._cancel(message_id, self._settings, halt, late_retry)
 
-    def _cancel(self, message_id: str | int, settings: Settings, halt: Stop | None) -> CancelResult:
+    def _cancel(
+        self,
+        message_id: str | int,
+        settings: Settings,
+        halt: Stop | None,
+        late_retry: LateRetry | None = None,
+    ) -> CancelResult:
         observer = self._pool.observer
         try:
             request = build_request(
@@ -364,7 +374,7 @@ class MailPartner:
                 raise
         with observer.call(request.message_id, settings.api_key) as call:
             self._pool.check(request.message_id)
-            return self._cancel_with_retries(request, settings, call, halt)
+            return self._cancel_with_retries(request, settings, call, halt, late_retry)
 
     def cancel_iter(
         self,
@@ -387,9 +397,11 @@ class MailPartner:
         called with a :class:`~mailpartner_async.BatchProgress` after each outcome.
         A failing id never stops the batch: its error is on its outcome.
         Items may also be :class:`~mailpartner_async.ScheduledMessage`: those start
-        earliest cut-off first, and one already inside its last 5 minutes costs no
-        request. ``journal`` (a :class:`~mailpartner_async.Journal` or a path)
-        records each final outcome as it happens and skips ids it already holds.
+        earliest cut-off first, one already inside its last 5 minutes costs no
+        request, and no retry is made whose start would fall after the cut-off (the
+        outcome keeps the last error, its message saying so). ``journal`` (a
+        :class:`~mailpartner_async.Journal` or a path) records each final outcome as
+        it happens and skips ids it already holds.
         ``window`` (default 100,000) is how many scheduled messages the batch reads
         ahead to order them; ``clock`` (default: the current time in UTC) is what
         their cut-offs are checked against, a callable returning an aware
@@ -468,6 +480,7 @@ class MailPartner:
         settings: Settings,
         call: CallObservation,
         halt: Stop | None,
+        late_retry: LateRetry | None,
     ) -> CancelResult:
         reached = False
         attempt = 0
@@ -475,42 +488,74 @@ class MailPartner:
             attempt += 1
             report = self._attempt(request, settings.timeout, attempt, reached, halt)
             verdict = report.verdict
-            retry = verdict.retry and attempt <= settings.max_retries
-            delay = settings.retry_policy.delay(attempt, verdict.retry_after) if retry else None
+            delay, refused = self._retry_delay(verdict, attempt, settings, late_retry)
             call.attempt(report, request.message_id, delay)
             if verdict.result is not None:
                 call.succeeded(verdict.result)
                 return verdict.result
             assert verdict.error is not None
             reached = reached or verdict.reached
+            if refused is not None:
+                raise not_retried(verdict.error, refused).with_traceback(None)
             if delay is None or (halt is not None and halt.is_set):
                 # A fresh traceback: the one from the attempt passes through frames
                 # whose locals hold what the server sent.
                 raise verdict.error.with_traceback(None)
-            if verdict.throttle:
-                # A 429 or a Retry-After speaks to the whole client: every caller waits.
-                self._pool.pacer.pause(delay)
-            fields = log_fields(
-                request.message_id,
-                attempt,
-                report.code,
-                delay,
-                verdict.reason,
-                secret=request.api_key,
-            )
-            logger.warning(
-                "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
-                fields["message_id"],
-                delay,
-                attempt + 1,
-                settings.max_retries + 1,
-                verdict.reason,
-                extra=fields,
-            )
+            self._log_retry(request, report, attempt, delay, settings)
             if halt is None:
                 sleep(delay)
             elif halt.sleep(delay):
                 raise verdict.error.with_traceback(None)  # the batch stopped: no retry
+            # The backoff is over: one more look before the retry takes a start (the
+            # pacer's queue may have grown meanwhile).
+            refused = None if late_retry is None else late_retry(self._pool.pacer.held_for())
+            if refused is not None:
+                raise not_retried(verdict.error, refused).with_traceback(None)
+
+    def _retry_delay(
+        self,
+        verdict: Verdict,
+        attempt: int,
+        settings: Settings,
+        late_retry: LateRetry | None,
+    ) -> tuple[float | None, str | None]:
+        """The backoff before the next attempt (None: no retry), and why a retry the
+        rules allow is not made (its start would fall after the id's cut-off)."""
+        if not verdict.retry or attempt > settings.max_retries:
+            return None, None
+        delay = settings.retry_policy.delay(attempt, verdict.retry_after)
+        pacer = self._pool.pacer
+        if verdict.throttle:
+            # A 429 or a Retry-After speaks to the whole client: every caller waits,
+            # whether or not this id retries.
+            pacer.pause(delay)
+        if late_retry is not None:
+            refused = late_retry(max(delay, pacer.held_for()))
+            if refused is not None:
+                return None, refused
+        return delay, None
+
+    def _log_retry(
+        self,
+        request: CancelRequest,
+        report: AttemptReport,
+        attempt: int,
+        delay: float,
+        settings: Settings,
+    ) -> None:
+        reason = report.verdict.reason
+        fields = log_fields(
+            request.message_id, attempt, report.code, delay, reason, secret=request.api_key
+        )
+        logger.warning(
+            "retrying cancel of message id %r in %.2f s (attempt %d of %d): %s",
+            fields["message_id"],
+            delay,
+            attempt + 1,
+            settings.max_retries + 1,
+            reason,
+            extra=fields,
+        )
 
     def _attempt(
         self,

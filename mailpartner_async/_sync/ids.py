@@ -11,6 +11,7 @@ from typing import Protocol, TypeAlias
 
 from .._compat import Event, thread_lock, wait_for
 from .._core.models import BatchItem, CancelResult, MessageId
+from .._core.rescue import LateRetry
 
 __all__ = ["ID_SOURCES", "CancelCall", "Ids", "Stop"]
 
@@ -67,6 +68,9 @@ class Stop:
 
 
 class CancelCall(Protocol):
-    """The call a batch makes for each id: the client's cancel, told the batch's stop."""
+    """The call a batch makes for each id: the client's cancel, told the batch's stop
+    and, when the id's send time is known, what stops a retry past its cut-off."""
 
-    def __call__(self, message_id: MessageId, halt: Stop, /) -> CancelResult: ...
+    def __call__(
+        self, message_id: MessageId, halt: Stop, late_retry: LateRetry | None, /
+    ) -> CancelResult: ...

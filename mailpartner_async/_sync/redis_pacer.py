@@ -137,6 +137,17 @@ class RedisPacer:
                 while self._away_starts and now - self._away_starts[0] > self._plan.period:
                     self._away_starts.popleft()
 
+    def held_for(self) -> float:
+        """Seconds before a start could come, at the earliest, as far as this member
+        knows without asking Redis: its local pace while Redis is away (or just back),
+        else the pauses it set. The shared budget's next start is not asked for (a
+        round trip to Redis for every retry); ``wait`` may still start later."""
+        local = self._local
+        now = monotonic()
+        if self._health.up and now >= self._settle_until:
+            return max(0.0, local.schedule.paused_until - now)
+        return local.held_for()
+
     def pause(self, seconds: float) -> None:
         self._local.pause(seconds)
         if not self._try_redis():

@@ -221,3 +221,29 @@ async def test_a_given_fallback_rate_limit_overrides_the_share(
             await client.cancel_many([str(n) for n in range(8)])
     assert busiest_window([r.arrived for r in server.requests], 2.0) <= 6
     assert "pacing locally at 6 requests per 2 s" in caplog.records[0].getMessage()
+
+
+@pytest.mark.anyio
+async def test_the_shared_pacer_tells_of_a_pause_it_set_without_asking_redis(
+    redis_server: RedisServer,
+) -> None:
+    pacer = _limiter(redis_server.url, rate_limit=20, period=1.0).async_pacer()
+    try:
+        await pacer.wait()
+        assert pacer.held_for() == 0.0  # Redis's next start is not asked for
+        await pacer.pause(30.0)
+        assert 29.0 < pacer.held_for() <= 30.0
+    finally:
+        await pacer.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_shared_pacer_tells_its_local_pace_while_redis_is_away() -> None:
+    limiter = _limiter(f"redis://127.0.0.1:{unused_port()}/0", rate_limit=4, period=1.0)
+    pacer = limiter.async_pacer()
+    try:
+        await pacer.wait()  # Redis unreachable: the start comes from the local pace
+        # About a quarter second apart (4 a second, with the fallback's slack).
+        assert 0.2 < pacer.held_for() < 0.5
+    finally:
+        await pacer.aclose()
