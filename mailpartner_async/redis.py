@@ -1,4 +1,6 @@
-"""RedisRateLimiter: one rate limit shared by every client, in every process, through Redis.
+"""RedisRateLimiter: one rate limit shared by every client, in every process, through Redis;
+AsyncRedisRescue and RedisRescue: one rescue shared by a fleet of workers (see
+``mailpartner_async._async.redis_rescue``).
 
 Needs the ``redis`` extra (``pip install -e '.[redis]'`` in a clone of the repository:
 the package is not on PyPI yet); without it, importing this module raises a
@@ -46,11 +48,20 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in tests
 from redis.connection import parse_url
 
 from ._async.redis_pacer import AsyncRedisPacer
+from ._async.redis_rescue import AsyncRedisRescue
 from ._async.redis_trio import AnyLoopRedisScripts
+from ._core.redis_rescue import RedisUnavailableError, RescueStatus
 from ._sync.redis_pacer import RedisPacer
+from ._sync.redis_rescue import RedisRescue
 from ._sync.redis_scripts import RedisScripts
 
-__all__ = ["RedisRateLimiter"]
+__all__ = [
+    "AsyncRedisRescue",
+    "RedisRateLimiter",
+    "RedisRescue",
+    "RedisUnavailableError",
+    "RescueStatus",
+]
 
 
 class RedisRateLimiter:

@@ -167,7 +167,9 @@ class RescuePlan:
     without a send time count as reachable: they are started first); ``lost`` are
     already inside their last 5 minutes; ``unreachable`` are still in time now but
     come after the rate limit's last chance for them. ``last_start`` is when the
-    last reachable id starts (None when none does).
+    last reachable id starts (None when none does). ``pools`` is how many budgets of
+    ``rate_limit`` start requests side by side (a fleet leaving from that many
+    addresses).
     """
 
     now: datetime
@@ -177,10 +179,13 @@ class RescuePlan:
     last_start: datetime | None
     lost: tuple[str, ...]
     unreachable: tuple[str, ...]
+    pools: int = 1
 
     def describe(self, *, show: int = 5) -> str:
         """The plan in a few lines of text, for a terminal."""
         pace = "no rate limit" if self.rate_limit is None else f"{self.rate_limit}/min"
+        if self.pools > 1 and self.rate_limit is not None:
+            pace = f"{self.pools} x {pace}"
         lines = [f"plan: {self.reachable} of {self.total} ids can be cancelled in time at {pace}"]
         if self.last_start is not None:
             minutes = (self.last_start - self.now).total_seconds() / 60
@@ -203,17 +208,22 @@ def plan_rescue(
     *,
     now: datetime,
     rate_limit: int | None = 2000,
+    pools: int = 1,
 ) -> RescuePlan:
     """Simulate a deadline-first batch at an even pace of ``rate_limit`` a minute.
 
     This is also the offline optimum for one request per id: earliest deadline
-    first, dropping what cannot make it, cancels the most ids in time.
+    first, dropping what cannot make it, cancels the most ids in time. With
+    ``pools`` budgets side by side (each its own ``rate_limit``, evenly paced, all
+    starting at ``now``), ``pools`` requests start at each step of the pace: the
+    ``n``-th start (from 0) is at step ``n // pools``, and the same order is optimal.
 
     Example::
 
         plan = plan_rescue(messages, now=datetime.now(UTC), rate_limit=2000)
         print(plan.reachable, "of", plan.total)
     """
+    pools = check_count("pools", pools, minimum=1)
     queue = DeadlineQueue()
     total = started = 0
     for total, item in enumerate(items, start=1):
@@ -221,7 +231,11 @@ def plan_rescue(
             queue.push(total, item)
         else:
             started += 1  # an id without a send time is started first
-    offset = start_offsets(rate_limit)
+    pace = start_offsets(rate_limit)
+
+    def offset(n: int) -> timedelta:
+        return pace(n // pools)
+
     lost: list[str] = []
     unreachable: list[str] = []
     while (entry := queue.pop()) is not None:
@@ -240,4 +254,5 @@ def plan_rescue(
         last_start=now + offset(started - 1) if started else None,
         lost=tuple(lost),
         unreachable=tuple(unreachable),
+        pools=pools,
     )

@@ -1,0 +1,303 @@
+"""One run of ``work(client)``: lease from the campaign's queue, cancel through the
+client's own batch engine, renew the leases held, record each final outcome.
+
+The leased ids are the items of one ``cancel_iter`` batch (read one at a time, so
+they start in the order leased: earliest cut-off first), so the client's retries,
+concurrency, rate limiter and cut-off checks apply as to any batch. While Redis is
+away the run leases nothing, finishes what it holds, and keeps the outcomes it
+could not record; they are recorded when Redis is back. Needs the ``redis`` extra.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from .._compat import (
+    AsyncEvent,
+    AsyncLock,
+    AsyncTaskGroup,
+    async_sleep,
+    async_thread_lock,
+    async_wait_for,
+    monotonic,
+    utc_now,
+)
+from .._core.models import BatchItem, BatchProgress, CancelOutcome
+from .._core.redis_plan import RedisHealth, RedisReplyError
+from .._core.redis_rescue import LeaseReply, read_flags, read_lease
+from .._core.rescue import checked_now
+from .._core.rescue_calls import Held, Pending, WorkSettings
+from .._core.rescue_ledger import (
+    encode_outcome,
+    from_ms,
+    scheduled,
+    settled_on_release,
+    to_ms,
+)
+from .client import AsyncMailPartner
+from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
+
+__all__ = ["AsyncRescueWork"]
+
+logger = logging.getLogger("mailpartner_async")
+
+_CHUNK = 500  # outcomes recorded (or leases renewed) by one script call, at most
+
+
+class AsyncRescueWork:
+    """The state of one run: the ids held, the outcomes not yet recorded, and Redis's
+    health. :meth:`run` returns the progress of the outcomes this run recorded."""
+
+    def __init__(
+        self, redis: AsyncRescueRedis, settings: WorkSettings, client: AsyncMailPartner
+    ) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._client = client
+        self.progress = BatchProgress()
+        self._held: dict[str, Held] = {}
+        self._buffer: collections.deque[str] = collections.deque()
+        self._pending: list[Pending] = []
+        self._guard = async_thread_lock()
+        self._flush_lock = AsyncLock()
+        self._health = RedisHealth(min(2.0, settings.lease / 4))
+        self._done = AsyncEvent()
+        self._settled = AsyncEvent()  # set (and replaced) each time outcomes are settled
+        self._wake = AsyncEvent()  # set (and replaced) each time an outcome comes
+        self._offset = timedelta(0)
+        self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+        self._poll = min(1.0, max(0.05, settings.lease / 10))
+
+    async def run(self) -> BatchProgress:
+        async with AsyncTaskGroup() as group:
+            group.start_soon(self._renew_until_done)
+            group.start_soon(self._flush_until_done)
+            try:
+                await self._consume()
+            finally:
+                self._done.set()
+                with self._guard:
+                    self._wake.set()
+        return self.progress
+
+    def _now(self) -> datetime:
+        """The batch's clock: the caller's, else Redis's time as last seen."""
+        if self._settings.clock is not None:
+            return checked_now(self._settings.clock())
+        return utc_now() + self._offset
+
+    async def _consume(self) -> None:
+        concurrency = self._client.max_concurrency
+        batch = self._client.cancel_iter(
+            _AsyncFeed(self), concurrency=concurrency, clock=self._now, window=1
+        )
+        async with batch:
+            async for outcome in batch:
+                self._record(outcome)
+
+    async def next_item(self) -> BatchItem | None:
+        """The next leased id to cancel; ``None`` once nothing is left anywhere."""
+        while True:
+            item = self._take_buffered()
+            if item is not None:
+                return item
+            await self._flush()
+            with self._guard:
+                settled = self._settled
+            reply = await self._lease()
+            if reply is not None and reply.ids:
+                continue
+            if reply is not None and not (reply.queued or reply.leased or self._pending):
+                return None
+            # Ids in flight somewhere: ask again when one of ours is recorded, or soon.
+            await async_wait_for(settled, self._poll)
+
+    def _take_buffered(self) -> BatchItem | None:
+        with self._guard:
+            while self._buffer:
+                key = self._buffer.popleft()
+                held = self._held.get(key)
+                if held is None:
+                    continue
+                if held.lost or monotonic() - held.renewed >= self._settings.lease:
+                    # Maybe taken back already: never started, never recorded.
+                    del self._held[key]
+                    continue
+                return held.item
+        return None
+
+    async def _lease(self) -> LeaseReply | None:
+        """Lease up to the client's concurrency; ``None`` while Redis is away."""
+        if not self._try_redis():
+            return None
+        settings = self._settings
+        want = self._client.max_concurrency
+        token = next(self._tokens)
+        now = None if settings.clock is None else to_ms(self._now())
+        args = settings.lease_args(token, want, now)
+        try:
+            reply = read_lease(await self._redis.script("lease", settings.keys, args), want)
+            items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
+        except (*RESCUE_REDIS_ERRORS, ValueError) as exc:
+            self._failed(exc)
+            return None
+        self._answered()
+        self._offset = from_ms(reply.now_ms) - utc_now()
+        leased_at = monotonic()
+        with self._guard:
+            for leased, item in zip(reply.ids, items, strict=True):
+                self._held[leased.message_id] = Held(
+                    token, leased.times, leased.sends, item, leased_at
+                )
+                self._buffer.append(leased.message_id)
+        return reply
+
+    def _record(self, outcome: CancelOutcome) -> None:
+        """Queue ``outcome`` for the flusher, which records what came meanwhile in one
+        call (so the calls to Redis do not hold the batch back)."""
+        with self._guard:
+            held = self._held.get(outcome.message_id)
+        if held is None:  # not leased by this run: nothing it may record
+            logger.debug("rescue: an outcome for %r, which this worker does not hold", outcome)
+            return
+        outcome = settled_on_release(outcome, held.times)
+        text, category = encode_outcome(outcome)
+        entry = Pending(outcome.message_id, held.token, category, text, held.sends, outcome)
+        with self._guard:
+            self._pending.append(entry)
+            self._wake.set()
+            self._wake = AsyncEvent()
+
+    async def _flush_until_done(self) -> None:
+        """Record the outcomes as they come; once the batch is over, until none is
+        left (while Redis is away, trying again every poll)."""
+        while True:
+            with self._guard:
+                wake, pending = self._wake, bool(self._pending)
+            if not pending:
+                if self._done.is_set():
+                    return
+                await async_wait_for(wake, self._poll)
+                continue
+            await self._flush()
+            with self._guard:
+                stuck = bool(self._pending)
+            if stuck:  # Redis is away
+                await async_sleep(self._poll)
+
+    async def _flush(self) -> None:
+        """Record the outcomes not yet recorded, if Redis answers."""
+        async with self._flush_lock:
+            while True:
+                with self._guard:
+                    entries = self._pending[:_CHUNK]
+                if not entries or not self._try_redis():
+                    return
+                args = self._settings.record_args(entries)
+                try:
+                    reply = await self._redis.script("record", self._settings.keys, args)
+                    recorded = read_flags(reply, len(entries))
+                except RESCUE_REDIS_ERRORS as exc:
+                    with self._guard:
+                        for entry in self._pending:  # kept through an outage
+                            entry.lenient = True
+                    self._failed(exc)
+                    return
+                self._answered()
+                self._settle(entries, recorded)
+
+    def _settle(self, entries: list[Pending], recorded: tuple[bool, ...]) -> None:
+        with self._guard:
+            self._settled.set()
+            self._settled = AsyncEvent()
+            del self._pending[: len(entries)]
+            for entry, ok in zip(entries, recorded, strict=True):
+                self._held.pop(entry.message_id, None)
+                if ok:
+                    self.progress = self.progress.add(entry.outcome)
+                else:
+                    logger.debug(
+                        "rescue: outcome of %r not recorded: its lease was lost to another "
+                        "worker, which records its own",
+                        entry.message_id,
+                    )
+
+    async def _renew_until_done(self) -> None:
+        while True:
+            await async_wait_for(self._done, self._settings.lease / 3)
+            if self._done.is_set():
+                return
+            await self._flush()
+            await self._renew()
+
+    async def _renew(self) -> None:
+        """Extend the leases held; a lease lost is never started (if not yet)."""
+        if not self._try_redis():
+            return
+        settings = self._settings
+        with self._guard:
+            held = list(self._held.items())
+        for start in range(0, max(1, len(held)), _CHUNK):
+            part = held[start : start + _CHUNK]
+            renewed_at = monotonic()
+            try:
+                reply = await self._redis.script("renew", settings.keys, settings.renew_args(part))
+                kept = read_flags(reply, len(part))
+            except RESCUE_REDIS_ERRORS as exc:
+                self._failed(exc)
+                return
+            self._answered()
+            with self._guard:
+                for (key, lease), ok in zip(part, kept, strict=True):
+                    if self._held.get(key) is lease:
+                        lease.renewed = renewed_at if ok else lease.renewed
+                        lease.lost = not ok
+
+    def _try_redis(self) -> bool:
+        with self._guard:
+            return self._health.try_redis(monotonic())
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._guard:
+            started = self._health.failed(monotonic())
+        if started:
+            logger.warning(
+                "Redis rescue (campaign %r) unreachable (%s): no new leases; the ids held "
+                "are finished and their outcomes kept until it is back",
+                self._settings.campaign,
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, RedisReplyError | ValueError)
+                else type(exc).__name__,
+            )
+
+    def _answered(self) -> None:
+        with self._guard:
+            ended = self._health.answered()
+            kept = len(self._pending)
+        if ended:
+            logger.warning(
+                "Redis rescue (campaign %r) is back: leasing again, %d outcomes kept "
+                "meanwhile being recorded",
+                self._settings.campaign,
+                kept,
+            )
+
+
+class _AsyncFeed:
+    """The leased ids, as the batch's items (a class: nothing to finalize if dropped)."""
+
+    def __init__(self, work: AsyncRescueWork) -> None:
+        self._work = work
+
+    def __aiter__(self) -> _AsyncFeed:
+        return self
+
+    async def __anext__(self) -> BatchItem:
+        item = await self._work.next_item()
+        if item is None:
+            raise StopAsyncIteration
+        return item
