@@ -190,6 +190,12 @@ def test_each_feature_without_its_extra_says_how_to_install_it(
             "mailpartner: error: --redis-url needs the redis extra: {redis}",
             id="cancel-redis-url",
         ),
+        pytest.param(
+            "redis",
+            ["rescue", "status", "--redis-url", "redis://127.0.0.1:9", "--campaign", "c"],
+            "mailpartner: error: rescue needs the redis extra: {redis}",
+            id="rescue",
+        ),
     ],
 )
 def test_the_command_line_without_an_extra_exits_2_with_one_line(

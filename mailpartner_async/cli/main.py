@@ -69,9 +69,14 @@ def _main(argv: Sequence[str] | None) -> int:
             from .serve_fake import serve
 
             return serve(args)
+        if args.command == "rescue":
+            from .rescue import run_rescue
+
+            return run_rescue(args)
         return _run_cancel(args)
     except (UsageError, ConfigurationError) as exc:
-        print(f"mailpartner: error: {redacted(str(exc), keys)}", file=sys.stderr)
+        # keys_given: the --api-key values, and the rescue's Redis password.
+        print(f"mailpartner: error: {redacted(str(exc), args.keys_given)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mailpartner: interrupted", file=sys.stderr)

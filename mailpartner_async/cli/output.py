@@ -13,7 +13,16 @@ from typing import Any
 
 from .. import APIError, BatchProgress, CancelOutcome, Journal
 
-__all__ = ["held_line", "none_goes_out", "nothing_left", "outcome_line", "summary", "verdict"]
+__all__ = [
+    "counts",
+    "counts_line",
+    "held_line",
+    "none_goes_out",
+    "nothing_left",
+    "outcome_line",
+    "summary",
+    "verdict",
+]
 
 _NOT_STOPPED = (
     ("too late", "too_late"),
@@ -62,21 +71,26 @@ def summary(
     not read to its end).
     """
     held = BatchProgress() if held is None else held
-    parts = [f"{progress.cancelled} cancelled now"]
-    for label, count in (
-        ("already cancelled", progress.already_cancelled),
-        *((label, getattr(progress, name)) for label, name in _NOT_STOPPED),
-    ):
-        if count:
-            parts.append(f"{count} {label}")
-    text = f"this run: {', '.join(parts)} (of {progress.done})"
+    text = counts_line("this run", progress)
     if journal is not None:
         text += f"; journal {journal.path}"
         if held.done:
-            text += f" ({held.done} ids final from earlier runs skipped: {_counts(held)})"
+            text += f" ({held.done} ids final from earlier runs skipped: {counts(held)})"
         if journal.ignored:
             text += f"; {journal.ignored} journal lines not understood were ignored"
     return f"{verdict(progress, held, never_started)}\n{text}"
+
+
+def counts_line(label: str, progress: BatchProgress) -> str:
+    """``label: 8 cancelled now, 1 too late (of 9)``: the counts that are not zero."""
+    parts = [f"{progress.cancelled} cancelled now"]
+    for name, count in (
+        ("already cancelled", progress.already_cancelled),
+        *((name, getattr(progress, field)) for name, field in _NOT_STOPPED),
+    ):
+        if count:
+            parts.append(f"{count} {name}")
+    return f"{label}: {', '.join(parts)} (of {progress.done})"
 
 
 def verdict(progress: BatchProgress, held: BatchProgress, never_started: int | None) -> str:
@@ -100,7 +114,7 @@ def held_line(journal: Journal, held: BatchProgress) -> str:
     """What the journal already holds for the ids given, for the plan."""
     return (
         f"the journal {journal.path} already holds {held.done} of these ids as final "
-        f"({_counts(held)})"
+        f"({counts(held)})"
     )
 
 
@@ -108,7 +122,7 @@ def nothing_left(journal: Journal, held: BatchProgress) -> str:
     """The one line of a rerun whose every id the journal holds as final."""
     return (
         f"nothing left to do: the journal {journal.path} holds all {held.done} ids as final "
-        f"({_counts(held)}). {verdict(BatchProgress(), held, 0)}"
+        f"({counts(held)}). {verdict(BatchProgress(), held, 0)}"
     )
 
 
@@ -117,7 +131,8 @@ def none_goes_out(progress: BatchProgress) -> bool:
     return progress.going_out == 0
 
 
-def _counts(progress: BatchProgress) -> str:
+def counts(progress: BatchProgress) -> str:
+    """The counts that are not zero, in words: ``3000 cancelled, 269 already sent``."""
     pairs = [
         ("cancelled", progress.cancelled),
         ("already cancelled", progress.already_cancelled),

@@ -14,10 +14,19 @@ from typing import Any, NoReturn
 from .. import __version__
 from .._core.secrets import redact
 from .._core.settings import API_KEY_ENV, DEFAULT_RATE_LIMIT
-from .converters import port, positive_int, positive_seconds, rate_limit, source_address
+from .converters import positive_int, rate_limit, source_address
+from .fake_parser import serve_fake_parser
 from .send_times import DST_CHOICES
 
-__all__ = ["CommandLineParser", "build_parser", "keys_given", "parse", "redacted"]
+__all__ = [
+    "CommandLineParser",
+    "add_client_options",
+    "add_input_options",
+    "build_parser",
+    "keys_given",
+    "parse",
+    "redacted",
+]
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -70,19 +79,24 @@ def redacted(text: str, keys: Sequence[str]) -> str:
 def parse(parser: CommandLineParser, argv: Sequence[str]) -> argparse.Namespace:
     """The arguments of ``argv``; exits 2 with the usage on an unknown flag."""
     args, extras = parser.parse_known_args(argv)
-    if extras and args.command == "cancel" and not any(arg.startswith("-") for arg in extras):
+    takes_ids = args.command == "cancel" or getattr(args, "rescue_command", None) == "submit"
+    if extras and takes_ids and not any(arg.startswith("-") for arg in extras):
         args.ids.extend(extras)  # argparse fills `ids` once: take ids after an option
     elif extras:
         # Name unknown flags only: a mistyped --api-key must not echo the key.
         flags = sorted({extra.split("=", 1)[0] for extra in extras if extra.startswith("-")})
         command = parser.commands.get(args.command, parser)
+        if isinstance(command, CommandLineParser):  # `rescue work`: work's usage
+            command = command.commands.get(getattr(args, "rescue_command", ""), command)
         command.error(f"unrecognized arguments: {' '.join(flags) or 'extra values'}")
     return args
 
 
 def build_parser(keys: Sequence[str] = ()) -> CommandLineParser:
-    """The ``mailpartner`` parser, with its ``cancel`` and ``serve-fake`` commands;
-    its error messages mask ``keys``."""
+    """The ``mailpartner`` parser, with its ``cancel``, ``rescue`` and ``serve-fake``
+    commands; its error messages mask ``keys``."""
+    from .rescue_parser import rescue_parser  # here: it builds on this module's options
+
     parser = CommandLineParser(
         keys=keys,
         prog="mailpartner",
@@ -93,7 +107,8 @@ def build_parser(keys: Sequence[str] = ()) -> CommandLineParser:
         dest="command", required=True, metavar="COMMAND", parser_class=CommandLineParser
     )
     parser.commands["cancel"] = _cancel_parser(commands, keys)
-    parser.commands["serve-fake"] = _serve_fake_parser(commands, keys)
+    parser.commands["rescue"] = rescue_parser(commands, keys)
+    parser.commands["serve-fake"] = serve_fake_parser(commands, keys)
     return parser
 
 
@@ -109,15 +124,23 @@ def _cancel_parser(commands: Any, keys: Sequence[str]) -> argparse.ArgumentParse
         ),
     )
     # In this order: the help lists the options as they are added.
-    _add_ids_options(cancel)
+    add_input_options(cancel)
+    _add_journal_options(cancel)
     _add_pace_options(cancel)
     _add_api_options(cancel)
     return cancel
 
 
-def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
-    """Which ids, read from where, and what to do with them."""
-    cancel.add_argument("ids", nargs="*", metavar="ID", help="message ids to cancel")
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the client ``cancel`` builds, but its shared budget's
+    (``--redis-url``, ``--redis-key``) and ``--sandbox``: ``rescue work`` has its own."""
+    _add_concurrency_options(parser)
+    _add_api_options(parser, sandbox=False)
+
+
+def add_input_options(cancel: argparse.ArgumentParser, *, verb: str = "cancel") -> None:
+    """Which ids, read from where, and how their send times are read."""
+    cancel.add_argument("ids", nargs="*", metavar="ID", help=f"message ids to {verb}")
     cancel.add_argument(
         "--from-file",
         metavar="PATH",
@@ -138,6 +161,10 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
         help="a local send time that the zone's clocks skip or show twice (daylight "
         "saving) is refused, or read as the earlier or the later of its two instants",
     )
+
+
+def _add_journal_options(cancel: argparse.ArgumentParser) -> None:
+    """Where the outcomes are kept, and whether to stop at the plan."""
     cancel.add_argument(
         "--journal",
         metavar="PATH",
@@ -159,6 +186,20 @@ def _add_ids_options(cancel: argparse.ArgumentParser) -> None:
 
 def _add_pace_options(cancel: argparse.ArgumentParser) -> None:
     """How many requests at once, and how many a minute (alone or shared on Redis)."""
+    _add_concurrency_options(cancel)
+    cancel.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share the rate limit with every client on this Redis (the redis extra; "
+        "default: this process paces itself alone)",
+    )
+    cancel.add_argument(
+        "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
+    )
+
+
+def _add_concurrency_options(cancel: argparse.ArgumentParser) -> None:
+    """How many requests at once, and how many a minute."""
     cancel.add_argument(
         "--concurrency",
         type=positive_int,
@@ -173,18 +214,9 @@ def _add_pace_options(cancel: argparse.ArgumentParser) -> None:
         help=f"requests a minute at most (default {DEFAULT_RATE_LIMIT}, the provider's cap; "
         "'none' for a local fake server)",
     )
-    cancel.add_argument(
-        "--redis-url",
-        metavar="URL",
-        help="share the rate limit with every client on this Redis (the redis extra; "
-        "default: this process paces itself alone)",
-    )
-    cancel.add_argument(
-        "--redis-key", default="mailpartner", help="the shared budget's key (default: %(default)s)"
-    )
 
 
-def _add_api_options(cancel: argparse.ArgumentParser) -> None:
+def _add_api_options(cancel: argparse.ArgumentParser, *, sandbox: bool = True) -> None:
     """Which API to call, with which key, in which format."""
     cancel.add_argument(
         "--format",
@@ -215,73 +247,11 @@ def _add_api_options(cancel: argparse.ArgumentParser) -> None:
         "arguments are visible to other users of the machine)",
         default=None,
     )
+    if not sandbox:
+        return
     cancel.add_argument(
         "--sandbox",
         action="store_true",
         help="rehearse against an in-process fake API where every id is scheduled an hour "
         "ahead, capped at the provider's 2000 requests a minute, paced at --rate-limit",
-    )
-
-
-def _serve_fake_parser(commands: Any, keys: Sequence[str]) -> argparse.ArgumentParser:
-    serve: argparse.ArgumentParser = commands.add_parser(
-        "serve-fake",
-        keys=keys,
-        help="serve the fake API over HTTP at /v1/message-cancel",
-        description="Serve FakeMailPartner over HTTP, for any client (even curl).",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=port, default=8025, help="port to listen on (1-65535)")
-    serve.add_argument("--api-key", default="test-key", help="the key the fake accepts")
-    _add_fake_options(serve)
-    return serve
-
-
-def _add_fake_options(serve: argparse.ArgumentParser) -> None:
-    """What the fake answers: unknown ids, its rate cap, scheduled ids, its clock."""
-    serve.add_argument(
-        "--schedule-unknown",
-        action="store_true",
-        help="take any id not seen before as scheduled an hour ahead (otherwise: code 4)",
-    )
-    serve.add_argument(
-        "--rate-limit-per-minute",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="answer code 429 to a client address past N of its requests in 60 seconds, "
-        "each address counted on its own, as the provider does (default: no cap)",
-    )
-    serve.add_argument(
-        "--rate-window",
-        type=positive_seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="the window of --rate-limit-per-minute, shorter to test a scaled-down pace",
-    )
-    serve.add_argument(
-        "--schedule",
-        action="append",
-        default=[],
-        metavar="ID=+DELAY",
-        help="schedule ID to be sent DELAY from now (+90s, +4m, +2h, or -1m: already "
-        "sent); +4m makes its cancel answer code 6, -1m code 7; repeatable (default: "
-        "none)",
-    )
-    serve.add_argument(
-        "--schedule-from",
-        metavar="PATH",
-        help="schedule each message of a campaign file (as cancel --from-file reads it) at "
-        "its send time; ids without one an hour ahead (default: none)",
-    )
-    serve.add_argument(
-        "--timezone",
-        default="Europe/Paris",
-        help="time zone of --schedule-from's send times written without an offset",
-    )
-    serve.add_argument(
-        "--freeze-clock",
-        action="store_true",
-        help="stop the fake's clock when it starts, so each --schedule keeps its answer "
-        "(+4m stays code 6) however long the fake runs",
     )

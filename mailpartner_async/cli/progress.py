@@ -22,13 +22,14 @@ from typing import Self, TextIO
 from .. import BatchProgress
 from .terminal import write_controls
 
-__all__ = ["ProgressDisplay", "open_display", "progress_text"]
+__all__ = ["ProgressDisplay", "duration", "open_display", "progress_text"]
 
 _REDRAW_SECONDS = 0.1
 _CLEAR = "\r\x1b[2K"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``2h 05m``, ``3m 07s``, ``42s``: a duration for the progress line."""
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
@@ -51,7 +52,7 @@ def progress_text(
     rate = paced / elapsed if elapsed > 0 else 0.0
     parts.append(f"{rate:.1f}/s")
     if total is not None and rate > 0:
-        parts.append(f"{_duration(max(total - done, 0) / rate)} left")
+        parts.append(f"{duration(max(total - done, 0) / rate)} left")
     parts.append(f"{progress.cancelled + progress.already_cancelled} cancelled")
     parts.append(f"{progress.too_late} too late")
     failed = progress.failed + progress.not_found + progress.already_sent
@@ -91,9 +92,12 @@ class ProgressDisplay:
     def __exit__(self, *exc_info: object) -> None:
         self._clear()
 
-    def __call__(self, progress: BatchProgress) -> None:
-        """Show ``progress``, unless the line was drawn less than a tenth of a second ago."""
+    def __call__(self, progress: BatchProgress, *, paced: int | None = None) -> None:
+        """Show ``progress``, unless the line was drawn less than a tenth of a second ago;
+        ``paced``: how many of its outcomes this display measures the rate on (default:
+        all)."""
         self._progress = progress
+        self._paced = paced
         now = self._clock()
         if self._due(now):
             self._draw(now)

@@ -24,7 +24,7 @@ BAR = re.compile(r"^cancelling (\d+)/(\d+) · [\d.]+/s( · \S+( \S+)? left)? · 
 CLEAR_LINE = b"\r\x1b[2K"  # how the display erases its line
 
 
-def _run_on_terminal(*args: str) -> tuple[int, list[list[str]]]:
+def run_on_terminal(*args: str) -> tuple[int, list[list[str]]]:
     """Run the CLI with stdout and stderr on one pseudo-terminal.
 
     Returns the exit status and the screens: one just before each time the progress
@@ -67,7 +67,7 @@ def test_progress_line_never_mixes_with_outcome_lines_and_shows_totals(tmp_path:
     rows = [f"t-{n},2999-01-01T12:00:00+00:00" for n in range(60)]
     ids.write_text("message_id,send_at\n" + "\n".join(rows) + "\n")
 
-    status, screens = _run_on_terminal("cancel", "--sandbox", "--from-file", str(ids))
+    status, screens = run_on_terminal("cancel", "--sandbox", "--from-file", str(ids))
 
     assert status == 0
     bars = [line for shown in screens for line in shown if BAR.match(line)]
@@ -86,7 +86,7 @@ def test_plain_ids_from_a_file_and_the_arguments_show_their_total(tmp_path: Path
     ids = tmp_path / "ids.txt"
     ids.write_text("".join(f"p-{n}\n" for n in range(60)))
 
-    status, screens = _run_on_terminal("cancel", "--sandbox", "a-1", "a-2", "--from-file", str(ids))
+    status, screens = run_on_terminal("cancel", "--sandbox", "a-1", "a-2", "--from-file", str(ids))
 
     assert status == 0
     bars = [line for shown in screens for line in shown if BAR.match(line)]
@@ -101,12 +101,12 @@ def test_a_rerun_with_the_journal_counts_only_the_ids_left(tmp_path: Path) -> No
     first = tmp_path / "first.txt"
     first.write_text("".join(f"j-{n}\n" for n in range(20)))
     journal = tmp_path / "run.journal"
-    status, _ = _run_on_terminal(
+    status, _ = run_on_terminal(
         "cancel", "--sandbox", "--journal", str(journal), "--from-file", str(first)
     )
     assert status == 0
 
-    status, screens = _run_on_terminal(
+    status, screens = run_on_terminal(
         "cancel", "--sandbox", "--journal", str(journal), "--from-file", str(ids)
     )
 

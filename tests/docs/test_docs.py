@@ -11,6 +11,9 @@ The examples run unmodified, as a reader would paste them, against what a reader
   that needs a special answer (too late, already sent) uses an id that command
   schedules, and no two pages use the same id (a test checks), so a reader can run
   the pages one after another, in any order, against one long-running fake.
+- A page whose examples read ``MAILPARTNER_REDIS_URL`` (the fleet rescue's) gets it
+  too, pointing at a real ``redis-server`` (the session's fixture), as the page tells
+  the reader to set it.
 - Each page runs in a fresh working directory, which starts empty. A block with a
   file name (```python title="app.py"```) is also written there, as the reader saves
   it, and the directory is on ``sys.path`` while the page runs, so a later block can
@@ -91,6 +94,7 @@ UNPUBLISHED_INSTALL: Final = re.compile(
 )
 INSTALL_SECTION: Final = re.compile(r"^## Install\n.*?(?=^## )", re.MULTILINE | re.DOTALL)
 ENV_TO_CLEAR: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+REDIS_URL_ENV: Final = "MAILPARTNER_REDIS_URL"  # what a page needing Redis reads
 LOGGERS: Final = ("", "httpx", "httpcore", "mailpartner_async")
 
 
@@ -261,8 +265,9 @@ def logging_restored() -> Iterator[None]:
 class PageRun:
     """One page's namespace, working directory and event loop, block after block."""
 
-    def __init__(self, page: str, workdir: Path) -> None:
+    def __init__(self, page: str, workdir: Path, redis_url: str | None = None) -> None:
         self.blocks = [block for block in BLOCKS if block.page == page]
+        self.redis_url = redis_url  # the Redis its examples are given, if they need one
         self.backend = page_backend(self.blocks)
         self.namespace: dict[str, Any] = {"__name__": "__main__"}
         self.workdir = workdir
@@ -288,6 +293,8 @@ class PageRun:
             monkeypatch.delenv(name.lower(), raising=False)
         monkeypatch.setenv("MAILPARTNER_API_KEY", served.fake.api_key)
         monkeypatch.setenv("MAILPARTNER_BASE_URL", served.base_url)
+        if self.redis_url is not None:
+            monkeypatch.setenv(REDIS_URL_ENV, self.redis_url)
         monkeypatch.chdir(self.workdir)
         monkeypatch.syspath_prepend(str(self.workdir))
         seen = len(served.fake.requests)
@@ -374,14 +381,19 @@ class PageRun:
 class PageRuns:
     """The runs of the pages met so far, each in its own temporary directory."""
 
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def __init__(
+        self, tmp_path_factory: pytest.TempPathFactory, redis_url: Callable[[], str]
+    ) -> None:
         self._tmp_path_factory = tmp_path_factory
+        self._redis_url = redis_url  # started on first need
         self._runs: dict[str, PageRun] = {}
 
     def __getitem__(self, page: str) -> PageRun:
         if page not in self._runs:
             workdir = self._tmp_path_factory.mktemp(Path(page).stem)
-            self._runs[page] = PageRun(page, workdir)
+            needs_redis = any(REDIS_URL_ENV in b.source for b in BLOCKS if b.page == page)
+            redis_url = self._redis_url() if needs_redis else None
+            self._runs[page] = PageRun(page, workdir, redis_url)
         return self._runs[page]
 
     def close(self) -> None:
@@ -390,8 +402,10 @@ class PageRuns:
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageRuns]:
-    runs = PageRuns(tmp_path_factory)
+def pages(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[PageRuns]:
+    runs = PageRuns(tmp_path_factory, lambda: str(request.getfixturevalue("redis_server").url))
     yield runs
     runs.close()
 
