@@ -264,12 +264,21 @@ def bench(session: nox.Session) -> None:
     Prints the tables and writes bench/throughput.png; never fails on speed.
     `nox -s bench -- --quick`; `-- --rate-limit-check` adds the 5-minute pacing run;
     `-- --rescue` runs the rescue bench instead (as `nox -s rescue`); `-- --fleet`
-    runs the 5-minute fleet bench instead: 4 processes on one Redis limiter.
+    runs the 5-minute fleet bench instead: 4 processes on one Redis limiter;
+    `-- --fleet-rescue` runs the fleet rescue bench instead: 100,000 ids through one
+    Redis rescue with 1, 2 and 4 addresses (`--ids`, `--minutes`, `--speed` scale it).
     """
     if "--rescue" in session.posargs:
         install(session)
         rest = [arg for arg in session.posargs if arg != "--rescue"]
         session.run("python", "bench/rescue.py", *rest)
+        return
+    if "--fleet-rescue" in session.posargs:
+        if not shutil.which("redis-server"):
+            session.error("the fleet bench needs redis-server: apt-get install redis-server")
+        install(session, extras="redis,cli")
+        rest = [arg for arg in session.posargs if arg != "--fleet-rescue"]
+        session.run("python", "bench/fleet_rescue.py", *rest)
         return
     if "--fleet" in session.posargs:
         if not shutil.which("redis-server"):

@@ -32,10 +32,16 @@ def _ping(port: int) -> bool:
 
 
 class RedisServer:
-    """One ``redis-server`` process; :meth:`stop` and :meth:`start` simulate an outage."""
+    """One ``redis-server`` process; :meth:`stop` and :meth:`start` simulate an outage.
 
-    def __init__(self, executable: str) -> None:
+    Without persistence by default (a restarted server is empty); with ``persist_in``
+    (a directory) it keeps an append-only file synced on every write, so a server
+    killed and started again has every key it acknowledged.
+    """
+
+    def __init__(self, executable: str, *, persist_in: str | None = None) -> None:
         self.executable = executable
+        self.persist_in = persist_in
         self.port = unused_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -48,10 +54,7 @@ class RedisServer:
                 str(self.port),
                 "--bind",
                 "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *self._persistence(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -62,6 +65,13 @@ class RedisServer:
                 self.stop()
                 pytest.fail(f"redis-server did not answer PING on port {self.port}")
             time.sleep(0.02)
+
+    def _persistence(self) -> list[str]:
+        if self.persist_in is None:
+            return ["--save", "", "--appendonly", "no"]
+        # Every write on disk before its reply: a killed server loses nothing.
+        durable = ["--appendonly", "yes", "--appendfsync", "always"]
+        return ["--save", "", "--dir", self.persist_in, *durable]
 
     def stop(self) -> None:
         process, self._process = self._process, None
