@@ -2,7 +2,7 @@
 leaving from its own loopback address (127.0.0.2, 127.0.0.3, ...) on its own
 RedisRateLimiter key, against one fake served over HTTP whose cap counts each address
 on its own. Scaled down (tests/support/rescue_fleet.py): 2 real seconds are one
-simulated minute, a lease is 1 s, each test takes seconds."""
+simulated minute, a lease is 2 s, each test takes seconds."""
 
 from __future__ import annotations
 

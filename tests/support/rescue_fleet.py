@@ -39,8 +39,8 @@ __all__ = [
 
 SPEED = 30.0
 PERIOD = 60 / SPEED
-BUDGET = 12
-LEASE = 1.0
+BUDGET = 20
+LEASE = 2.0
 CONCURRENCY = 4
 
 
