@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -63,56 +62,14 @@ class Row:
     seconds: float
 
 
-# --- one worker process -----------------------------------------------------------------
-
-
-def worker(config: dict[str, object]) -> None:
-    """``fleet_rescue.py --worker JSON``: prints ``ready``, waits for ``go ORIGIN``."""
-    import anyio
-
-    from mailpartner_async import AsyncMailPartner
-    from mailpartner_async.redis import AsyncRedisRescue, RedisRateLimiter
-    from tests.support.rescue_worker import SharedClock
-
-    async def run() -> dict[str, int]:
-        limiter = RedisRateLimiter(
-            str(config["redis"]),
-            rate_limit=int(str(config["rate"])),
-            key=str(config["pool"]),
-            period=float(str(config["period"])),
-        )
-        print("ready", flush=True)
-        line = await anyio.to_thread.run_sync(sys.stdin.readline)
-        clock = SharedClock(float(line.split()[1]), float(str(config["speed"])))
-        async with (
-            AsyncRedisRescue(
-                str(config["redis"]),
-                campaign=str(config["campaign"]),
-                lease=float(str(config["lease"])),
-                clock=clock,
-            ) as rescue,
-            AsyncMailPartner(
-                "test-key",
-                base_url=str(config["base_url"]),
-                rate_limiter=limiter,
-                local_address=str(config["address"]),
-                max_concurrency=int(str(config["concurrency"])),
-                transport=str(config["transport"]),  # type: ignore[arg-type]
-            ) as client,
-        ):
-            progress = await rescue.work(client)
-        return dataclasses.asdict(progress)
-
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    print(json.dumps(anyio.run(run)), flush=True)
-
-
 # --- the driver -------------------------------------------------------------------------
 
 
 def start_worker(config: dict[str, object]) -> subprocess.Popen[str]:
     process = subprocess.Popen(  # noqa: S603 - this script, fixed arguments
-        [sys.executable, str(HERE), "--worker", json.dumps(config)],
+        # The fleet tests' worker (tests/support/rescue_worker.py), from the repository.
+        [sys.executable, "-m", "tests.support.rescue_worker", json.dumps(config)],
+        cwd=HERE.parent.parent,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -223,9 +180,6 @@ def table(args: argparse.Namespace, rows: Sequence[Row]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--worker":
-        worker(json.loads(argv[1]))
-        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--ids", type=int, default=100_000)
     parser.add_argument("--minutes", type=float, default=60.0)

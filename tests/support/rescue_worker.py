@@ -5,7 +5,9 @@ client, leaving from its own loopback address, on its own RedisRateLimiter key.
 
 ``JSON`` holds ``redis``, ``campaign``, ``lease``, ``address``, ``base_url``, ``pool``
 (the limiter's key), ``rate`` and ``period`` (the limiter's budget), ``speed`` (of the
-shared accelerated clock), ``concurrency`` and ``backend`` (``asyncio`` or ``trio``).
+shared accelerated clock), ``concurrency``, and optionally ``backend`` (``asyncio``, the
+default, or ``trio``) and ``transport`` (the client's, ``httpx`` by default). The fleet
+bench (``bench/fleet_rescue.py``) runs the same worker.
 
 Prints ``ready``, waits for a line ``go ORIGIN`` on stdin (so the test starts every
 worker at once, on one clock: :class:`SharedClock` at ``ORIGIN``), works until the
@@ -69,6 +71,7 @@ async def run(config: dict[str, object]) -> None:
             rate_limiter=limiter,
             local_address=str(config["address"]),
             max_concurrency=int(str(config["concurrency"])),
+            transport=str(config.get("transport", "httpx")),  # type: ignore[arg-type]
         ) as client,
     ):
         progress = await rescue.work(client)
