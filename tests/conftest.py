@@ -79,8 +79,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = getattr(item, "fixturenames", ())
         return config.getoption("--loop-tests-only") and not LOOP_FIXTURES & set(names)
 
-    kept = [item for item in items if not left_out(item)]
-    deselected = [item for item in items if left_out(item)]
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        (deselected if left_out(item) else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
