@@ -80,7 +80,9 @@ def _displacement(answers: list[Answer], messages: list[ScheduledMessage]) -> in
     largest difference between an id's place in one and in the other."""
     send_at = {m.message_id: m.send_at for m in messages}
     seen = [a.message_id for a in answers]
-    by_cutoff = {message_id: n for n, message_id in enumerate(sorted(seen, key=send_at.get))}
+    by_cutoff = {
+        message_id: n for n, message_id in enumerate(sorted(seen, key=send_at.__getitem__))
+    }
     return max((abs(n - by_cutoff[message_id]) for n, message_id in enumerate(seen)), default=0)
 
 
@@ -194,7 +196,7 @@ def test_two_campaigns_at_once_on_the_same_addresses_keep_apart_and_within_each_
         _submitted(redis_server.url, second) as two,
     ):
         # Both campaigns leave through the same two addresses: one budget per address.
-        workers = [
+        workers: list[dict[str, object]] = [
             {"campaign": rescue.campaign, "address": address, "pool": f"{one.campaign}-{address}"}
             for rescue in (one, two)
             for address in addresses

@@ -94,7 +94,12 @@ def fleet(
     one has said ``ready`` when this yields; :meth:`Fleet.go` starts them."""
     processes = []
     for worker in workers:
-        config = {"lease": LEASE, "rate": BUDGET, "period": PERIOD, "speed": clock.speed}
+        config: dict[str, object] = {
+            "lease": LEASE,
+            "rate": BUDGET,
+            "period": PERIOD,
+            "speed": clock.speed,
+        }
         config |= {"concurrency": CONCURRENCY, **shared, **worker}
         processes.append(
             subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
