@@ -6,14 +6,26 @@ value, or a list of it (``7, 7``), into one header before anyone can see it. RFC
 (section 8.6) lets a recipient refuse such an answer, so every transport refuses it:
 the SDK's own streams feed the bytes they read to a :class:`HeadScan`, which finds
 the repeat in the head as the server sent it.
+
+They must agree on a long head too: each library has its own limit, so the SDK's
+(:data:`OVERSIZED_HEAD`) comes first on every transport, from the same line lengths.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["REPEATED_LENGTH", "HeadScan", "repeats_content_length"]
+__all__ = [
+    "MAX_FIELD_LINE",
+    "OVERSIZED_HEAD",
+    "REPEATED_LENGTH",
+    "HeadScan",
+    "head_refusal",
+    "oversized_fields",
+    "repeats_content_length",
+]
 
 REPEATED_LENGTH: Final = "Content-Length sent more than once (RFC 9110, section 8.6)"
 """Why an answer whose ``Content-Length`` comes twice, or as a list, is refused."""
@@ -21,8 +33,35 @@ REPEATED_LENGTH: Final = "Content-Length sent more than once (RFC 9110, section 
 # The end of a head: a blank line, bare LF tolerated as h11 tolerates it.
 _HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
 _LINE_END: Final = re.compile(rb"\r?\n")
-# h11 refuses a head longer than this; past it, there is no head to scan.
-_MAX_HEAD: Final = 64 * 1024
+MAX_FIELD_LINE: Final = 16 * 1024
+"""The longest header line (``Name: value``) taken, in bytes."""
+_MAX_FIELD_LINES: Final = 64 * 1024
+OVERSIZED_HEAD: Final = "a header line over 16 KiB, or header lines over 64 KiB in all"
+"""Why an answer with too long a head is refused, on every transport alike: a limit
+of each HTTP library's would otherwise decide (h11's is 100 KiB for the whole head,
+aiohttp's 8 KiB a line), and the transports would disagree."""
+# Past this with no blank line, the head is over the limit whatever its lines.
+_MAX_HEAD: Final = _MAX_FIELD_LINES + MAX_FIELD_LINE
+
+
+def oversized_fields(lengths: Iterable[int]) -> bool:
+    """Whether header lines of these lengths are over the limit (:data:`OVERSIZED_HEAD`)."""
+    total = 0
+    for length in lengths:
+        if length > MAX_FIELD_LINE:
+            return True
+        total += length
+    return total > _MAX_FIELD_LINES
+
+
+def head_refusal(head: bytes) -> str:
+    """Why a complete head (status line and field lines, no blank line) is refused,
+    or ``""``: its ``Content-Length`` repeated, or its lines over the limit."""
+    if repeats_content_length(head):
+        return REPEATED_LENGTH
+    if oversized_fields(len(line) for line in _LINE_END.split(head)[1:]):
+        return OVERSIZED_HEAD
+    return ""
 
 
 def repeats_content_length(head: bytes) -> bool:
@@ -60,10 +99,10 @@ class HeadScan:
         end = _HEAD_END.search(self._head, start)
         if end is None:
             if len(self._head) > _MAX_HEAD:
+                self.refused = OVERSIZED_HEAD
                 self._close()
             return
-        if repeats_content_length(bytes(self._head[: end.start()])):
-            self.refused = REPEATED_LENGTH
+        self.refused = head_refusal(bytes(self._head[: end.start()]))
         self._close()
 
     def _close(self) -> None:

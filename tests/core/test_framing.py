@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from mailpartner_async._core.attempt import transport_error
-from mailpartner_async._core.framing import REPEATED_LENGTH, HeadScan, repeats_content_length
+from mailpartner_async._core.framing import (
+    OVERSIZED_HEAD,
+    REPEATED_LENGTH,
+    HeadScan,
+    head_refusal,
+    oversized_fields,
+    repeats_content_length,
+)
 
 STATUS = b"HTTP/1.1 200 OK"
 
@@ -76,12 +83,57 @@ def test_lines_past_the_head_are_not_read_as_fields(chunk: int) -> None:
     assert scanned.refused == ""
 
 
-def test_a_head_without_end_is_given_up_past_the_cap() -> None:
+def test_a_head_without_end_past_the_cap_is_refused_as_oversized() -> None:
     scanned = HeadScan()
     scanned.feed(STATUS + b"\r\nX-Long: " + b"a" * 70_000)
-    assert scanned.done
+    assert not scanned.done  # 64 KiB of lines may still end in time
+    scanned.feed(b"a" * 20_000)
+    assert (scanned.done, scanned.refused) == (True, OVERSIZED_HEAD)
     scanned.feed(b"\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
-    assert scanned.refused == ""
+    assert scanned.refused == OVERSIZED_HEAD  # nothing read once it is done
+
+
+def _line(size: int) -> bytes:
+    return b"X-Long: " + b"a" * (size - len(b"X-Long: "))
+
+
+# Each line at most 16 KiB, all of them at most 64 KiB (Name: value, no CRLF).
+HEADS = [
+    ([_line(16 * 1024)], ""),
+    ([_line(16 * 1024 + 1)], OVERSIZED_HEAD),
+    ([_line(16 * 1024)] * 4, ""),
+    ([_line(16 * 1024)] * 4 + [b"A: b"], OVERSIZED_HEAD),
+    ([_line(100)] * 655 + [_line(36)], ""),
+    ([_line(100)] * 655 + [_line(37)], OVERSIZED_HEAD),
+    ([b"Content-Length: 7", b"Content-Length: 7", _line(20_000)], REPEATED_LENGTH),
+]
+
+
+@pytest.mark.parametrize(("lines", "refused"), HEADS)
+@pytest.mark.parametrize("chunk", [1000, 100_000])
+def test_a_head_is_refused_exactly_past_the_limit(
+    lines: list[bytes], refused: str, chunk: int
+) -> None:
+    data = head(*lines)
+
+    assert head_refusal(data[: data.index(b"\r\n\r\n")]) == refused
+    scanned = scan(data, chunk)
+    assert scanned.done
+    assert scanned.refused == refused
+
+
+@pytest.mark.parametrize(
+    ("lengths", "over"),
+    [
+        ([], False),
+        ([16384], False),
+        ([16385], True),
+        ([16384] * 4, False),
+        ([16384] * 4 + [1], True),
+    ],
+)
+def test_oversized_fields_by_line_and_in_all(lengths: list[int], over: bool) -> None:
+    assert oversized_fields(lengths) is over
 
 
 def test_an_unfinished_head_is_not_judged_yet() -> None:

@@ -309,6 +309,21 @@ def big_set_cookie() -> Misbehaviour:
     return Misbehaviour("big-set-cookie", render)
 
 
+def long_header_lines(sizes: Sequence[int], name: str) -> Misbehaviour:
+    """A valid answer plus one ``X-Long-n`` header line of each size in ``sizes``
+    (bytes, ``Name: value`` counted), the key at the start of each value."""
+
+    def render(seen: Seen) -> list[bytes]:
+        headers = [JSON]
+        for n, size in enumerate(sizes):
+            field = f"X-Long-{n}"
+            value = seen.key + "x" * (size - len(field) - 2 - len(seen.key))
+            headers.append((field, value))
+        return [answer("HTTP/1.1 200 OK", headers, api_body(200))]
+
+    return Misbehaviour(name, render)
+
+
 def duplicate_content_length() -> Misbehaviour:
     """Two different ``Content-Length`` headers, the key in the reason and a header."""
 

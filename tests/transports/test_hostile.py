@@ -42,6 +42,7 @@ from mailpartner_async import (
     RetryPolicy,
     UnexpectedResponseError,
 )
+from mailpartner_async._core.framing import OVERSIZED_HEAD, REPEATED_LENGTH
 from mailpartner_async.cli import main
 from tests.support.hostile import (
     LATIN1_MESSAGE,
@@ -67,6 +68,7 @@ from tests.support.hostile import (
     identical_content_length,
     latin1_json,
     listed_content_length,
+    long_header_lines,
     redirect,
     reply,
     reset_after_request,
@@ -752,6 +754,18 @@ def test_a_stray_second_answer_is_never_taken_for_the_next_request_sync(
 # difference between transports, or a second attempt, fails.
 FRAMING_CASES = {
     "big-set-cookie": (big_set_cookie, CancelResult),
+    # The SDK's limit (framing.OVERSIZED_HEAD), on either side of it: each line at most
+    # 16 KiB, 64 KiB in all (with the status line and Content-Type besides).
+    "longest-header-line": (lambda: long_header_lines([16 * 1024], "16k"), CancelResult),
+    "header-line-over-16k": (
+        lambda: long_header_lines([16 * 1024 + 1], "16k+1"),
+        APIConnectionError,
+    ),
+    "header-lines-of-60k": (lambda: long_header_lines([15 * 1024] * 4, "60k"), CancelResult),
+    "header-lines-over-64k": (
+        lambda: long_header_lines([13 * 1024] * 5, "65k"),
+        APIConnectionError,
+    ),
     "identical-content-length": (identical_content_length, APIConnectionError),
     "listed-content-length": (listed_content_length, APIConnectionError),
     "conflicting-content-length": (conflicting_content_length, APIConnectionError),
@@ -759,13 +773,13 @@ FRAMING_CASES = {
 }
 
 
-def assert_framing_outcome(outcome: Outcome, expected: type[Outcome]) -> None:
+def assert_framing_outcome(outcome: Outcome, expected: type[Outcome], case: str) -> None:
     assert type(outcome) is expected, outcome
     if isinstance(outcome, APIConnectionError):
-        assert outcome.message.startswith(
-            "the answer was refused: Content-Length sent more than once (RFC 9110, "
-            "section 8.6); not retried ("
-        ), outcome.message
+        why = OVERSIZED_HEAD if case.startswith("header-line") else REPEATED_LENGTH
+        assert outcome.message.startswith(f"the answer was refused: {why}; not retried ("), (
+            outcome.message
+        )
         assert outcome.request_sent
         assert not outcome.transient
 
@@ -780,7 +794,7 @@ async def test_every_transport_reads_a_framing_case_the_same_way(
     async with async_client(hostile, client_transport) as client:
         outcome = await async_outcome(client, "1")
 
-    assert_framing_outcome(outcome, expected)
+    assert_framing_outcome(outcome, expected, case)
     assert len(hostile.requests) == 1
     assert_key_absent(KEY, texts_of(outcome))
 
@@ -794,7 +808,7 @@ def test_every_transport_reads_a_framing_case_the_same_way_sync(
     with sync_client(hostile, client_transport) as client:
         outcome = sync_outcome(client, "1")
 
-    assert_framing_outcome(outcome, expected)
+    assert_framing_outcome(outcome, expected, case)
     assert len(hostile.requests) == 1
     assert_key_absent(KEY, texts_of(outcome))
 

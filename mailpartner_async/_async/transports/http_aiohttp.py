@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..._core.attempt import attempt_failure, deadline_passed, settled, transport_error
 from ..._core.body import ACCEPT_ENCODING, BodyDecoder
 from ..._core.errors import APIConnectionError, ConfigurationError, MailPartnerError
-from ..._core.framing import REPEATED_LENGTH
+from ..._core.framing import MAX_FIELD_LINE, OVERSIZED_HEAD, REPEATED_LENGTH, oversized_fields
 from ..._core.protocol import AMBIGUOUS_FRAMING, CancelRequest, RawResponse
 from ..._core.secrets import Secret, SecretText, redact, redacted_url
 from ..._core.settings import MAX_BODY_BYTES, Settings, Timeout
@@ -95,11 +95,12 @@ class AsyncAiohttpTransport:
             trust_env=False,
             proxy=self._proxy,
             auto_decompress=False,
-            # The httpx transports' rule for a long header (h11 reads a head of up to
-            # 16 KiB, whatever its lines): aiohttp's own refuses any line over 8190
-            # bytes, and so a 9 KB Set-Cookie that httpx reads (issue 20).
-            max_line_size=_MAX_HEAD_BYTES,
-            max_field_size=_MAX_HEAD_BYTES,
+            # The SDK's rule for a long head decides (framing.OVERSIZED_HEAD, checked
+            # by _read), not aiohttp's 8190 bytes a line, which would refuse a 9 KB
+            # Set-Cookie the other transports read: aiohttp's own limits are set past
+            # it, and what they refuse is over the SDK's limit as well.
+            max_line_size=_PARSER_LIMIT,
+            max_field_size=_PARSER_LIMIT,
             headers=self._headers,
         )
         self._session = session
@@ -139,6 +140,16 @@ class AsyncAiohttpTransport:
                         shown, allow_redirects=False, timeout=phases, middlewares=(keyed,)
                     ) as response:
                         started = True
+                        if _oversized(response):
+                            response.close()  # and its connection, whose head was refused
+                            return None, transport_error(
+                                "ClientResponse",
+                                OVERSIZED_HEAD,
+                                message_id=request.message_id,
+                                sent=True,
+                                timed_out=False,
+                                refused=OVERSIZED_HEAD,
+                            )
                         return await _read(response), None
                 except Exception as caught:
                     exc = keyed.original(caught)
@@ -150,7 +161,7 @@ class AsyncAiohttpTransport:
                         response_started=started,
                         secret=request.api_key,
                         local_address=self._settings.local_address,
-                        refused="" if started else _repeated_length(exc),
+                        refused="" if started else _parser_refusal(exc),
                     )
                     failure = attempt_failure(
                         exc, mapped, message_id=request.message_id, closed=self._closed_now()
@@ -171,7 +182,7 @@ class AsyncAiohttpTransport:
             await self._session.close()
 
 
-_MAX_HEAD_BYTES = 16 * 1024
+_PARSER_LIMIT = 2 * MAX_FIELD_LINE
 
 
 class WithheldError(aiohttp.ClientError):
@@ -225,16 +236,24 @@ def _is_ambiguous_framing(exc: Exception) -> bool:
     return "Transfer-Encoding" in text and "Content-Length" in text
 
 
-def _repeated_length(exc: Exception) -> str:
-    """Why aiohttp's parser refused a head whose ``Content-Length`` comes twice or as
-    a list (``7, 7``), the rule of every transport (:mod:`..._core.framing`); else
-    ``""``. By its message again: "Duplicate Content-Length", or an invalid character
-    in the one line that is a list."""
+def _parser_refusal(exc: Exception) -> str:
+    """Why aiohttp's parser refused a head by a rule of every transport's
+    (:mod:`..._core.framing`), else ``""``. By its message again: a ``Content-Length``
+    twice ("Duplicate Content-Length") or as a list (``7, 7``: an invalid character in
+    that one line), or a line past aiohttp's limit ("Got more than N bytes")."""
     if not isinstance(exc, aiohttp.ClientResponseError):
         return ""
     text = str(exc.message)
     listed = text.startswith("Invalid character in Content-Length") and "," in text
-    return REPEATED_LENGTH if listed or text.startswith("Duplicate Content-Length") else ""
+    if listed or text.startswith("Duplicate Content-Length"):
+        return REPEATED_LENGTH
+    return OVERSIZED_HEAD if text.startswith("Got more than") else ""
+
+
+def _oversized(response: aiohttp.ClientResponse) -> bool:
+    """Whether the answer's header lines are over the SDK's limit, measured as the
+    SDK's own streams measure them (``Name: value``)."""
+    return oversized_fields(len(name) + 2 + len(value) for name, value in response.raw_headers)
 
 
 @functools.lru_cache(maxsize=16)
