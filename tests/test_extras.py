@@ -207,3 +207,30 @@ def test_the_command_line_without_an_extra_exits_2_with_one_line(
     assert done.stdout == ""
     expected = line.format(cli=install_command("cli"), redis=install_command("redis"))
     assert done.stderr.splitlines() == [expected]
+
+
+@pytest.mark.parametrize("transport", ["httpx", "httpx2"])
+def test_the_async_client_on_asyncio_needs_no_trio(transport: str) -> None:
+    # trio is no dependency: an asyncio user's client must connect (here to a closed
+    # port, so the attempt fails as a connection error, not as trio's absence).
+    code = f"""
+import asyncio, socket
+from mailpartner_async import APIConnectionError, AsyncMailPartner
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+async def run():
+    async with AsyncMailPartner(
+        "k" * 8, base_url=f"http://127.0.0.1:{{port}}/v1", transport={transport!r},
+        max_retries=0, local_address="127.0.0.1",
+    ) as client:
+        try:
+            await client.cancel("1")
+        except APIConnectionError as exc:
+            print("connection error", exc.request_sent)
+asyncio.run(run())
+"""
+    done = _without("trio", code)
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "connection error False\n", "")

@@ -11,7 +11,6 @@ once, for the caller to handle. Needs the ``redis`` extra.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -25,6 +24,7 @@ from redis.retry import Retry as BlockingRetry
 
 from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError
 from .._core.secrets import Secret
+from .loop_guard import on_asyncio
 
 if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
@@ -105,14 +105,6 @@ if True:  # ASYNC
                 raise
 
 
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 class AsyncRescueRedis:
     """The named Lua ``texts`` and raw commands, on the Redis at ``url``. Building it
     opens nothing; connections open on the first call."""
@@ -132,7 +124,7 @@ class AsyncRescueRedis:
     async def script(self, name: str, keys: Sequence[str], args: Args) -> object:
         """The raw reply of the script ``name`` (unchecked: the caller reads it)."""
         if True:  # ASYNC
-            if not _on_asyncio():
+            if not on_asyncio():
                 return await _in_thread(self._thread_client().script, name, keys, args)
             loop = self._loop_client()
             return await loop.within_deadline(
@@ -143,7 +135,7 @@ class AsyncRescueRedis:
     async def command(self, *args: Any) -> object:
         """The raw reply of one command (``ZRANGE``, ``HSCAN``, ``DEL``...)."""
         if True:  # ASYNC
-            if not _on_asyncio():
+            if not on_asyncio():
                 return await _in_thread(self._thread_client().command, *args)
             loop = self._loop_client()
             return await loop.within_deadline(

@@ -14,7 +14,6 @@ once, for the caller to handle. Needs the ``redis`` extra.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -76,14 +75,6 @@ class _Blocking:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class RescueRedis:

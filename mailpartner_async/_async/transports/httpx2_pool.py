@@ -197,8 +197,9 @@ class _AsyncAttemptBackend(httpcore2.AsyncNetworkBackend):
         self._backend = httpcore2.AnyIOBackend()
         if True:  # ASYNC
             # Under trio, httpcore's trio backend: anyio's leaves the socket open when
-            # it cannot bind it to local_address (an address this host lacks).
-            self._trio = httpcore2.TrioBackend()
+            # it cannot bind it to local_address (an address this host lacks). Made
+            # under trio only: without trio installed, httpcore's stand-in raises.
+            self._trio: httpcore2.AsyncNetworkBackend | None = None
         self._local_address = local_address
 
     async def connect_tcp(
@@ -214,7 +215,8 @@ class _AsyncAttemptBackend(httpcore2.AsyncNetworkBackend):
         source = local_address or self._local_address
         backend: httpcore2.AsyncNetworkBackend = self._backend
         if True:  # ASYNC
-            backend = backend if on_asyncio() else self._trio
+            if not on_asyncio():
+                self._trio = backend = self._trio or httpcore2.TrioBackend()
         stream = await backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
         return _AsyncAttemptStream(stream)
 

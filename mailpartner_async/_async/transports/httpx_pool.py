@@ -194,8 +194,9 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
         self._backend = httpcore.AnyIOBackend()
         if True:  # ASYNC
             # Under trio, httpcore's trio backend: anyio's leaves the socket open when
-            # it cannot bind it to local_address (an address this host lacks).
-            self._trio = httpcore.TrioBackend()
+            # it cannot bind it to local_address (an address this host lacks). Made
+            # under trio only: without trio installed, httpcore's stand-in raises.
+            self._trio: httpcore.AsyncNetworkBackend | None = None
         self._local_address = local_address
 
     async def connect_tcp(
@@ -211,7 +212,8 @@ class _AsyncAttemptBackend(httpcore.AsyncNetworkBackend):
         source = local_address or self._local_address
         backend: httpcore.AsyncNetworkBackend = self._backend
         if True:  # ASYNC
-            backend = backend if on_asyncio() else self._trio
+            if not on_asyncio():
+                self._trio = backend = self._trio or httpcore.TrioBackend()
         stream = await backend.connect_tcp(host, port, _clipped(timeout), source, socket_options)
         return _AsyncAttemptStream(stream)
 
