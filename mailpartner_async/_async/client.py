@@ -42,7 +42,7 @@ from .._core.settings import (
 )
 from .._journal import Journal
 from .._log_redaction import attach_log_redaction
-from .._rate_limiter import AsyncPacing, RateLimiter, check_rate_limiter
+from .._rate_limiter import AsyncPacing, RateLimiter, check_rate_limiter, held_for
 from .._telemetry import AttemptHook, AttemptReport, CallObservation, Observer, log_fields
 
 if TYPE_CHECKING:
@@ -505,7 +505,7 @@ class AsyncMailPartner:
                 raise verdict.error.with_traceback(None)  # the batch stopped: no retry
             # The backoff is over: one more look before the retry takes a start (the
             # pacer's queue may have grown meanwhile).
-            refused = None if late_retry is None else late_retry(self._pool.pacer.held_for())
+            refused = None if late_retry is None else late_retry(held_for(self._pool.pacer))
             if refused is not None:
                 raise not_retried(verdict.error, refused).with_traceback(None)
 
@@ -527,7 +527,7 @@ class AsyncMailPartner:
             # whether or not this id retries.
             await pacer.pause(delay)
         if late_retry is not None:
-            refused = late_retry(max(delay, pacer.held_for()))
+            refused = late_retry(max(delay, held_for(pacer)))
             if refused is not None:
                 return None, refused
         return delay, None

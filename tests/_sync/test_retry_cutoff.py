@@ -27,6 +27,7 @@ from mailpartner_async import (
 )
 from mailpartner_async._sync.pacer import Pacer
 from mailpartner_async.testing import FakeClock, FakeMailPartner
+from tests.support.pacers import LimiterWithoutHeldFor
 from tests.support.server import ScriptedServer, body, drop, reply
 
 KEY = "cutoff-key-4242"
@@ -221,3 +222,24 @@ def test_the_pacer_tells_how_long_a_start_is_held_without_taking_one() -> None:
     assert pacer.held_for() <= held  # asking took no start
     pacer.pause(120.0)
     assert 119.0 < pacer.held_for() <= 120.0
+
+
+def test_a_pacer_of_yours_without_held_for_is_taken_to_hold_nothing(
+    server: ScriptedServer,
+) -> None:
+    server.script("fits", DOWN, reply(200))
+    server.script("near", DOWN)
+    limiter = LimiterWithoutHeldFor()
+    with _client(server, rate_limiter=limiter) as client:
+        (fits,) = client.cancel_many([_cut_off_in(600, "fits")], clock=FakeClock(NOW))
+    with _client(server, retry_policy=SLOW, rate_limiter=limiter) as client:
+        (near,) = client.cancel_many([_cut_off_in(10, "near")], clock=FakeClock(NOW))
+
+    # No AttributeError: the retry that fits is made, through the user's pacer...
+    assert fits.ok, fits
+    assert len(server.requests_for("fits")) == 2
+    assert limiter.made.waits == 3
+    # ...and the one that does not is refused by its backoff alone.
+    assert not near.ok
+    assert "after the cut-off" in str(near.error)
+    assert len(server.requests_for("near")) == 1
