@@ -221,7 +221,9 @@ def check_local_address(value: object) -> str | None:
             f"local_address {value!r} is a multicast address, which cannot be the source "
             "of a connection: give an address of this host"
         )
-    return str(address)
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    # Written the same on every Python (before 3.13, str() gives ::ffff:c000:20a).
+    return str(address) if mapped is None else f"::ffff:{mapped}"
 
 
 def _check_one_family(base_url: str, local_address: str | None) -> None:
