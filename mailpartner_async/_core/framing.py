@@ -33,6 +33,9 @@ REPEATED_LENGTH: Final = "Content-Length sent more than once (RFC 9110, section 
 # The end of a head: a blank line, bare LF tolerated as h11 tolerates it.
 _HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
 _LINE_END: Final = re.compile(rb"\r?\n")
+# The status line of an interim answer, which a final one follows (not 101: after it,
+# the connection speaks another protocol).
+_INTERIM: Final = re.compile(rb"HTTP/1\.[01] 1(?!01)\d\d\b")
 MAX_FIELD_LINE: Final = 16 * 1024
 """The longest header line (``Name: value``) taken, in bytes."""
 _MAX_FIELD_LINES: Final = 64 * 1024
@@ -96,14 +99,19 @@ class HeadScan:
         # Search from a little before the new bytes: the blank line may straddle them.
         start = max(len(self._head) - 3, 0)
         self._head += data
-        end = _HEAD_END.search(self._head, start)
-        if end is None:
-            if len(self._head) > _MAX_HEAD:
-                self.refused = OVERSIZED_HEAD
+        while (end := _HEAD_END.search(self._head, start)) is not None:
+            head = bytes(self._head[: end.start()])
+            if not _INTERIM.match(head):
+                self.refused = head_refusal(head)
                 self._close()
-            return
-        self.refused = head_refusal(bytes(self._head[: end.start()]))
-        self._close()
+                return
+            # An interim answer (103 Early Hints, say): the parser skips it, and the
+            # final answer's head follows; that is the one judged.
+            del self._head[: end.end()]
+            start = 0
+        if len(self._head) > _MAX_HEAD:
+            self.refused = OVERSIZED_HEAD
+            self._close()
 
     def _close(self) -> None:
         self.done = True

@@ -161,3 +161,25 @@ def test_a_refused_framing_is_a_sent_connection_error_that_is_not_transient() ->
     assert error.request_sent
     assert not error.transient
     assert error.message_id == "7"
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+@pytest.mark.parametrize(
+    ("interim", "refused"),
+    [
+        (b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", REPEATED_LENGTH),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", REPEATED_LENGTH),
+        (b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n", REPEATED_LENGTH),
+        # After 101 the connection speaks another protocol: nothing more is read as HTTP.
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", ""),
+    ],
+)
+def test_the_final_answer_after_an_interim_one_is_the_head_judged(
+    interim: bytes, refused: str, chunk: int
+) -> None:
+    data = interim + head(b"Content-Length: 7", b"Content-Length: 7") + b'{"a":1}'
+
+    scanned = scan(data, chunk)
+
+    assert scanned.done
+    assert scanned.refused == refused

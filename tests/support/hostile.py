@@ -343,6 +343,12 @@ def identical_content_length() -> Misbehaviour:
     return Misbehaviour("identical-content-length", lambda seen: [data])
 
 
+def early_hints_then(final: Misbehaviour) -> Misbehaviour:
+    """A ``103 Early Hints`` interim answer, then ``final``'s answer."""
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    return Misbehaviour(f"early-hints-then-{final.name}", lambda seen: [hints, *final.pieces(seen)])
+
+
 def listed_content_length() -> Misbehaviour:
     """A valid answer whose one ``Content-Length`` is a list of the same value twice
     (``54, 54``): a repeat in one line (RFC 9110, section 8.6)."""

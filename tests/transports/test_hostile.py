@@ -60,6 +60,7 @@ from tests.support.hostile import (
     deep_json,
     drip,
     duplicate_content_length,
+    early_hints_then,
     echo_key_in_header,
     echo_key_in_reason,
     errors_with_key,
@@ -767,6 +768,12 @@ FRAMING_CASES = {
         APIConnectionError,
     ),
     "identical-content-length": (identical_content_length, APIConnectionError),
+    # An interim answer first: the final answer's head is the one judged.
+    "early-hints-then-identical-content-length": (
+        lambda: early_hints_then(identical_content_length()),
+        APIConnectionError,
+    ),
+    "early-hints-then-big-set-cookie": (lambda: early_hints_then(big_set_cookie()), CancelResult),
     "listed-content-length": (listed_content_length, APIConnectionError),
     "conflicting-content-length": (conflicting_content_length, APIConnectionError),
     "chunked-with-content-length": (chunked_with_content_length, UnexpectedResponseError),
