@@ -41,6 +41,10 @@ end
 local function cutoff_of(value)
   return tonumber(string.sub(value, 1, string.find(value, ' ', 1, true) - 1))
 end
+local function no_request(text)
+  local decoded, fields = pcall(cjson.decode, text)
+  return decoded and type(fields) == 'table' and fields.late ~= nil
+end
 local function final(id, json, category, at)
   redis.call('HSET', KEYS[6], id, json)
   redis.call('HINCRBY', KEYS[7], category, 1)
@@ -167,7 +171,14 @@ for i = 2, #ARGV, 6 do
   local id, token, lenient, json = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 4]
   local known = redis.call('HGET', KEYS[6], id)
   local ok = false
-  if known then
+  if known and known ~= json and no_request(known) then
+    -- Marked too late with no request, from a lease taken back while this worker's
+    -- request was out: what the request did is the truth, and replaces the mark.
+    redis.call('HINCRBY', KEYS[7], 'too_late', -1)
+    redis.call('HINCRBY', KEYS[7], 'done', -1)
+    final(id, json, ARGV[i + 3], rnow)
+    ok = true
+  elseif known then
     ok = known == json
   else
     local holder = redis.call('HGET', KEYS[4], id)

@@ -9,6 +9,7 @@ and never followed by a record, as a killed process leaves it.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -147,6 +148,27 @@ async def test_a_stale_token_cannot_record_whether_its_id_is_queued_again_or_fin
         assert dead.record(taken, lenient=True) == 0  # final: nothing may replace it
         assert dead.ledger(taken) == recorded
         assert (await rescue.status()).final.done == 1
+
+
+def test_a_request_made_under_a_lease_taken_back_replaces_the_too_late_mark(
+    redis_server: RedisServer, campaign: str
+) -> None:
+    # Redis's own clock decides: a cut-off 0.4 s from now, a lease of 0.2 s.
+    send_at = datetime.now(UTC) + timedelta(minutes=5, seconds=0.4)
+    slow, other = DeadWorker(redis_server.url, campaign), DeadWorker(redis_server.url, campaign)
+    with RedisRescue(redis_server.url, campaign=campaign) as rescue:
+        rescue.submit([ScheduledMessage("m-1", send_at)])
+        assert slow.lease(1, lease_ms=200) == ["m-1"]  # its request goes out...
+        time.sleep(0.8)  # ...and its lease runs out, then the cut-off passes
+        assert other.lease(1, lease_ms=200) == []  # taken back: too late, no request
+        assert rescue.status().final.too_late == 1
+
+        assert slow.record("m-1") == 1  # the answer the request got: it was cancelled
+        status = rescue.status()
+        [outcome] = list(rescue.outcomes())
+    assert (status.final.done, status.final.cancelled, status.final.too_late) == (1, 1, 0)
+    assert outcome.stopped
+    assert slow.record("m-1", message="another") == 0  # a real answer is not replaced
 
 
 @pytest.mark.anyio
