@@ -1,0 +1,77 @@
+"""A run of work() that fails on its own machinery (a clock that raises mid-run): one
+BatchError, never an exception group; every outcome it got recorded first; and the ids
+it sent no request for go back to the queue, not into the ledger (a real redis-server
+and the in-process fake)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+
+from mailpartner_async import BatchError, ScheduledMessage
+from mailpartner_async.redis import AsyncRedisRescue, RedisRescue
+from mailpartner_async.testing import FakeClock, FakeMailPartner
+from tests.support.redis_server import RedisServer
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def campaign(redis_server: RedisServer) -> Iterator[str]:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    with RedisRescue(redis_server.url, campaign=name) as rescue:
+        rescue.delete()
+
+
+class FailingClock:
+    """The fake's clock, until ``good`` readings were given: then it raises."""
+
+    def __init__(self, clock: FakeClock, good: int) -> None:
+        self._clock = clock
+        self._left = good
+
+    def __call__(self) -> datetime:
+        self._left -= 1
+        if self._left < 0:
+            raise RuntimeError("clock broke")
+        return self._clock()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("good", [2, 3, 5, 8])
+async def test_a_clock_failing_mid_work_is_one_batch_error_and_loses_no_outcome(
+    redis_server: RedisServer, campaign: str, good: int
+) -> None:
+    clock = FakeClock(NOW)
+    fake = FakeMailPartner(clock=clock)
+    sends = [NOW + timedelta(minutes=10 + n) for n in range(6)]
+    messages = [ScheduledMessage(fake.schedule(send_at), send_at) for send_at in sends]
+    ids = sorted(str(m.message_id) for m in messages)
+    broken = FailingClock(clock, good)
+    url = redis_server.url
+    async with AsyncRedisRescue(url, campaign=campaign, clock=broken, lease=1.0) as rescue:
+        await rescue.submit(messages)
+        async with fake.async_client(max_concurrency=2) as client:
+            with anyio.fail_after(30), pytest.raises(BatchError) as raised:
+                await rescue.work(client)
+        recorded = {o.message_id: o for o in [o async for o in rescue.outcomes()]}
+    sent = [str(r.message_id) for r in fake.requests]
+    assert type(raised.value) is BatchError
+    assert "RuntimeError: clock broke" in str(raised.value)
+    assert raised.value.outcomes == []
+    # Every id sent got its outcome recorded; no id without a request is final.
+    assert sorted(recorded) == sorted(sent)
+    assert all(o.ok for o in recorded.values())
+    async with AsyncRedisRescue(url, campaign=campaign, clock=clock, lease=1.0) as rescue:
+        async with fake.async_client(max_concurrency=2) as client:
+            with anyio.fail_after(30):
+                await rescue.work(client)
+        status = await rescue.status()
+    assert (status.left, status.final.cancelled) == (0, 6)
+    # The ids sent no request went back to the queue: each is sent once, by then.
+    assert sorted(str(r.message_id) for r in fake.requests) == ids
