@@ -229,7 +229,7 @@ class AsyncRedisRescue:
         reply = await self._script("status", [0])
         try:
             return read_status(reply, self._campaign)
-        except RedisReplyError as exc:
+        except (RedisReplyError, ValueError) as exc:
             self._unavailable(exc)
 
     def outcomes(self) -> AsyncIterator[CancelOutcome]:
@@ -246,7 +246,7 @@ class AsyncRedisRescue:
             try:
                 cursor, page = _scan_page(reply)
                 decoded = [_decoded(page[i], page[i + 1]) for i in range(0, len(page), 2)]
-            except (RedisReplyError, ValueError, KeyError, TypeError) as exc:
+            except (RedisReplyError, ValueError, KeyError, TypeError, OverflowError) as exc:
                 self._unavailable(exc)
             for outcome in decoded:
                 if outcome.message_id not in seen:
@@ -280,7 +280,7 @@ class AsyncRedisRescue:
                 start += _PAGE
             reply = await self._script("leased_page", [0])
             items += _leased_items(reply)
-        except (RedisReplyError, ValueError) as exc:
+        except (RedisReplyError, ValueError, OverflowError) as exc:
             self._unavailable(exc)
         return now, items
 

@@ -69,8 +69,12 @@ def to_ms(moment: datetime) -> int:
 
 
 def from_ms(ms: float) -> datetime:
-    """Milliseconds since the epoch as an aware UTC ``datetime``."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    """Milliseconds since the epoch as an aware UTC ``datetime``; ``ValueError`` when
+    no ``datetime`` holds it (out of range, infinite or NaN)."""
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"milliseconds out of a datetime's range: {ms!r}") from None
 
 
 def queue_entry(item: object) -> QueueEntry:
