@@ -23,8 +23,6 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import NoReturn, Self
 
-from redis.connection import parse_url
-
 from .._compat import iterate
 from .._core.errors import ConfigurationError, InvalidRequestError
 from .._core.models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
@@ -60,7 +58,7 @@ from .._core.rescue_ledger import (
 from .._core.secrets import Secret, redact
 from .batch import check_clock, check_ids
 from .client import MailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, RescueRedis
+from .rescue_redis import RESCUE_REDIS_ERRORS, RescueRedis, usable_redis_url
 from .rescue_work import RescueWork
 
 __all__ = ["RedisRescue"]
@@ -110,7 +108,7 @@ class RedisRescue:
         clock: Clock | None = None,
         worker: str | None = None,
     ) -> None:
-        self._url = Secret(_checked_url(url))
+        self._url = Secret(usable_redis_url(url))
         self._layout = rescue_keys(campaign)
         self._campaign = campaign
         self._lease = check_lease(lease)
@@ -309,16 +307,6 @@ class RedisRescue:
             f"the rescue's Redis (campaign {self._campaign!r}) is unreachable, too slow or "
             f"answered what the rescue never writes ({detail})"
         ) from None
-
-
-def _checked_url(url: object) -> str:
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
-    try:
-        parse_url(url)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
-    return url
 
 
 def _checked_worker(worker: object) -> str:
