@@ -23,10 +23,10 @@ from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
-from .._core.errors import ConfigurationError
+from .._core.errors import ConfigurationError, MailPartnerError
 from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
 from .._core.secrets import Secret
-from .loop_guard import on_asyncio
+from .loop_guard import AsyncLoopGuard, on_asyncio
 
 if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
@@ -134,6 +134,7 @@ class AsyncRescueRedis:
         self._blocking: _Blocking | None = None
         if True:  # ASYNC
             self._on_loop: _OnLoop | None = None
+            self._loop = AsyncLoopGuard()
 
     def _thread_client(self) -> _Blocking:
         if self._blocking is None:
@@ -167,6 +168,15 @@ class AsyncRescueRedis:
         def _loop_client(self) -> _OnLoop:
             if self._on_loop is None:
                 self._on_loop = _OnLoop(self._url, self._texts)
+                self._loop = AsyncLoopGuard()  # a new client: on the running loop
+            elif self._loop.foreign():
+                # Its connections belong to the loop it first ran on, maybe closed.
+                raise MailPartnerError(
+                    "this rescue was first used in another event loop; its Redis "
+                    "connections cannot move between loops: open one rescue per event "
+                    "loop (for example inside the asyncio.run), or aclose() it first"
+                )
+            self._loop.check()
             return self._on_loop
 
     async def aclose(self) -> None:
@@ -175,7 +185,7 @@ class AsyncRescueRedis:
             blocking.close()
         if True:  # ASYNC
             on_loop, self._on_loop = self._on_loop, None
-            if on_loop is not None:
+            if on_loop is not None and not self._loop.foreign():
                 await on_loop.client.aclose()
 
 

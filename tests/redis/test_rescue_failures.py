@@ -5,6 +5,8 @@ and the in-process fake)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from mailpartner_async import BatchError, ScheduledMessage
+from mailpartner_async import BatchError, MailPartnerError, ScheduledMessage
 from mailpartner_async.redis import AsyncRedisRescue, RedisRescue
 from mailpartner_async.testing import FakeClock, FakeMailPartner
 from tests.support.redis_server import RedisServer
@@ -75,3 +77,20 @@ async def test_a_clock_failing_mid_work_is_one_batch_error_and_loses_no_outcome(
     assert (status.left, status.final.cancelled) == (0, 6)
     # The ids sent no request went back to the queue: each is sent once, by then.
     assert sorted(str(r.message_id) for r in fake.requests) == ids
+
+
+# The first loop's connection is never closed (the misuse under test): the warnings of
+# its socket, collected here, are the expected ones.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_rescue_used_under_a_second_asyncio_run_is_a_mailpartner_error(
+    redis_server: RedisServer, campaign: str
+) -> None:
+    rescue = AsyncRedisRescue(redis_server.url, campaign=campaign)
+    assert asyncio.run(rescue.status()).left == 0
+    with pytest.raises(MailPartnerError, match="first used in another event loop"):
+        asyncio.run(rescue.status())
+    asyncio.run(rescue.aclose())  # nothing to close on this loop: no error either
+    assert asyncio.run(rescue.status()).left == 0  # closed, it may serve a new loop
+    asyncio.run(rescue.aclose())
+    gc.collect()
