@@ -209,6 +209,8 @@ class AsyncRescueWork:
         outcome = settled_on_release(outcome, held.times)
         text, category = encode_outcome(outcome)
         entry = Pending(outcome.message_id, held.token, category, text, held.sends, outcome)
+        # Not renewed for a lease's time (Redis away): another worker may hold it now.
+        entry.lenient = monotonic() - held.renewed >= self._settings.lease
         with self._guard:
             self._pending.append(entry)
             self._wake.set()

@@ -153,10 +153,12 @@ return out
 """
 )
 
-# ARGV: ttl, then (id, token, lenient 1/0, outcome category, outcome JSON,
+# ARGV: ttl, then (id, token, lenient 0/1/2, outcome category, outcome JSON,
 # "cut-off send-time") for each outcome. An outcome is recorded when its token holds
 # the lease, or the campaign no longer knows the id (wiped), or, lenient (kept through
-# an outage), when the id is neither final nor leased by a live other token.
+# an outage, or come after its lease may have lapsed), when the id is neither final
+# nor leased by a live other token; lenient 2 (an email stopped) even then: the id is
+# cancelled, and the other lease's request can only find it so (code 5).
 # Recording makes the id final and frees its lease, at once.
 # Returns one 1 (recorded, now or before with this same outcome) or 0 per outcome.
 RECORD: Final = (
@@ -164,7 +166,8 @@ RECORD: Final = (
     + """
 local out = {}
 for i = 2, #ARGV, 6 do
-  local id, token, lenient, json = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 4]
+  local id, token, json = ARGV[i], ARGV[i + 1], ARGV[i + 4]
+  local lenient, stopped = ARGV[i + 2] ~= '0', ARGV[i + 2] == '2'
   local known = redis.call('HGET', KEYS[6], id)
   local ok = false
   if known then
@@ -174,7 +177,7 @@ for i = 2, #ARGV, 6 do
     if holder == token then
       ok = true
     elseif holder then
-      ok = lenient and tonumber(redis.call('ZSCORE', KEYS[3], id) or '0') <= rnow
+      ok = stopped or (lenient and tonumber(redis.call('ZSCORE', KEYS[3], id) or '0') <= rnow)
     else
       ok = lenient or redis.call('HEXISTS', KEYS[2], id) == 0
     end

@@ -9,6 +9,8 @@ and never followed by a record, as a killed process leaves it.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,9 @@ from mailpartner_async._core.redis_rescue_lua import LEASE, RECORD
 from mailpartner_async._core.rescue_ledger import NO_SEND
 from mailpartner_async.redis import AsyncRedisRescue, RedisRescue
 from mailpartner_async.testing import FakeClock, FakeMailPartner
+from tests.support.cut_proxy import CutProxy
 from tests.support.redis_server import RedisServer
+from tests.support.rescue_fleet import wait_until
 from tests.support.server import ScriptedServer, reply
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -214,3 +218,44 @@ def test_after_a_wipe_a_worker_still_records_the_ids_it_held_and_nothing_final_i
     other = DeadWorker(redis_server.url, campaign)
     assert other.record("held-through-a-wipe", message="y") == 0  # final, another outcome
     assert other.record("held-through-a-wipe") == 1  # the same outcome again: recorded
+
+
+@pytest.mark.anyio
+async def test_a_cancel_got_while_redis_was_away_wins_over_the_lease_taken_back_meanwhile(
+    redis_server: RedisServer, campaign: str, server: ScriptedServer
+) -> None:
+    server.default = reply(delay=2.5)  # the answer comes after the lease lapsed
+    other = DeadWorker(redis_server.url, campaign)
+    with CutProxy(redis_server.port) as proxy:
+        async with (
+            AsyncRedisRescue(proxy.url, campaign=campaign, lease=1.0) as rescue,
+            AsyncMailPartner("k", base_url=server.base_url) as client,
+        ):
+            await rescue.submit(["x"])
+
+            taken: list[list[str]] = []
+
+            def outage() -> None:
+                wait_until(lambda: bool(server.requests), timeout=10)
+                proxy.cut()  # this worker's Redis is away while its request is out
+                time.sleep(1.3)
+                taken.append(other.lease(1, 60_000))  # taken back by another worker
+                time.sleep(1.7)
+                proxy.mend()
+
+            cutter = threading.Thread(target=outage)
+            cutter.start()
+            try:
+                with anyio.fail_after(15):
+                    progress = await rescue.work(client)
+            finally:
+                cutter.join()
+    assert taken == [["x"]]
+    assert progress.cancelled == 1
+    recorded = other.ledger("x")
+    assert recorded is not None
+    assert json.loads(recorded)["code"] == CancelCode.CANCELLED
+    # The other worker's request can only find it cancelled: its outcome is refused,
+    # the one in the ledger stays (one outcome for the id).
+    assert other.record("x", message="code 5") == 0
+    assert len(server.requests) == 1
