@@ -49,8 +49,9 @@ def usable_redis_url(url: object) -> str:
     try:
         # An option redis-py does not know passes its parser and fails each call after.
         BlockingPool.from_url(url).make_connection()
-    except ValueError as exc:
-        # redis-py's words name the option at fault, never its value.
+    except (ValueError, RedisError) as exc:
+        # redis-py's words name the option at fault (at most its value, never the
+        # password's: that option is taken as it is).
         raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
     except TypeError as exc:  # Python's words: the name of the keyword, no value
         raise ConfigurationError(f"url has a query option redis-py does not take ({exc})") from None

@@ -167,6 +167,8 @@ def test_a_url_refused_for_its_password_shows_no_piece_of_it(password: str) -> N
         ("http://localhost", {}, "url must be"),
         ("redis://localhost:notaport", {}, "url is not a Redis URL"),
         ("redis://localhost/0?foo=1", {}, "query option redis-py does not take .*'foo'"),
+        ("rediss://localhost/0?ssl_cert_reqs=bogus", {}, "redis-py can use: Invalid SSL"),
+        ("redis://localhost/0?protocol=9", {}, "redis-py can use: protocol must be"),
         ("redis://localhost/²", {}, "path must be a database number"),
         ("redis://localhost", {"campaign": ""}, "campaign must be"),
         ("redis://localhost", {"lease": 0}, "lease must be"),
