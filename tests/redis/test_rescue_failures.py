@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from mailpartner_async import BatchError, MailPartnerError, ScheduledMessage
+from mailpartner_async import AsyncMailPartner, BatchError, MailPartnerError, ScheduledMessage
 from mailpartner_async.redis import AsyncRedisRescue, RedisRescue
 from mailpartner_async.testing import FakeClock, FakeMailPartner
+from tests.support.cut_proxy import CutProxy
 from tests.support.redis_server import RedisServer
+from tests.support.rescue_fleet import wait_until
+from tests.support.server import ScriptedServer, reply
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -94,3 +98,47 @@ def test_a_rescue_used_under_a_second_asyncio_run_is_a_mailpartner_error(
     assert asyncio.run(rescue.status()).left == 0  # closed, it may serve a new loop
     asyncio.run(rescue.aclose())
     gc.collect()
+
+
+class BreakableClock:
+    """``NOW`` until broken, then raising."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def __call__(self) -> datetime:
+        if self.broken:
+            raise RuntimeError("clock broke")
+        return NOW
+
+
+@pytest.mark.anyio
+async def test_a_run_failing_while_redis_is_away_gives_the_outcomes_it_could_not_record(
+    redis_server: RedisServer, campaign: str, server: ScriptedServer
+) -> None:
+    send_at = NOW + timedelta(minutes=30)
+    server.script("x", reply(delay=1.5))  # answered once the run has failed
+    server.script("y", reply(status=503, delay=0.3))  # its retry reads the clock
+    clock = BreakableClock()
+    with CutProxy(redis_server.port) as proxy:
+        async with (
+            AsyncRedisRescue(proxy.url, campaign=campaign, clock=clock, lease=5.0) as rescue,
+            AsyncMailPartner("k", base_url=server.base_url, max_concurrency=2) as client,
+        ):
+            await rescue.submit([ScheduledMessage("x", send_at), ScheduledMessage("y", send_at)])
+
+            def outage() -> None:
+                wait_until(lambda: len(server.requests) == 2, timeout=10)
+                proxy.cut()
+                clock.broken = True
+
+            cutter = threading.Thread(target=outage)
+            cutter.start()
+            try:
+                with anyio.fail_after(20), pytest.raises(BatchError) as raised:
+                    await rescue.work(client)
+            finally:
+                cutter.join()
+    kept = {outcome.message_id: outcome for outcome in raised.value.outcomes}
+    assert kept["x"].ok
+    assert f"{len(kept)} outcomes it could not record are in outcomes" in str(raised.value)
