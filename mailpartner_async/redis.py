@@ -36,7 +36,6 @@ counted as full, so no window holds more than ``rate_limit`` shared starts.
 
 from __future__ import annotations
 
-from ._core.errors import ConfigurationError
 from ._core.redis_plan import RedisPlan, plan_redis
 from ._extras import missing_extra
 
@@ -45,11 +44,10 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is installed in tests
     raise missing_extra("mailpartner_async.redis", "redis") from exc
 
-from redis.connection import parse_url
-
 from ._async.redis_pacer import AsyncRedisPacer
 from ._async.redis_rescue import AsyncRedisRescue
 from ._async.redis_trio import AnyLoopRedisScripts
+from ._async.rescue_redis import usable_redis_url
 from ._core.redis_rescue import RedisUnavailableError, RescueStatus
 from ._sync.redis_pacer import RedisPacer
 from ._sync.redis_rescue import RedisRescue
@@ -102,11 +100,7 @@ class RedisRateLimiter:
         fallback_rate_limit: int | None = None,
     ) -> None:
         self._plan: RedisPlan = plan_redis(url, rate_limit, key, period, fallback_rate_limit)
-        try:
-            parse_url(self._plan.url.reveal())  # type: ignore[no-untyped-call]
-        except ValueError as exc:
-            # redis-py's words name the part at fault, never the password.
-            raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
+        usable_redis_url(self._plan.url.reveal())
 
     @property
     def url(self) -> str:

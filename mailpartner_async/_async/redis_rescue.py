@@ -20,8 +20,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from typing import NoReturn, Self
 
-from redis.connection import parse_url
-
 from .._compat import async_iterate
 from .._core.errors import ConfigurationError, InvalidRequestError
 from .._core.models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
@@ -57,7 +55,7 @@ from .._core.rescue_ledger import (
 from .._core.secrets import Secret, redact
 from .batch import check_clock, check_ids
 from .client import AsyncMailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
+from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis, usable_redis_url
 from .rescue_work import AsyncRescueWork
 
 __all__ = ["AsyncRedisRescue"]
@@ -107,7 +105,7 @@ class AsyncRedisRescue:
         clock: Clock | None = None,
         worker: str | None = None,
     ) -> None:
-        self._url = Secret(_checked_url(url))
+        self._url = Secret(usable_redis_url(url))
         self._layout = rescue_keys(campaign)
         self._campaign = campaign
         self._lease = check_lease(lease)
@@ -229,7 +227,7 @@ class AsyncRedisRescue:
         reply = await self._script("status", [0])
         try:
             return read_status(reply, self._campaign)
-        except RedisReplyError as exc:
+        except (RedisReplyError, ValueError) as exc:
             self._unavailable(exc)
 
     def outcomes(self) -> AsyncIterator[CancelOutcome]:
@@ -246,7 +244,7 @@ class AsyncRedisRescue:
             try:
                 cursor, page = _scan_page(reply)
                 decoded = [_decoded(page[i], page[i + 1]) for i in range(0, len(page), 2)]
-            except (RedisReplyError, ValueError, KeyError, TypeError) as exc:
+            except (RedisReplyError, ValueError, KeyError, TypeError, OverflowError) as exc:
                 self._unavailable(exc)
             for outcome in decoded:
                 if outcome.message_id not in seen:
@@ -280,7 +278,7 @@ class AsyncRedisRescue:
                 start += _PAGE
             reply = await self._script("leased_page", [0])
             items += _leased_items(reply)
-        except (RedisReplyError, ValueError) as exc:
+        except (RedisReplyError, ValueError, OverflowError) as exc:
             self._unavailable(exc)
         return now, items
 
@@ -309,16 +307,6 @@ class AsyncRedisRescue:
             f"the rescue's Redis (campaign {self._campaign!r}) is unreachable, too slow or "
             f"answered what the rescue never writes ({detail})"
         ) from None
-
-
-def _checked_url(url: object) -> str:
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
-    try:
-        parse_url(url)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
-    return url
 
 
 def _checked_worker(worker: object) -> str:

@@ -17,25 +17,45 @@ from typing import Any, Final
 
 import anyio
 import anyio.to_thread
+from redis import ConnectionPool as BlockingPool
 from redis import Redis as BlockingRedis
 from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
-from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError
+from .._core.errors import ConfigurationError, MailPartnerError
+from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
 from .._core.secrets import Secret
-from .loop_guard import on_asyncio
+from .loop_guard import AsyncLoopGuard, on_asyncio
 
 if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
 
-__all__ = ["RESCUE_REDIS_ERRORS", "AsyncRescueRedis"]
+__all__ = ["RESCUE_REDIS_ERRORS", "AsyncRescueRedis", "usable_redis_url"]
 
 # What a call raises when Redis is away, too slow, or answers nonsense.
 RESCUE_REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
 
 Args = Sequence[str | int | float]
+
+
+def usable_redis_url(url: object) -> str:
+    """``url`` when redis-py can connect with it: a Redis URL (see
+    :func:`~mailpartner_async._core.redis_plan.check_redis_url`) whose query options
+    redis-py's connections take. Else a :class:`ConfigurationError` showing no part of
+    the password. Nothing is opened: a connection is built, never connected."""
+    url = check_redis_url(url)
+    try:
+        # An option redis-py does not know passes its parser and fails each call after.
+        BlockingPool.from_url(url).make_connection()
+    except (ValueError, RedisError) as exc:
+        # redis-py's words name the option at fault (at most its value, never the
+        # password's: that option is taken as it is).
+        raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
+    except TypeError as exc:  # Python's words: the name of the keyword, no value
+        raise ConfigurationError(f"url has a query option redis-py does not take ({exc})") from None
+    return url
 
 
 class _Blocking:
@@ -115,6 +135,7 @@ class AsyncRescueRedis:
         self._blocking: _Blocking | None = None
         if True:  # ASYNC
             self._on_loop: _OnLoop | None = None
+            self._loop = AsyncLoopGuard()
 
     def _thread_client(self) -> _Blocking:
         if self._blocking is None:
@@ -148,6 +169,15 @@ class AsyncRescueRedis:
         def _loop_client(self) -> _OnLoop:
             if self._on_loop is None:
                 self._on_loop = _OnLoop(self._url, self._texts)
+                self._loop = AsyncLoopGuard()  # a new client: on the running loop
+            elif self._loop.foreign():
+                # Its connections belong to the loop it first ran on, maybe closed.
+                raise MailPartnerError(
+                    "this rescue was first used in another event loop; its Redis "
+                    "connections cannot move between loops: open one rescue per event "
+                    "loop (for example inside the asyncio.run), or aclose() it first"
+                )
+            self._loop.check()
             return self._on_loop
 
     async def aclose(self) -> None:
@@ -156,7 +186,7 @@ class AsyncRescueRedis:
             blocking.close()
         if True:  # ASYNC
             on_loop, self._on_loop = self._on_loop, None
-            if on_loop is not None:
+            if on_loop is not None and not self._loop.foreign():
                 await on_loop.client.aclose()
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "RedisPlan",
     "RedisReplyError",
     "Reservation",
+    "check_redis_url",
     "fleet_share",
     "plan_redis",
     "read_reservation",
@@ -316,9 +317,7 @@ def _per_minute(fallback: int, period: float, margin_us: int) -> int:
 
 def _checked(url: object, key: object, period: object) -> tuple[str, str, float]:
     """``url``, ``key`` and ``period`` when the limiter can use them."""
-    if not isinstance(url, str) or not url.startswith(_SCHEMES):
-        raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
-    _check_address(url)
+    url = check_redis_url(url)
     if not isinstance(key, str) or not key.strip():
         raise ConfigurationError(f"key must be a non-blank string, got {key!r}")
     if (
@@ -330,20 +329,41 @@ def _checked(url: object, key: object, period: object) -> tuple[str, str, float]
     return url, key, float(period)
 
 
+# What urllib.parse.urlsplit says of a URL it cannot split, when it quotes nothing.
+_UNQUOTING_SPLIT_ERRORS: Final = frozenset({"Invalid IPv6 URL", "Port out of range 0-65535"})
+_UNREADABLE_ADDRESS: Final = (
+    "its host or port cannot be read (a port must be a number; a password holding "
+    "'/', '?', '#' or '@' must be percent-encoded)"
+)
+
+
+def check_redis_url(url: object) -> str:
+    """``url`` when it is a redis://, rediss:// or unix:// URL whose host, port and
+    database read; else a :class:`ConfigurationError` that shows no part of it (its
+    query options are redis-py's, checked where redis-py is at hand)."""
+    if not isinstance(url, str) or not url.startswith(_SCHEMES):
+        raise ConfigurationError("url must be a redis://, rediss:// or unix:// URL")
+    _check_address(url)
+    return url
+
+
 def _check_address(url: str) -> None:
     """A ``ConfigurationError`` naming what is wrong with ``url``'s host, port or
-    database (its query options are redis-py's, checked by the facade)."""
+    database."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port  # reading it checks it: a number in 0..65535
     except ValueError as exc:  # an unclosed "[", a port that is not a number
-        raise ConfigurationError(f"url is not a Redis URL: {exc}") from None
+        # The parser's words only when they quote nothing: its "port" (or netloc) may
+        # be a piece of a password holding a "/" (redis://:pa/ss@host).
+        said = str(exc) if str(exc) in _UNQUOTING_SPLIT_ERRORS else _UNREADABLE_ADDRESS
+        raise ConfigurationError(f"url is not a Redis URL: {said}") from None
     if parts.scheme == "unix":
         return
     if port == 0:
         raise ConfigurationError("url's port must be in 1..65535, got 0")
     database = urllib.parse.unquote(parts.path).strip("/")
-    if database and not database.isdigit():
+    if database and not (database.isascii() and database.isdigit()):
         raise ConfigurationError(
             f"url's path must be a database number (redis://host:6379/0), got {database!r}"
         )

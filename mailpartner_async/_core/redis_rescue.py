@@ -199,7 +199,8 @@ class RescueStatus:
 
 
 def read_status(reply: object, campaign: str) -> RescueStatus:
-    """The :data:`STATUS` ``reply``, checked, as a :class:`RescueStatus`."""
+    """The :data:`STATUS` ``reply``, checked, as a :class:`RescueStatus`; a
+    :class:`RedisReplyError` if it is not one the script gives."""
     if not isinstance(reply, list) or len(reply) != 8:
         raise RedisReplyError(f"not a status: {type(reply).__name__}")
     now_ms, submitted, _queued, leased, recent = (_count(item) for item in reply[:5])
@@ -221,12 +222,19 @@ def read_status(reply: object, campaign: str) -> RescueStatus:
         in_flight_ids=tuple(_text(item) for item in in_flight),
         workers=tuple(_text(item) for item in workers),
         rate_per_minute=float(recent),
-        now=from_ms(now_ms),
+        now=_moment(now_ms),
     )
+
+
+def _moment(ms: int) -> datetime:
+    try:
+        return from_ms(ms)
+    except ValueError:
+        raise RedisReplyError(f"a time out of range: {ms!r}") from None
 
 
 def _count_text(value: object) -> int:
     text = _text(value)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # str.isdigit() takes "²", int() does not
         raise RedisReplyError(f"not a count: {text!r}")
     return int(text)

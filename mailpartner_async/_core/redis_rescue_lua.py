@@ -43,7 +43,7 @@ local function cutoff_of(value)
 end
 local function no_request(text)
   local decoded, fields = pcall(cjson.decode, text)
-  return decoded and type(fields) == 'table' and fields.late ~= nil
+  return decoded and type(fields) == 'table' and (fields.late ~= nil or fields.asked == false)
 end
 local function final(id, json, category, at)
   redis.call('HSET', KEYS[6], id, json)
@@ -157,10 +157,12 @@ return out
 """
 )
 
-# ARGV: ttl, then (id, token, lenient 1/0, outcome category, outcome JSON,
+# ARGV: ttl, then (id, token, lenient 0/1/2, outcome category, outcome JSON,
 # "cut-off send-time") for each outcome. An outcome is recorded when its token holds
 # the lease, or the campaign no longer knows the id (wiped), or, lenient (kept through
-# an outage), when the id is neither final nor leased by a live other token.
+# an outage, or come after its lease may have lapsed), when the id is neither final
+# nor leased by a live other token; lenient 2 (an email stopped) even then: the id is
+# cancelled, and the other lease's request can only find it so (code 5).
 # Recording makes the id final and frees its lease, at once.
 # Returns one 1 (recorded, now or before with this same outcome) or 0 per outcome.
 RECORD: Final = (
@@ -168,12 +170,14 @@ RECORD: Final = (
     + """
 local out = {}
 for i = 2, #ARGV, 6 do
-  local id, token, lenient, json = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 4]
+  local id, token, json = ARGV[i], ARGV[i + 1], ARGV[i + 4]
+  local lenient, stopped = ARGV[i + 2] ~= '0', ARGV[i + 2] == '2'
   local known = redis.call('HGET', KEYS[6], id)
   local ok = false
   if known and known ~= json and no_request(known) then
-    -- Marked too late with no request, from a lease taken back while this worker's
-    -- request was out: what the request did is the truth, and replaces the mark.
+    -- Too late with no request (marked by LEASE, or by a worker's own check), after a
+    -- lease taken back while this worker's request was out: what the request did is
+    -- the truth, and replaces it.
     redis.call('HINCRBY', KEYS[7], 'too_late', -1)
     redis.call('HINCRBY', KEYS[7], 'done', -1)
     final(id, json, ARGV[i + 3], rnow)
@@ -185,7 +189,7 @@ for i = 2, #ARGV, 6 do
     if holder == token then
       ok = true
     elseif holder then
-      ok = lenient and tonumber(redis.call('ZSCORE', KEYS[3], id) or '0') <= rnow
+      ok = stopped or (lenient and tonumber(redis.call('ZSCORE', KEYS[3], id) or '0') <= rnow)
     else
       ok = lenient or redis.call('HEXISTS', KEYS[2], id) == 0
     end

@@ -50,7 +50,8 @@ class WorkSettings:
         """:data:`RECORD`'s arguments for ``entries``."""
         args: Args = [self.ttl_ms]
         for e in entries:
-            args += [e.message_id, e.token, int(e.lenient), e.category, e.json, e.sends]
+            lenient = (2 if e.outcome.stopped else 1) if e.lenient else 0
+            args += [e.message_id, e.token, lenient, e.category, e.json, e.sends]
         return args
 
 
@@ -72,7 +73,8 @@ class Held:
 class Pending:
     """An outcome a worker has yet to record: the ledger's JSON and category of it, the
     lease's token, and ``lenient`` once a call to record it failed (kept through an
-    outage: see :data:`RECORD`)."""
+    outage) or when it came after its lease may have lapsed (see :data:`RECORD`: a
+    lenient outcome that stopped the email wins over another worker's later lease)."""
 
     message_id: str
     token: str

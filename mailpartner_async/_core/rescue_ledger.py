@@ -69,8 +69,12 @@ def to_ms(moment: datetime) -> int:
 
 
 def from_ms(ms: float) -> datetime:
-    """Milliseconds since the epoch as an aware UTC ``datetime``."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    """Milliseconds since the epoch as an aware UTC ``datetime``; ``ValueError`` when
+    no ``datetime`` holds it (out of range, infinite or NaN)."""
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"milliseconds out of a datetime's range: {ms!r}") from None
 
 
 def queue_entry(item: object) -> QueueEntry:
@@ -112,6 +116,10 @@ def encode_outcome(outcome: CancelOutcome) -> tuple[str, str]:
             message=error.message,
             error=type(error).__name__,
         )
+        if isinstance(error, errors.CancellationTooLateError) and error.http_status is None:
+            # Too late before any request (the batch's own check): an outcome that the
+            # answer of a request made under a lease taken back replaces (RECORD).
+            fields["asked"] = False
     return json.dumps(fields, separators=(",", ":"), sort_keys=True), outcome_category(outcome)
 
 

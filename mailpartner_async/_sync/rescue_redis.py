@@ -18,20 +18,40 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from redis import ConnectionPool as BlockingPool
 from redis import Redis as BlockingRedis
 from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
-from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError
+from .._core.errors import ConfigurationError
+from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
 from .._core.secrets import Secret
 
-__all__ = ["RESCUE_REDIS_ERRORS", "RescueRedis"]
+__all__ = ["RESCUE_REDIS_ERRORS", "RescueRedis", "usable_redis_url"]
 
 # What a call raises when Redis is away, too slow, or answers nonsense.
 RESCUE_REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
 
 Args = Sequence[str | int | float]
+
+
+def usable_redis_url(url: object) -> str:
+    """``url`` when redis-py can connect with it: a Redis URL (see
+    :func:`~mailpartner_async._core.redis_plan.check_redis_url`) whose query options
+    redis-py's connections take. Else a :class:`ConfigurationError` showing no part of
+    the password. Nothing is opened: a connection is built, never connected."""
+    url = check_redis_url(url)
+    try:
+        # An option redis-py does not know passes its parser and fails each call after.
+        BlockingPool.from_url(url).make_connection()
+    except (ValueError, RedisError) as exc:
+        # redis-py's words name the option at fault (at most its value, never the
+        # password's: that option is taken as it is).
+        raise ConfigurationError(f"url is not a Redis URL redis-py can use: {exc}") from None
+    except TypeError as exc:  # Python's words: the name of the keyword, no value
+        raise ConfigurationError(f"url has a query option redis-py does not take ({exc})") from None
+    return url
 
 
 class _Blocking:

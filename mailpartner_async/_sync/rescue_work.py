@@ -29,6 +29,7 @@ from .._compat import (
     utc_now,
     wait_for,
 )
+from .._core.errors import BatchError
 from .._core.models import BatchItem, BatchProgress, CancelOutcome
 from .._core.redis_plan import RedisHealth, RedisReplyError
 from .._core.redis_rescue import LeaseReply, read_flags, read_lease
@@ -72,23 +73,55 @@ class RescueWork:
         self._offset = timedelta(0)
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._poll = min(1.0, max(0.05, settings.lease / 10))
+        self._clock_failures: list[Exception] = []
 
     def run(self) -> BatchProgress:
-        with TaskGroup() as group:
-            group.start_soon(self._renew_until_done)
-            group.start_soon(self._flush_until_done)
-            try:
-                self._consume()
-            finally:
-                self._done.set()
-                with self._guard:
-                    self._wake.set()
+        """Work until nothing is left; a run that fails tries once more to record the
+        outcomes it holds, then raises one :class:`BatchError` carrying the rest."""
+        try:
+            with TaskGroup() as group:
+                group.start_soon(self._renew_until_done)
+                group.start_soon(self._flush_until_done)
+                try:
+                    self._consume()
+                finally:
+                    self._done.set()
+                    with self._guard:
+                        self._wake.set()
+        except Exception as exc:
+            raise self._stopped(_first_leaf(exc)) from None
         return self.progress
+
+    def _stopped(self, cause: BaseException) -> BatchError:
+        """The error a failed run raises, once its outcomes were given a last chance."""
+        try:
+            self._flush()
+        except Exception as exc:  # the cause stays the one reported
+            logger.debug("rescue: the last recording of a failed run failed: %r", exc)
+        with self._guard:
+            unrecorded = [entry.outcome for entry in self._pending]
+        if isinstance(cause, BatchError) and cause.__cause__ is not None:
+            cause = cause.__cause__  # what stopped the batch, not the batch's summary
+        error = BatchError(
+            f"the rescue's work (campaign {self._settings.campaign!r}) stopped after "
+            f"{self.progress.done} outcomes recorded: {type(cause).__name__}: {cause}; "
+            f"{len(unrecorded)} outcomes it could not record are in outcomes; the ids it "
+            "did not finish stay in the campaign for a worker to lease",
+            outcomes=unrecorded,
+            progress=self.progress,
+        )
+        error.__cause__ = cause
+        return error
 
     def _now(self) -> datetime:
         """The batch's clock: the caller's, else Redis's time as last seen."""
         if self._settings.clock is not None:
-            return checked_now(self._settings.clock())
+            try:
+                return checked_now(self._settings.clock())
+            except Exception as exc:
+                with self._guard:
+                    self._clock_failures.append(exc)
+                raise
         return utc_now() + self._offset
 
     def _consume(self) -> None:
@@ -143,11 +176,12 @@ class RescueWork:
         try:
             reply = read_lease(self._redis.script("lease", settings.keys, args), want)
             items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
+            offset = from_ms(reply.now_ms) - utc_now()
         except (*RESCUE_REDIS_ERRORS, ValueError) as exc:
             self._failed(exc)
             return None
         self._answered()
-        self._offset = from_ms(reply.now_ms) - utc_now()
+        self._offset = offset
         leased_at = monotonic()
         with self._guard:
             for leased, item in zip(reply.ids, items, strict=True):
@@ -162,12 +196,22 @@ class RescueWork:
         call (so the calls to Redis do not hold the batch back)."""
         with self._guard:
             held = self._held.get(outcome.message_id)
+            no_request = outcome.error is not None and any(
+                outcome.error.__cause__ is exc for exc in self._clock_failures
+            )
+            if held is not None and no_request:
+                # Not sent as the clock failed: not final; its lease lapses, and the
+                # id goes back to the queue for a worker to lease.
+                del self._held[outcome.message_id]
+                return
         if held is None:  # not leased by this run: nothing it may record
             logger.debug("rescue: an outcome for %r, which this worker does not hold", outcome)
             return
         outcome = settled_on_release(outcome, held.times)
         text, category = encode_outcome(outcome)
         entry = Pending(outcome.message_id, held.token, category, text, held.sends, outcome)
+        # Not renewed for a lease's time (Redis away): another worker may hold it now.
+        entry.lenient = monotonic() - held.renewed >= self._settings.lease
         with self._guard:
             self._pending.append(entry)
             self._wake.set()
@@ -286,6 +330,13 @@ class RescueWork:
                 self._settings.campaign,
                 kept,
             )
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first exception an exception group holds (``exc`` itself if not a group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class _Feed:

@@ -82,7 +82,7 @@ def test_serve_fake_refuses_a_window_that_is_not_a_positive_number() -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("redis://localhost:abc/0", "Port could not be cast"),
+        ("redis://localhost:abc/0", "a port must be a number"),
         ("redis://localhost:99999/0", "Port out of range"),
         ("redis://localhost:6379/0?socket_timeout=abc", "socket_timeout"),
         ("redis://[::1", "Invalid IPv6 URL"),

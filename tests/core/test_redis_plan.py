@@ -199,7 +199,7 @@ def test_an_answer_ends_the_outage_once() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://localhost:abc/0", "Port could not be cast"),
+        ("redis://localhost:abc/0", "a port must be a number"),
         ("redis://localhost:99999/0", "Port out of range"),
         ("redis://localhost:0/0", "port must be in 1..65535"),
         ("redis://[::1:6379/0", "Invalid IPv6 URL"),

@@ -16,7 +16,12 @@ from redis.crc import key_slot
 
 from mailpartner_async import ConfigurationError, ScheduledMessage
 from mailpartner_async._core.redis_rescue import rescue_keys
-from mailpartner_async.redis import AsyncRedisRescue, RedisRescue, RedisUnavailableError
+from mailpartner_async.redis import (
+    AsyncRedisRescue,
+    RedisRateLimiter,
+    RedisRescue,
+    RedisUnavailableError,
+)
 from mailpartner_async.testing import FakeMailPartner
 from tests.support.redis_server import RedisServer
 from tests.support.server import unused_port
@@ -135,10 +140,36 @@ async def test_the_redis_password_is_in_no_repr_and_no_error() -> None:
 
 
 @pytest.mark.parametrize(
+    "password",
+    [
+        "s3cr/et7",
+        "k2q?w8z",
+        "k2q#w8z",
+        "k2q\uff0fw8z",  # a fullwidth "/": urlsplit quotes the whole netloc
+    ],
+)
+def test_a_url_refused_for_its_password_shows_no_piece_of_it(password: str) -> None:
+    url = f"redis://user:{password}@localhost:6379/0"
+    pieces = [password[i : i + 3] for i in range(len(password) - 2)]
+    for make in (
+        lambda: RedisRescue(url, campaign="c"),
+        lambda: AsyncRedisRescue(url, campaign="c"),
+        lambda: RedisRateLimiter(url),
+    ):
+        with pytest.raises(ConfigurationError, match="url is not a Redis URL") as caught:
+            make()
+        assert [piece for piece in pieces if piece in str(caught.value)] == []
+
+
+@pytest.mark.parametrize(
     ("url", "options", "message"),
     [
         ("http://localhost", {}, "url must be"),
         ("redis://localhost:notaport", {}, "url is not a Redis URL"),
+        ("redis://localhost/0?foo=1", {}, "query option redis-py does not take .*'foo'"),
+        ("rediss://localhost/0?ssl_cert_reqs=bogus", {}, "redis-py can use: Invalid SSL"),
+        ("redis://localhost/0?protocol=9", {}, "redis-py can use: protocol must be"),
+        ("redis://localhost/²", {}, "path must be a database number"),
         ("redis://localhost", {"campaign": ""}, "campaign must be"),
         ("redis://localhost", {"lease": 0}, "lease must be"),
         ("redis://localhost", {"ttl": -1}, "ttl must be"),

@@ -9,6 +9,7 @@ and never followed by a record, as a killed process leaves it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,13 +19,16 @@ import anyio
 import pytest
 import redis
 
-from mailpartner_async import AsyncMailPartner, CancelCode, ScheduledMessage
+from mailpartner_async import AsyncMailPartner, CancelCode, CancelOutcome, ScheduledMessage
 from mailpartner_async._core.redis_rescue import rescue_keys
 from mailpartner_async._core.redis_rescue_lua import LEASE, RECORD
-from mailpartner_async._core.rescue_ledger import NO_SEND
+from mailpartner_async._core.rescue import too_late_error
+from mailpartner_async._core.rescue_ledger import NO_SEND, encode_outcome
 from mailpartner_async.redis import AsyncRedisRescue, RedisRescue
 from mailpartner_async.testing import FakeClock, FakeMailPartner
+from tests.support.cut_proxy import CutProxy
 from tests.support.redis_server import RedisServer
+from tests.support.rescue_fleet import wait_until
 from tests.support.server import ScriptedServer, reply
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -51,10 +55,19 @@ class DeadWorker:
         reply = self.client.register_script(LEASE)(keys=self.keys, args=args)
         return [item.decode() for item in reply[4::3]]
 
-    def record(self, message_id: str, *, lenient: bool = False, message: str = "x") -> int:
+    def record(
+        self,
+        message_id: str,
+        *,
+        lenient: bool = False,
+        message: str = "x",
+        outcome: CancelOutcome | None = None,
+    ) -> int:
         fields = {"ok": True, "stopped": True, "code": 200, "message": message, "attempts": 1}
-        entry = json.dumps(fields)
-        args: list[str | int] = [0, message_id, self.token, int(lenient), "cancelled", entry]
+        entry, category = json.dumps(fields), "cancelled"
+        if outcome is not None:
+            entry, category = encode_outcome(outcome)
+        args: list[str | int] = [0, message_id, self.token, int(lenient), category, entry]
         args.append(f"{NO_SEND} ")
         [flag] = self.client.register_script(RECORD)(keys=self.keys, args=args)
         return int(flag)
@@ -171,6 +184,27 @@ def test_a_request_made_under_a_lease_taken_back_replaces_the_too_late_mark(
     assert slow.record("m-1", message="another") == 0  # a real answer is not replaced
 
 
+def test_a_request_made_under_a_lease_taken_back_replaces_a_worker_s_own_too_late(
+    redis_server: RedisServer, campaign: str
+) -> None:
+    send_at = datetime.now(UTC) + timedelta(minutes=5, seconds=0.4)
+    message = ScheduledMessage("m-1", send_at)
+    slow, other = DeadWorker(redis_server.url, campaign), DeadWorker(redis_server.url, campaign)
+    with RedisRescue(redis_server.url, campaign=campaign) as rescue:
+        rescue.submit([message])
+        assert slow.lease(1, lease_ms=200) == ["m-1"]
+        time.sleep(0.3)
+        assert other.lease(1, lease_ms=5000) == ["m-1"]  # the lapsed lease, taken again
+        time.sleep(0.3)  # the cut-off passes: the other worker's batch sends nothing
+        late = CancelOutcome("m-1", error=too_late_error(message, datetime.now(UTC)))
+        assert other.record("m-1", outcome=late) == 1
+        assert slow.record("m-1") == 1  # the slow worker's request had cancelled it
+        status = rescue.status()
+        [outcome] = list(rescue.outcomes())
+    assert (status.final.done, status.final.cancelled, status.final.too_late) == (1, 1, 0)
+    assert outcome.stopped
+
+
 @pytest.mark.anyio
 async def test_a_slow_but_live_worker_renews_its_leases_and_no_other_worker_sends_them(
     redis_server: RedisServer, campaign: str, server: ScriptedServer
@@ -236,3 +270,44 @@ def test_after_a_wipe_a_worker_still_records_the_ids_it_held_and_nothing_final_i
     other = DeadWorker(redis_server.url, campaign)
     assert other.record("held-through-a-wipe", message="y") == 0  # final, another outcome
     assert other.record("held-through-a-wipe") == 1  # the same outcome again: recorded
+
+
+@pytest.mark.anyio
+async def test_a_cancel_got_while_redis_was_away_wins_over_the_lease_taken_back_meanwhile(
+    redis_server: RedisServer, campaign: str, server: ScriptedServer
+) -> None:
+    server.default = reply(delay=2.5)  # the answer comes after the lease lapsed
+    other = DeadWorker(redis_server.url, campaign)
+    with CutProxy(redis_server.port) as proxy:
+        async with (
+            AsyncRedisRescue(proxy.url, campaign=campaign, lease=1.0) as rescue,
+            AsyncMailPartner("k", base_url=server.base_url) as client,
+        ):
+            await rescue.submit(["x"])
+
+            taken: list[list[str]] = []
+
+            def outage() -> None:
+                wait_until(lambda: bool(server.requests), timeout=10)
+                proxy.cut()  # this worker's Redis is away while its request is out
+                time.sleep(1.3)
+                taken.append(other.lease(1, 60_000))  # taken back by another worker
+                time.sleep(1.7)
+                proxy.mend()
+
+            cutter = threading.Thread(target=outage)
+            cutter.start()
+            try:
+                with anyio.fail_after(15):
+                    progress = await rescue.work(client)
+            finally:
+                cutter.join()
+    assert taken == [["x"]]
+    assert progress.cancelled == 1
+    recorded = other.ledger("x")
+    assert recorded is not None
+    assert json.loads(recorded)["code"] == CancelCode.CANCELLED
+    # The other worker's request can only find it cancelled: its outcome is refused,
+    # the one in the ledger stays (one outcome for the id).
+    assert other.record("x", message="code 5") == 0
+    assert len(server.requests) == 1

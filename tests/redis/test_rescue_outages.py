@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import pytest
@@ -77,6 +77,40 @@ async def test_a_reply_the_scripts_never_give_is_a_redis_unavailable_error(case:
 async def _drain(rescue: AsyncRedisRescue) -> None:
     async for _ in rescue.outcomes():
         pass
+
+
+FAR = 10**18  # milliseconds past any datetime
+SUPERSCRIPT_TWO = "²".encode()  # str.isdigit() says yes, int() says no
+LATE = b'{"late":1e300,"send_at":"2030-01-01T12:00:00+00:00"}'
+ATTEMPTS = b'{"attempts":1e400,"code":1,"message":"ok","ok":true,"stopped":true}'
+# Replies of the right shape holding a value no datetime or int takes: (call, reply).
+OUT_OF_RANGE = {
+    "status count in a non-ASCII digit": (
+        "status",
+        [1, 1, 0, 0, 0, [b"done", "²".encode()], [], []],
+    ),
+    "status time past datetime": ("status", [FAR, 1, 0, 0, 0, [], [], []]),
+    "queue page time past datetime": ("plan", [FAR]),
+    "queue page cut-off past datetime": ("plan", [1, b"id", b"1e300"]),
+    "queue page cut-off infinite": ("plan", [1, b"id", b"inf"]),
+    "ledger time past datetime": ("outcomes", [b"0", [b"id", LATE]]),
+    "ledger attempts infinite": ("outcomes", [b"0", [b"id", ATTEMPTS]]),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(OUT_OF_RANGE))
+async def test_a_value_out_of_range_in_a_reply_is_a_redis_unavailable_error(case: str) -> None:
+    call, value = OUT_OF_RANGE[case]
+    with RespServer(resp(value)) as broken:
+        async with AsyncRedisRescue(broken.url, campaign="c") as rescue:
+            calls: dict[str, Callable[[], Awaitable[object]]] = {
+                "status": rescue.status,
+                "plan": rescue.plan,
+                "outcomes": lambda: _drain(rescue),
+            }
+            with anyio.fail_after(20), pytest.raises(RedisUnavailableError, match="campaign 'c'"):
+                await calls[call]()
 
 
 @pytest.mark.parametrize("case", ["bulk string", "array of text", "resp3 map"])
