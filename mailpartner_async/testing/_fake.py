@@ -55,7 +55,6 @@ ENDPOINT_PATH: Final = "/v1/message-cancel"
 CANCEL_CUTOFF: Final = timedelta(minutes=5)
 """Cancelling needs at least this long before the send time (exactly 5:00 is enough)."""
 RATE_WINDOW_SECONDS: Final = 60.0
-DEFAULT_CLIENT_ADDRESS: Final = "127.0.0.1"
 # What the provider's sandbox does with an id it has never seen.
 _UNKNOWN_LEAD: Final = timedelta(hours=1)
 FAST_RETRY_POLICY: Final = RetryPolicy(initial_delay=0.001, max_delay=0.01, max_retry_after=0.05)
@@ -89,7 +88,7 @@ class RecordedRequest:
     status: int | None
     code: int | None
     fault: FaultKind | None = None
-    client_address: str = DEFAULT_CLIENT_ADDRESS
+    client_address: str = "127.0.0.1"
 
     @property
     def message_id(self) -> str | None:
@@ -326,7 +325,7 @@ class FakeMailPartner:
         path: str,
         params: Iterable[tuple[str, str]],
         *,
-        client_address: str = DEFAULT_CLIENT_ADDRESS,
+        client_address: str = "127.0.0.1",
     ) -> FakeResponse:
         """Answer one request: the whole fake, with no I/O.
 
