@@ -25,6 +25,7 @@ from tests.support.rescue_fleet import (
     BUDGET,
     CONCURRENCY,
     LEASE,
+    LIMITER_PERIOD,
     PERIOD,
     SPEED,
     campaign,
@@ -224,7 +225,10 @@ def test_the_sync_twin_with_threads_cancels_each_id_once_without_a_429(
 
     def work(address: str, campaign_name: str, base_url: str) -> None:
         limiter = RedisRateLimiter(
-            redis_server.url, rate_limit=BUDGET, key=f"{campaign_name}-{address}", period=PERIOD
+            redis_server.url,
+            rate_limit=BUDGET,
+            key=f"{campaign_name}-{address}",
+            period=LIMITER_PERIOD,
         )
         try:
             with (
