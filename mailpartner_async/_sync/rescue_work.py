@@ -185,6 +185,14 @@ class RescueWork:
         leased_at = monotonic()
         with self._guard:
             for leased, item in zip(reply.ids, items, strict=True):
+                held = self._held.get(leased.message_id)
+                if held is not None:
+                    # Ours already, from a lease that lapsed while Redis was away (its
+                    # cancel buffered or in flight): the new lease carries on that one,
+                    # and no second cancel of the id starts.
+                    held.token, held.times, held.renewed = token, leased.times, leased_at
+                    held.lost = False
+                    continue
                 self._held[leased.message_id] = Held(
                     token, leased.times, leased.sends, item, leased_at
                 )

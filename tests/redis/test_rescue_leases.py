@@ -311,3 +311,33 @@ async def test_a_cancel_got_while_redis_was_away_wins_over_the_lease_taken_back_
     # the one in the ledger stays (one outcome for the id).
     assert other.record("x", message="code 5") == 0
     assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_worker_that_leases_its_own_lapsed_id_again_does_not_cancel_it_twice(
+    redis_server: RedisServer, campaign: str, server: ScriptedServer
+) -> None:
+    server.default = reply(delay=3.0)  # the answer comes well after the lease lapsed
+    with CutProxy(redis_server.port) as proxy:
+        async with (
+            AsyncRedisRescue(proxy.url, campaign=campaign, lease=1.0) as rescue,
+            AsyncMailPartner("k", base_url=server.base_url, max_concurrency=4) as client,
+        ):
+            await rescue.submit(["x"])
+
+            def outage() -> None:
+                wait_until(lambda: bool(server.requests), timeout=10)
+                proxy.cut()  # Redis away while the request is out, longer than a lease
+                time.sleep(1.5)
+                proxy.mend()  # back: the lease script finds x lapsed, and leases it again
+
+            cutter = threading.Thread(target=outage)
+            cutter.start()
+            try:
+                with anyio.fail_after(15):
+                    progress = await rescue.work(client)
+            finally:
+                cutter.join()
+            status = await rescue.status()
+    assert len(server.requests) == 1  # the one cancel in flight, not a second
+    assert (progress.cancelled, status.final.done, status.final.cancelled) == (1, 1, 1)
