@@ -29,6 +29,9 @@ from .._core.redis_rescue import (
     RescueStatus,
     check_lease,
     check_ttl,
+    read_leased,
+    read_ledger_page,
+    read_queue_page,
     read_status,
     rescue_keys,
 )
@@ -42,16 +45,9 @@ from .._core.redis_rescue_lua import (
     STATUS,
     SUBMIT,
 )
-from .._core.rescue import CANCEL_CUTOFF, Clock, RescuePlan, checked_now, plan_rescue
+from .._core.rescue import Clock, RescuePlan, checked_now, plan_rescue
 from .._core.rescue_calls import WorkSettings
-from .._core.rescue_ledger import (
-    NO_SEND,
-    QueueEntry,
-    decode_outcome,
-    from_ms,
-    queue_entry,
-    scheduled,
-)
+from .._core.rescue_ledger import QueueEntry, queue_entry
 from .._core.secrets import Secret, redact
 from .batch import check_clock, check_ids
 from .client import AsyncMailPartner
@@ -242,9 +238,8 @@ class AsyncRedisRescue:
             args: list[str | int] = [0, cursor.decode(), _PAGE]
             reply = await self._script("ledger_page", args)
             try:
-                cursor, page = _scan_page(reply)
-                decoded = [_decoded(page[i], page[i + 1]) for i in range(0, len(page), 2)]
-            except (RedisReplyError, ValueError, KeyError, TypeError, OverflowError) as exc:
+                cursor, decoded = read_ledger_page(reply)
+            except RedisReplyError as exc:
                 self._unavailable(exc)
             for outcome in decoded:
                 if outcome.message_id not in seen:
@@ -262,25 +257,25 @@ class AsyncRedisRescue:
         return plan_rescue(items, now=now, rate_limit=rate_limit, pools=pools)
 
     async def _left(self) -> tuple[datetime, list[BatchItem]]:
-        """Redis's time, and the ids queued or in flight (read a page at a time)."""
-        items: list[BatchItem] = []
+        """Redis's time, and the ids queued or in flight (read a page at a time, by a
+        cursor: ids popped meanwhile are then leased, or final; each counts once)."""
+        items: dict[str, BatchItem] = {}
         now: datetime | None = None
-        start = 0
+        cursor = b"0"
         try:
             while True:
-                args = [0, start, start + _PAGE - 1]
+                args: list[str | int] = [0, cursor.decode(), _PAGE]
                 reply = await self._script("queue_page", args)
-                page_now, page = _queue_page(reply)
+                page_now, cursor, page = read_queue_page(reply)
                 now = page_now if now is None else now
-                if not page:
+                items.update((_text_of(item), item) for item in page)
+                if cursor == b"0":
                     break
-                items += page
-                start += _PAGE
             reply = await self._script("leased_page", [0])
-            items += _leased_items(reply)
-        except (RedisReplyError, ValueError, OverflowError) as exc:
+            items.update((_text_of(item), item) for item in read_leased(reply))
+        except RedisReplyError as exc:
             self._unavailable(exc)
-        return now, items
+        return now, list(items.values())
 
     async def delete(self) -> None:
         """Remove every key of the campaign: its queue, leases, ledger and counts."""
@@ -317,47 +312,5 @@ def _checked_worker(worker: object) -> str:
     return worker
 
 
-def _scan_page(reply: object) -> tuple[bytes, list[object]]:
-    if not isinstance(reply, list) or len(reply) != 2:
-        raise RedisReplyError("not an HSCAN page")
-    cursor, page = reply
-    if not isinstance(cursor, bytes) or not isinstance(page, list) or len(page) % 2:
-        raise RedisReplyError("not an HSCAN page")
-    return cursor, page
-
-
-def _decoded(key: object, value: object) -> CancelOutcome:
-    if not isinstance(key, bytes) or not isinstance(value, bytes):
-        raise RedisReplyError("a ledger entry that is not text")
-    return decode_outcome(key.decode(), value.decode())
-
-
-def _queue_page(reply: object) -> tuple[datetime, list[BatchItem]]:
-    if not isinstance(reply, list) or not reply or len(reply) % 2 != 1:
-        raise RedisReplyError("not a page of the queue")
-    now_ms, page = reply[0], reply[1:]
-    if type(now_ms) is not int or now_ms <= 0:
-        raise RedisReplyError("not a page of the queue")
-    items: list[BatchItem] = []
-    for i in range(0, len(page), 2):
-        key, score = page[i], page[i + 1]
-        if not isinstance(key, bytes) or not isinstance(score, bytes):
-            raise RedisReplyError("not a page of the queue")
-        text, cut = key.decode(), float(score)
-        if cut == NO_SEND:
-            items.append(text)
-        else:
-            items.append(ScheduledMessage(text, from_ms(cut) + CANCEL_CUTOFF))
-    return from_ms(now_ms), items
-
-
-def _leased_items(reply: object) -> list[BatchItem]:
-    if not isinstance(reply, list) or len(reply) % 2:
-        raise RedisReplyError("not the leased ids")
-    items: list[BatchItem] = []
-    for i in range(0, len(reply), 2):
-        key, value = reply[i], reply[i + 1]
-        if not isinstance(key, bytes) or not isinstance(value, bytes):
-            raise RedisReplyError("a leased id without its send time")
-        items.append(scheduled(key.decode(), value.decode()))
-    return items
+def _text_of(item: BatchItem) -> str:
+    return str(item.message_id if isinstance(item, ScheduledMessage) else item)

@@ -29,7 +29,13 @@ from .._compat import (
 from .._core.errors import BatchError
 from .._core.models import BatchItem, BatchProgress, CancelOutcome
 from .._core.redis_plan import RedisHealth, RedisReplyError
-from .._core.redis_rescue import LeaseReply, read_flags, read_lease
+from .._core.redis_rescue import (
+    LeaseReply,
+    RedisUnavailableError,
+    read_flags,
+    read_lease,
+    read_recorded,
+)
 from .._core.rescue import checked_now
 from .._core.rescue_calls import Held, Pending, WorkSettings
 from .._core.rescue_ledger import (
@@ -73,6 +79,8 @@ class AsyncRescueWork:
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
         self._poll = min(1.0, max(0.05, settings.lease / 10))
         self._clock_failures: list[Exception] = []
+        self._known = 0  # the most ids the campaign was seen to hold
+        self._lost: str | None = None  # why the run stopped leasing: its data is gone
 
     async def run(self) -> BatchProgress:
         """Work until nothing is left; a run that fails tries once more to record the
@@ -89,9 +97,11 @@ class AsyncRescueWork:
                         self._wake.set()
         except Exception as exc:
             raise await self._stopped(_first_leaf(exc)) from None
+        if self._lost is not None:
+            raise await self._stopped(RedisUnavailableError(self._lost), lost=True)
         return self.progress
 
-    async def _stopped(self, cause: BaseException) -> BatchError:
+    async def _stopped(self, cause: BaseException, *, lost: bool = False) -> BatchError:
         """The error a failed run raises, once its outcomes were given a last chance."""
         try:
             await self._flush()
@@ -101,11 +111,15 @@ class AsyncRescueWork:
             unrecorded = [entry.outcome for entry in self._pending]
         if isinstance(cause, BatchError) and cause.__cause__ is not None:
             cause = cause.__cause__  # what stopped the batch, not the batch's summary
+        left = (
+            "submit the campaign again (submitting is idempotent) and run work again"
+            if lost
+            else "the ids it did not finish stay in the campaign for a worker to lease"
+        )
         error = BatchError(
             f"the rescue's work (campaign {self._settings.campaign!r}) stopped after "
             f"{self.progress.done} outcomes recorded: {type(cause).__name__}: {cause}; "
-            f"{len(unrecorded)} outcomes it could not record are in outcomes; the ids it "
-            "did not finish stay in the campaign for a worker to lease",
+            f"{len(unrecorded)} outcomes it could not record are in outcomes; {left}",
             outcomes=unrecorded,
             progress=self.progress,
         )
@@ -142,6 +156,8 @@ class AsyncRescueWork:
             with self._guard:
                 settled = self._settled
             reply = await self._lease()
+            if self._lost is not None:
+                return None  # what is in flight finishes; the run then fails
             if reply is not None and reply.ids:
                 continue
             if reply is not None and not (reply.queued or reply.leased or self._pending):
@@ -172,16 +188,19 @@ class AsyncRescueWork:
         token = next(self._tokens)
         now = None if settings.clock is None else to_ms(self._now())
         args = settings.lease_args(token, want, now)
+        # Redis starts the lease after it was asked for: counted from here, a lease is
+        # taken for lapsed no later than it does, however slow the answer.
+        leased_at = monotonic()
         try:
             reply = read_lease(await self._redis.script("lease", settings.keys, args), want)
-            items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
             offset = from_ms(reply.now_ms) - utc_now()
         except (*RESCUE_REDIS_ERRORS, ValueError) as exc:
             self._failed(exc)
             return None
         self._answered()
         self._offset = offset
-        leased_at = monotonic()
+        self._lost = self._gone(reply.submitted)
+        items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
         with self._guard:
             for leased, item in zip(reply.ids, items, strict=True):
                 held = self._held.get(leased.message_id)
@@ -198,17 +217,36 @@ class AsyncRescueWork:
                 self._buffer.append(leased.message_id)
         return reply
 
+    def _gone(self, submitted: int) -> str | None:
+        """Why the campaign's data is gone, if Redis now holds fewer ids than before (or
+        none at all at the start); else ``None``."""
+        known, self._known = self._known, max(self._known, submitted)
+        if submitted >= known and submitted:
+            return None
+        if not known:
+            return (
+                f"Redis holds no ids for campaign {self._settings.campaign!r}: submit them "
+                "first (or the campaign was deleted, its ttl ran out, or a Redis restarted "
+                "without persistence lost it)"
+            )
+        return (
+            f"Redis no longer holds the campaign's data: it knew {known} ids, now "
+            f"{submitted} (a Redis restarted without persistence, a delete(), or a ttl "
+            "shorter than the time between writes); the outcomes recorded before are gone "
+            "with it, ids cancelled then answer already cancelled"
+        )
+
     def _record(self, outcome: CancelOutcome) -> None:
         """Queue ``outcome`` for the flusher, which records what came meanwhile in one
         call (so the calls to Redis do not hold the batch back)."""
         with self._guard:
             held = self._held.get(outcome.message_id)
-            no_request = outcome.error is not None and any(
+            by_the_clock = outcome.error is not None and any(
                 outcome.error.__cause__ is exc for exc in self._clock_failures
             )
-            if held is not None and no_request:
-                # Not sent as the clock failed: not final; its lease lapses, and the
-                # id goes back to the queue for a worker to lease.
+            if held is not None and by_the_clock:
+                # Not sent, or not retried, as the clock failed: not final; its lease
+                # lapses, and the id goes back to the queue for a worker to lease.
                 del self._held[outcome.message_id]
                 return
         if held is None:  # not leased by this run: nothing it may record
@@ -252,7 +290,7 @@ class AsyncRescueWork:
                 args = self._settings.record_args(entries)
                 try:
                     reply = await self._redis.script("record", self._settings.keys, args)
-                    recorded = read_flags(reply, len(entries))
+                    recorded = read_recorded(reply, len(entries))
                 except RESCUE_REDIS_ERRORS as exc:
                     with self._guard:
                         for entry in self._pending:  # kept through an outage
@@ -262,15 +300,20 @@ class AsyncRescueWork:
                 self._answered()
                 self._settle(entries, recorded)
 
-    def _settle(self, entries: list[Pending], recorded: tuple[bool, ...]) -> None:
+    def _settle(self, entries: list[Pending], recorded: tuple[int, ...]) -> None:
         with self._guard:
             self._settled.set()
             self._settled = AsyncEvent()
             del self._pending[: len(entries)]
-            for entry, ok in zip(entries, recorded, strict=True):
+            for entry, flag in zip(entries, recorded, strict=True):
                 self._held.pop(entry.message_id, None)
-                if ok:
+                if flag == 1:
                     self.progress = self.progress.add(entry.outcome)
+                elif flag == 2:
+                    logger.debug(
+                        "rescue: outcome of %r recorded already, the same, by another worker",
+                        entry.message_id,
+                    )
                 else:
                     logger.debug(
                         "rescue: outcome of %r not recorded: its lease was lost to another "
@@ -283,7 +326,7 @@ class AsyncRescueWork:
             await async_wait_for(self._done, self._settings.lease / 3)
             if self._done.is_set():
                 return
-            await self._flush()
+            # Not behind a flush: a slow record call must not let the leases lapse.
             await self._renew()
 
     async def _renew(self) -> None:

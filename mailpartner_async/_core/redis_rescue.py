@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from .errors import ConfigurationError, MailPartnerError
-from .models import BatchProgress
+from .models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
 from .redis_plan import RedisReplyError
-from .rescue_ledger import from_ms
+from .rescue import CANCEL_CUTOFF
+from .rescue_ledger import NO_SEND, decode_outcome, from_ms, scheduled
 
 __all__ = [
     "MAX_CAMPAIGN",
+    "MIN_LEASE",
     "LeaseReply",
     "Leased",
     "RedisUnavailableError",
@@ -30,11 +32,20 @@ __all__ = [
     "check_ttl",
     "read_flags",
     "read_lease",
+    "read_leased",
+    "read_ledger_page",
+    "read_queue_page",
+    "read_recorded",
     "read_status",
     "rescue_keys",
 ]
 
 MAX_CAMPAIGN: Final = 200
+# The shortest lease: longer than a lease call and a start take on a sound Redis. A
+# lease at or under the 2 s call deadline still never lets two workers start one id
+# (a worker counts its lease from before it asked), but a slow Redis can make it
+# lapse in the asking, and the id goes back to the queue.
+MIN_LEASE: Final = 1.0
 _SUFFIXES: Final = (
     "queue",
     "sends",
@@ -78,9 +89,15 @@ def rescue_keys(campaign: object) -> RescueKeys:
 
 
 def check_lease(lease: object) -> float:
-    """``lease``: a finite number of seconds over 0."""
+    """``lease``: a finite number of seconds, :data:`MIN_LEASE` or more."""
     if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease < math.inf:
         raise ConfigurationError(f"lease must be a positive number of seconds, got {lease!r}")
+    if lease < MIN_LEASE:
+        raise ConfigurationError(
+            f"lease must be at least {MIN_LEASE:g} s, got {lease!r}: a worker renews its "
+            "leases every third of it, and starts no id whose lease may have lapsed, so a "
+            "shorter one would lapse before its cancel starts"
+        )
     return float(lease)
 
 
@@ -106,12 +123,14 @@ class Leased:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LeaseReply:
     """:data:`LEASE`'s answer: Redis's now (ms), ids made final as too late, queued and
-    leased counts after the call, and the ids leased, earliest cut-off first."""
+    leased counts after the call, how many ids the campaign knows (``submitted``), and
+    the ids leased, earliest cut-off first."""
 
     now_ms: int
     late: int
     queued: int
     leased: int
+    submitted: int
     ids: tuple[Leased, ...]
 
 
@@ -132,25 +151,37 @@ def _count(value: object) -> int:
 
 def read_lease(reply: object, want: int) -> LeaseReply:
     """The :data:`LEASE` ``reply`` of a call that asked for ``want`` ids, checked."""
-    if not isinstance(reply, list) or len(reply) < 4 or (len(reply) - 4) % 3:
+    if not isinstance(reply, list) or len(reply) < 5 or (len(reply) - 5) % 3:
         raise RedisReplyError(f"not a lease: {type(reply).__name__}")
-    now_ms, late, queued, leased = (_count(item) for item in reply[:4])
+    now_ms, late, queued, leased, submitted = (_count(item) for item in reply[:5])
     ids = tuple(
         Leased(_text(reply[i]), _count(reply[i + 1]), _text(reply[i + 2]))
-        for i in range(4, len(reply), 3)
+        for i in range(5, len(reply), 3)
     )
     if now_ms == 0 or len(ids) > want or any(item.times < 1 for item in ids):
         raise RedisReplyError("an impossible lease")
-    return LeaseReply(now_ms, late, queued, leased, ids)
+    if leased < len(ids):
+        raise RedisReplyError("fewer leases than ids leased")
+    return LeaseReply(now_ms, late, queued, leased, submitted, ids)
 
 
 def read_flags(reply: object, expected: int) -> tuple[bool, ...]:
-    """The 1/0 list :data:`RENEW` and :data:`RECORD` return, ``expected`` long."""
+    """The 1/0 list :data:`RENEW` returns, ``expected`` long."""
+    return tuple(flag == 1 for flag in _flags(reply, expected, (0, 1)))
+
+
+def read_recorded(reply: object, expected: int) -> tuple[int, ...]:
+    """The list :data:`RECORD` returns, ``expected`` long: 1 recorded by this worker,
+    2 recorded before, the same, by another, 0 refused."""
+    return _flags(reply, expected, (0, 1, 2))
+
+
+def _flags(reply: object, expected: int, allowed: tuple[int, ...]) -> tuple[int, ...]:
     if not isinstance(reply, list) or len(reply) != expected:
         raise RedisReplyError(f"not {expected} flags: {type(reply).__name__}")
-    if any(type(flag) is not int or flag not in (0, 1) for flag in reply):
-        raise RedisReplyError("a flag other than 0 or 1")
-    return tuple(flag == 1 for flag in reply)
+    if any(type(flag) is not int or flag not in allowed for flag in reply):
+        raise RedisReplyError(f"a flag other than {' or '.join(map(str, allowed))}")
+    return tuple(reply)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,3 +269,49 @@ def _count_text(value: object) -> int:
     if not (text.isascii() and text.isdigit()):  # str.isdigit() takes "²", int() does not
         raise RedisReplyError(f"not a count: {text!r}")
     return int(text)
+
+
+def read_ledger_page(reply: object) -> tuple[bytes, list[CancelOutcome]]:
+    """The :data:`LEDGER_PAGE` ``reply``: the next cursor, and the outcomes of the page."""
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise RedisReplyError("not an HSCAN page")
+    cursor, page = reply
+    if not isinstance(cursor, bytes) or not isinstance(page, list) or len(page) % 2:
+        raise RedisReplyError("not an HSCAN page")
+    outcomes = []
+    for i in range(0, len(page), 2):
+        key, value = _text(page[i]), _text(page[i + 1])
+        try:
+            outcomes.append(decode_outcome(key, value))
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            raise RedisReplyError(f"a ledger entry the rescue never writes ({exc!r})") from None
+    return cursor, outcomes
+
+
+def read_queue_page(reply: object) -> tuple[datetime, bytes, list[BatchItem]]:
+    """The :data:`QUEUE_PAGE` ``reply``: Redis's now, the next cursor, and the queued
+    items of the page (as submitted: plain ids, or scheduled at cut-off + 5 min)."""
+    if not isinstance(reply, list) or len(reply) != 3:
+        raise RedisReplyError("not a page of the queue")
+    now_ms, cursor, page = reply
+    if not isinstance(cursor, bytes) or not isinstance(page, list) or len(page) % 2:
+        raise RedisReplyError("not a page of the queue")
+    now = _moment(_count(now_ms))
+    items: list[BatchItem] = []
+    for i in range(0, len(page), 2):
+        text, score = _text(page[i]), _text(page[i + 1])
+        try:
+            cut = float(score)
+            items.append(
+                text if cut == NO_SEND else ScheduledMessage(text, from_ms(cut) + CANCEL_CUTOFF)
+            )
+        except (ValueError, OverflowError):
+            raise RedisReplyError(f"a cut-off the rescue never writes: {score!r}") from None
+    return now, cursor, items
+
+
+def read_leased(reply: object) -> list[BatchItem]:
+    """The :data:`LEASED_PAGE` ``reply``: the ids leased now, as submitted."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise RedisReplyError("not the leased ids")
+    return [scheduled(_text(reply[i]), _text(reply[i + 1])) for i in range(0, len(reply), 2)]

@@ -7,7 +7,8 @@ script that writes gives every key of the campaign that TTL again, so each expir
 TTL after the campaign's last write. Times are Redis milliseconds since the epoch.
 
 KEYS: 1 queue (zset id -> cut-off), 2 sends (hash id -> "cut-off send-time"),
-3 leases (zset id -> lease expiry), 4 tokens (hash id -> lease token), 5 leased
+3 leases (zset id -> lease expiry), 4 tokens (hash id -> lease token; "=<token>"
+once final, the token that recorded it), 5 leased
 (hash id -> times leased), 6 ledger (hash id -> final outcome, JSON), 7 counts (hash
 outcome category -> count, and "done"), 8 recent (zset id -> when it became final),
 9 workers (zset worker name -> last seen).
@@ -38,8 +39,12 @@ local function expire_all()
     for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
   end
 end
+-- A sends value is "cut-off send-time"; nil for one that is not (corrupt data must
+-- not stop a script half-way: its writes before the error would stay).
 local function cutoff_of(value)
-  return tonumber(string.sub(value, 1, string.find(value, ' ', 1, true) - 1))
+  local space = value and string.find(value, ' ', 1, true)
+  if not space then return nil end
+  return tonumber(string.sub(value, 1, space - 1))
 end
 local function no_request(text)
   local decoded, fields = pcall(cjson.decode, text)
@@ -78,8 +83,8 @@ return added
 # cut-offs are leased; an id already past its cut-off (as the client's too_late has it)
 # is made final at once
 # ({"late": now, "send_at": ...}), without a lease (at most 5000 such per call).
-# Returns {Redis now, newly late, queued left, leased now, then for each leased id:
-# id, times leased, "cut-off send-time"}.
+# Returns {Redis now, newly late, queued left, leased now, submitted (ids the campaign
+# knows), then for each leased id: id, times leased, "cut-off send-time"}.
 LEASE: Final = (
     _HEAD
     + """
@@ -92,18 +97,20 @@ redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', rnow - 3600000)
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', rnow, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
-  local value = redis.call('HGET', KEYS[2], id)
-  if value and redis.call('HEXISTS', KEYS[6], id) == 0 then
-    redis.call('ZADD', KEYS[1], cutoff_of(value), id)
+  if redis.call('HEXISTS', KEYS[6], id) == 0 then
+    -- Its cut-off unreadable (or its sends value gone): queued first, as an id
+    -- without a send time; the provider's answer tells whether it was in time.
+    redis.call('ZADD', KEYS[1], cutoff_of(redis.call('HGET', KEYS[2], id)) or nosend, id)
   end
 end
-local out = {rnow, 0, 0, 0}
+local out = {rnow, 0, 0, 0, 0}
 local late, budget = 0, 5000
-while #out < 4 + 3 * want and budget > 0 do
+while #out < 5 + 3 * want and budget > 0 do
   local head = redis.call('ZPOPMIN', KEYS[1], 1)
   if #head == 0 then break end
   local id, cutoff = head[1], tonumber(head[2])
-  local value = redis.call('HGET', KEYS[2], id) or (head[2] .. ' ')
+  local value = redis.call('HGET', KEYS[2], id)
+  if not cutoff_of(value) then value = head[2] .. ' ' end
   if redis.call('HEXISTS', KEYS[6], id) == 1 then
     budget = budget - 1
   elseif cutoff ~= nosend and cutoff < now then
@@ -122,6 +129,7 @@ end
 out[2] = late
 out[3] = redis.call('ZCARD', KEYS[1])
 out[4] = redis.call('ZCARD', KEYS[3])
+out[5] = redis.call('HLEN', KEYS[2])
 expire_all()
 return out
 """
@@ -163,8 +171,11 @@ return out
 # an outage, or come after its lease may have lapsed), when the id is neither final
 # nor leased by a live other token; lenient 2 (an email stopped) even then: the id is
 # cancelled, and the other lease's request can only find it so (code 5).
-# Recording makes the id final and frees its lease, at once.
-# Returns one 1 (recorded, now or before with this same outcome) or 0 per outcome.
+# Recording makes the id final and frees its lease, at once; the id's token becomes
+# "=<token>", naming who recorded it.
+# Returns per outcome: 1 recorded by this token (now, or by an earlier call whose
+# answer was lost), 2 recorded before, the same, under another token (the worker does
+# not count it as its own), 0 refused.
 RECORD: Final = (
     _HEAD
     + """
@@ -181,9 +192,12 @@ for i = 2, #ARGV, 6 do
     redis.call('HINCRBY', KEYS[7], 'too_late', -1)
     redis.call('HINCRBY', KEYS[7], 'done', -1)
     final(id, json, ARGV[i + 3], rnow)
+    redis.call('HSET', KEYS[4], id, '=' .. token)
     ok = true
   elseif known then
-    ok = known == json
+    if known == json then
+      ok = redis.call('HGET', KEYS[4], id) == '=' .. token or 2
+    end
   else
     local holder = redis.call('HGET', KEYS[4], id)
     if holder == token then
@@ -197,11 +211,11 @@ for i = 2, #ARGV, 6 do
       redis.call('HSETNX', KEYS[2], id, ARGV[i + 5])
       redis.call('ZREM', KEYS[1], id)
       redis.call('ZREM', KEYS[3], id)
-      redis.call('HDEL', KEYS[4], id)
+      redis.call('HSET', KEYS[4], id, '=' .. token)
       final(id, json, ARGV[i + 3], rnow)
     end
   end
-  out[#out + 1] = ok and 1 or 0
+  if ok == 2 then out[#out + 1] = 2 else out[#out + 1] = ok and 1 or 0 end
 end
 expire_all()
 return out
@@ -227,15 +241,14 @@ return {
 """
 )
 
-# ARGV: ttl (unused), first, last (ranks in the queue). Returns {Redis now, then
-# id, cut-off for each queued id of those ranks}.
+# ARGV: ttl (unused), cursor, count. Returns {Redis now, next cursor, {id, cut-off,
+# ...}}: a ZSCAN page, so that workers popping the queue meanwhile make the reader
+# miss no id that stays queued (ranks would shift under it).
 QUEUE_PAGE: Final = (
     _HEAD
     + """
-local out = {rnow}
-local page = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'WITHSCORES')
-for i = 1, #page do out[#out + 1] = page[i] end
-return out
+local page = redis.call('ZSCAN', KEYS[1], ARGV[2], 'COUNT', ARGV[3])
+return {rnow, page[1], page[2]}
 """
 )
 

@@ -92,13 +92,18 @@ def queue_entry(item: object) -> QueueEntry:
 
 
 def scheduled(message_id: str, sends: str) -> BatchItem:
-    """The batch item of a leased id, from its sends value; ``ValueError`` if bad."""
-    score, _, send_at = sends.partition(" ")
-    int(score)  # a sends value always starts with its score
-    if not send_at:
+    """The batch item of a leased id, from its sends value ("cut-off send-time").
+
+    Without a send time, or with one that cannot be read (not written by the rescue,
+    or naive), the plain id: it is cancelled without a cut-off check, and the
+    provider's answer tells whether it was in time. Corrupt data costs at most a
+    request, and never strands the id.
+    """
+    _, _, send_at = sends.partition(" ")
+    try:
+        return ScheduledMessage(message_id, datetime.fromisoformat(send_at))
+    except ValueError:  # no send time, not ISO 8601, or naive
         return message_id
-    moment = datetime.fromisoformat(send_at)
-    return ScheduledMessage(message_id, moment)
 
 
 def encode_outcome(outcome: CancelOutcome) -> tuple[str, str]:

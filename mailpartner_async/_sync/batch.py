@@ -295,6 +295,7 @@ class _Run:
         message_id = _message_id(item)
         text = _id_text(message_id)
         late_retry: LateRetry | None = None
+        clock_failed: list[Exception] = []
         if isinstance(item, ScheduledMessage):
             try:
                 now = self.rules.now()
@@ -303,7 +304,7 @@ class _Run:
             skipped = _too_late_outcome(item, now)
             if skipped is not None:
                 return self._settled(skipped)
-            late_retry = self._late_retry(item)
+            late_retry = self._late_retry(item, clock_failed)
         try:
             self.rules.started(text)
         except UnicodeEncodeError as exc:
@@ -311,17 +312,23 @@ class _Run:
         except Exception as exc:
             return self._not_sent(text, "the journal could not record a start", exc)
         outcome = _outcome(self.call, message_id, self.halt, late_retry)
+        if clock_failed and outcome.error is not None:
+            # Not retried as the clock failed: the error says so, and is caused by it
+            # (a rescue takes such an outcome for not final).
+            outcome.error.__cause__ = clock_failed[0]
         return self._settled(outcome)
 
-    def _late_retry(self, message: ScheduledMessage) -> LateRetry:
+    def _late_retry(self, message: ScheduledMessage, clock_failed: list[Exception]) -> LateRetry:
         """What stops a retry of ``message`` whose start would fall after its cut-off,
-        read on the batch's clock; a clock that fails stops the retry and the batch."""
+        read on the batch's clock; a clock that fails (kept in ``clock_failed``) stops
+        the retry and the batch."""
         cutoff_at = cutoff(message.send_at)
 
         def refused(wait: float) -> str | None:
             try:
                 now = self.rules.now()
             except Exception as exc:
+                clock_failed.append(exc)
                 self.fail("the clock failed", exc)
                 return f"not retried: the clock failed ({type(exc).__name__}: {exc})"
             return retry_past_cutoff(now, cutoff_at, wait)

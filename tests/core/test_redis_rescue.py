@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailpartner_async import (
     AlreadyCancelledError,
@@ -31,6 +33,7 @@ from mailpartner_async._core.redis_rescue import (
     check_ttl,
     read_flags,
     read_lease,
+    read_recorded,
     read_status,
     rescue_keys,
 )
@@ -96,6 +99,12 @@ def test_a_lease_is_a_positive_finite_number_of_seconds(lease: object) -> None:
         check_lease(lease)
 
 
+@pytest.mark.parametrize("lease", [0.001, 0.5, 0.999])
+def test_a_lease_under_a_second_is_refused_with_the_reason(lease: float) -> None:
+    with pytest.raises(ConfigurationError, match=r"lease must be at least 1 s, got .*lapse"):
+        check_lease(lease)
+
+
 @pytest.mark.parametrize("ttl", [0, -5, float("inf"), False, "60"])
 def test_a_ttl_is_none_or_a_positive_finite_number_of_seconds(ttl: object) -> None:
     with pytest.raises(ConfigurationError, match="ttl must be"):
@@ -103,20 +112,26 @@ def test_a_ttl_is_none_or_a_positive_finite_number_of_seconds(ttl: object) -> No
 
 
 def test_good_lease_and_ttl_come_back_as_floats() -> None:
-    assert (check_lease(1), check_lease(0.5), check_ttl(None), check_ttl(3600)) == (
+    assert (check_lease(1), check_lease(2.5), check_ttl(None), check_ttl(3600)) == (
         1.0,
-        0.5,
+        2.5,
         None,
         3600.0,
     )
 
 
-GOOD_LEASE = [NOW_MS, 1, 3, 2, b"300", 1, b"123 2030-01-01T12:10:00+00:00", b"p", 2, b"-7 "]
+GOOD_LEASE = [NOW_MS, 1, 3, 2, 9, b"300", 1, b"123 2030-01-01T12:10:00+00:00", b"p", 2, b"-7 "]
 
 
 def test_a_lease_reply_is_read_in_order() -> None:
     reply = read_lease(GOOD_LEASE, 2)
-    assert (reply.now_ms, reply.late, reply.queued, reply.leased) == (NOW_MS, 1, 3, 2)
+    assert (reply.now_ms, reply.late, reply.queued, reply.leased, reply.submitted) == (
+        NOW_MS,
+        1,
+        3,
+        2,
+        9,
+    )
     assert reply.ids == (
         Leased("300", 1, "123 2030-01-01T12:10:00+00:00"),
         Leased("p", 2, "-7 "),
@@ -125,18 +140,19 @@ def test_a_lease_reply_is_read_in_order() -> None:
 
 BROKEN_LEASES = {
     "not a list": b"ok",
-    "too short": [NOW_MS, 0, 0],
-    "a partial id": [NOW_MS, 0, 0, 1, b"300", 1],
+    "too short": [NOW_MS, 0, 0, 0],
+    "a partial id": [NOW_MS, 0, 0, 1, 1, b"300", 1],
     "more ids than asked": [*GOOD_LEASE, b"q", 1, b"-7 "],
-    "a text count": [NOW_MS, b"0", 0, 0],
-    "a negative count": [NOW_MS, -1, 0, 0],
-    "a zero time": [0, 0, 0, 0],
-    "a double": [NOW_MS, 0.5, 0, 0],
-    "a boolean": [NOW_MS, True, 0, 0],
-    "an id that is a number": [NOW_MS, 0, 0, 1, 300, 1, b"-7 "],
-    "leased zero times": [NOW_MS, 0, 0, 1, b"300", 0, b"-7 "],
-    "an id not in UTF-8": [NOW_MS, 0, 0, 1, b"\xff", 1, b"-7 "],
-    "a nested list": [[NOW_MS], 0, 0, 0],
+    "a text count": [NOW_MS, b"0", 0, 0, 0],
+    "a negative count": [NOW_MS, -1, 0, 0, 0],
+    "a zero time": [0, 0, 0, 0, 0],
+    "a double": [NOW_MS, 0.5, 0, 0, 0],
+    "a boolean": [NOW_MS, True, 0, 0, 0],
+    "an id that is a number": [NOW_MS, 0, 0, 1, 1, 300, 1, b"-7 "],
+    "leased zero times": [NOW_MS, 0, 0, 1, 1, b"300", 0, b"-7 "],
+    "an id not in UTF-8": [NOW_MS, 0, 0, 1, 1, b"\xff", 1, b"-7 "],
+    "a nested list": [[NOW_MS], 0, 0, 0, 0],
+    "fewer leased than handed out": [NOW_MS, 0, 0, 0, 1, b"300", 1, b"-7 "],
 }
 
 
@@ -149,6 +165,13 @@ def test_a_lease_reply_that_the_script_never_gives_is_a_reply_error(case: str) -
 def test_flags_read_as_booleans_in_order() -> None:
     assert read_flags([1, 0, 1], 3) == (True, False, True)
     assert read_flags([], 0) == ()
+
+
+def test_record_flags_tell_recorded_here_from_recorded_the_same_by_another() -> None:
+    assert read_recorded([1, 2, 0], 3) == (1, 2, 0)
+    for reply in ([3], [-1], [b"2"], [True], [2.0]):
+        with pytest.raises(RedisReplyError, match="a flag other than 0 or 1 or 2"):
+            read_recorded(reply, 1)
 
 
 @pytest.mark.parametrize(
@@ -222,8 +245,23 @@ def test_a_leased_id_becomes_the_item_it_was_submitted_as() -> None:
     message = ScheduledMessage("300", NOW + timedelta(minutes=10))
     assert scheduled("300", queue_entry(message).sends) == message
     assert scheduled("p", queue_entry("p").sends) == "p"
-    with pytest.raises(ValueError, match="invalid literal"):
-        scheduled("p", "x 2030")
+
+
+@given(st.text())
+def test_a_sends_value_of_any_text_gives_the_id_or_an_aware_scheduled_message(
+    sends: str,
+) -> None:
+    item = scheduled("p", sends)
+    assert item == "p" or (
+        isinstance(item, ScheduledMessage) and item.send_at.utcoffset() is not None
+    )
+
+
+@pytest.mark.parametrize(
+    "sends", ["", "x", "123", "123 ", "x 2030", "1 2030-01-01T12:00:00", "1 tomorrow", "1 \x00"]
+)
+def test_a_sends_value_without_a_readable_aware_send_time_gives_the_plain_id(sends: str) -> None:
+    assert scheduled("p", sends) == "p"
 
 
 def _result(code: CancelCode, attempts: int = 1) -> CancelResult:

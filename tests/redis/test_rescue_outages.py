@@ -16,7 +16,7 @@ import anyio
 import pytest
 import redis
 
-from mailpartner_async import AsyncMailPartner
+from mailpartner_async import AsyncMailPartner, BatchError
 from mailpartner_async._core.redis_rescue import rescue_keys
 from mailpartner_async.redis import AsyncRedisRescue, RedisRescue, RedisUnavailableError
 from mailpartner_async.testing import FakeMailPartner
@@ -156,7 +156,7 @@ async def test_a_worker_leases_nothing_from_a_broken_redis_and_warns_once(
 
 @pytest.mark.anyio
 @pytest.mark.slow
-async def test_a_redis_restarted_mid_work_loses_no_outcome_and_warns_once_each_way(
+async def test_a_redis_restarted_empty_mid_work_records_what_was_held_then_names_the_loss(
     redis_server: RedisServer,
     campaign: str,
     server: ScriptedServer,
@@ -182,13 +182,20 @@ async def test_a_redis_restarted_mid_work_loses_no_outcome_and_warns_once_each_w
             cutter = threading.Thread(target=outage)
             cutter.start()
             try:
-                with anyio.fail_after(60):
-                    progress = await rescue.work(client)
+                with anyio.fail_after(60), pytest.raises(BatchError) as caught:
+                    await rescue.work(client)
             finally:
                 cutter.join()
             after = {o.message_id: o async for o in rescue.outcomes()}
+    # Redis came back without the campaign: the run ends, saying what was lost and
+    # what to do, instead of taking an empty queue for a finished campaign.
+    error = caught.value
+    assert "Redis no longer holds the campaign's data: it knew 40 ids, now " in error.message
+    assert "submit the campaign again" in error.message
+    assert error.outcomes == []
+    progress = error.progress
     requested = [str(r.message_id) for r in server.requests]
-    assert len(requested) == len(set(requested))  # none sent twice
+    assert len(requested) == len(set(requested)) < len(ids)  # none sent twice
     # Every answer the worker got was recorded: before the outage in the old Redis,
     # after it (the ids it held meanwhile) in the new one.
     assert progress.done == len(requested) == progress.cancelled
