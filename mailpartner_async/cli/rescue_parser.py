@@ -13,6 +13,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .._core.errors import ConfigurationError
+from .._core.redis_rescue import MIN_LEASE, check_lease
 from .._core.settings import DEFAULT_RATE_LIMIT
 from .converters import positive_int, positive_seconds
 from .parser import add_client_options, add_input_options
@@ -111,10 +113,11 @@ def _work_parser(steps: Any, keys: Sequence[str]) -> argparse.ArgumentParser:
     )
     work.add_argument(
         "--lease",
-        type=positive_seconds,
+        type=_lease,
         default=30.0,
         metavar="SECONDS",
-        help="how long this worker holds an id before another worker may take it back",
+        help="how long this worker holds an id before another worker may take it back "
+        f"(at least {MIN_LEASE:g})",
     )
     add_client_options(work)
     # Not offered: its outcomes would be recorded in the campaign as real ones.
@@ -137,3 +140,13 @@ def _status_parser(steps: Any, keys: Sequence[str]) -> argparse.ArgumentParser:
         "--json", action="store_true", help="print it as one JSON object, for scripts"
     )
     return status
+
+
+def _lease(text: str) -> float:
+    seconds = positive_seconds(text)
+    try:
+        return check_lease(seconds)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds of at least {MIN_LEASE:g}, got {text!r}"
+        ) from exc

@@ -347,6 +347,7 @@ def test_a_campaign_name_the_rescue_refuses_exits_2(redis_server: RedisServer) -
     [
         pytest.param(("submit", "--pools", "0", "x"), "--pools", id="pools-0"),
         pytest.param(("work", "--lease", "0"), "--lease", id="lease-0"),
+        pytest.param(("work", "--lease", "0.5"), "of at least 1, got", id="lease-under-1-s"),
         pytest.param(("status", "--bogus"), "--bogus", id="unknown-flag"),
     ],
 )
