@@ -12,7 +12,6 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-import threading
 from typing import Final
 
 import anyio
@@ -35,6 +34,7 @@ from .._core.redis_plan import (
     Reservation,
     read_reservation,
 )
+from .._redis_calls import call_within_deadline
 
 __all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
 
@@ -91,25 +91,8 @@ class AsyncRedisScripts:
             with anyio.fail_after(deadline):
                 return await script(keys=keys, args=args)
         else:
-            # A blocking read cannot be cancelled: closing the pool's sockets ends it.
-            expired = threading.Event()
-
-            def expire() -> None:
-                expired.set()
-                self._client.connection_pool.disconnect(inuse_connections=True)
-
-            watchdog = threading.Timer(deadline, expire)
-            watchdog.start()
-            try:
-                return script(keys=keys, args=args)
-            except Exception:
-                # Whatever a read of a socket closed under it raises (redis-py may
-                # raise ValueError on a closed file) is the deadline's doing.
-                if expired.is_set():
-                    raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
-                raise
-            finally:
-                watchdog.cancel()
+            pool = self._client.connection_pool
+            return call_within_deadline(pool, deadline, lambda: script(keys=keys, args=args))
 
     async def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the

@@ -15,7 +15,6 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-import threading
 from typing import Final
 
 from redis import Redis, RedisError
@@ -31,6 +30,7 @@ from .._core.redis_plan import (
     Reservation,
     read_reservation,
 )
+from .._redis_calls import call_within_deadline
 
 __all__ = ["REDIS_ERRORS", "RedisScripts"]
 
@@ -83,24 +83,8 @@ class RedisScripts:
         """``script`` run, given up after the plan's ``call_deadline`` however its reply
         trickles in (redis-py's socket time-out bounds each read, not the call)."""
         deadline = self._plan.call_deadline
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            self._client.connection_pool.disconnect(inuse_connections=True)
-
-        watchdog = threading.Timer(deadline, expire)
-        watchdog.start()
-        try:
-            return script(keys=keys, args=args)
-        except Exception:
-            # Whatever a read of a socket closed under it raises (redis-py may
-            # raise ValueError on a closed file) is the deadline's doing.
-            if expired.is_set():
-                raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
-            raise
-        finally:
-            watchdog.cancel()
+        pool = self._client.connection_pool
+        return call_within_deadline(pool, deadline, lambda: script(keys=keys, args=args))
 
     def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the
