@@ -1,20 +1,26 @@
-"""A blocking call to Redis given up at its deadline.
+"""What a call to Redis raises, and a blocking call given up at its deadline.
 
-Shared by the budget's scripts and the fleet rescue (their sync twins, and the async
-ones' worker threads under trio): sync by nature (a thread's read, a timer), so it is
-written once here rather than in ``_async/``. Needs the ``redis`` extra; only the
-redis modules import it.
+Shared by the budget's scripts and the fleet rescue. The blocking call (their sync
+twins', and the async ones' worker threads' under trio) is sync by nature (a thread's
+read, a timer), so it is written once here rather than in ``_async/``. Needs the
+``redis`` extra; only the redis modules import it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from redis import ConnectionPool
+from redis import ConnectionPool, RedisError
 
-__all__ = ["call_within_deadline"]
+from ._core.redis_plan import RedisReplyError
+
+__all__ = ["REDIS_ERRORS", "call_within_deadline"]
+
+# What a call to Redis raises when Redis is away, too slow, or answers nonsense
+# (TimeoutError, the deadline's, is an OSError).
+REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
 
 T = TypeVar("T")
 

@@ -12,10 +12,7 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-from typing import Final
-
 import anyio
-from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
@@ -30,17 +27,12 @@ from .._core.redis_plan import (
     PAUSE,
     RESERVE,
     RedisPlan,
-    RedisReplyError,
     Reservation,
     read_reservation,
 )
-from .._redis_calls import call_within_deadline
+from .._redis_calls import REDIS_ERRORS, call_within_deadline
 
-__all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
-
-# What a call to Redis raises when Redis is away, too slow, or answers nonsense
-# (TimeoutError, the deadline's, is an OSError).
-REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["AsyncRedisScripts"]
 
 
 class AsyncRedisScripts:

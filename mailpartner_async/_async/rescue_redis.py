@@ -12,7 +12,7 @@ once, for the caller to handle. Needs the ``redis`` extra.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
 from .._core.errors import ConfigurationError, MailPartnerError
-from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
+from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, check_redis_url
 from .._core.secrets import Secret
 from .._redis_calls import call_within_deadline
 from .loop_guard import AsyncLoopGuard, on_asyncio
@@ -32,10 +32,7 @@ if True:  # ASYNC: redis-py's asyncio client
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
 
-__all__ = ["RESCUE_REDIS_ERRORS", "AsyncRescueRedis", "usable_redis_url"]
-
-# What a call raises when Redis is away, too slow, or answers nonsense.
-RESCUE_REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["AsyncRescueRedis", "usable_redis_url"]
 
 Args = Sequence[str | int | float]
 

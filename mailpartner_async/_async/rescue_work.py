@@ -39,8 +39,9 @@ from .._core.rescue_ledger import (
     settled_on_release,
     to_ms,
 )
+from .._redis_calls import REDIS_ERRORS
 from .client import AsyncMailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
+from .rescue_redis import AsyncRescueRedis
 
 __all__ = ["AsyncRescueWork"]
 
@@ -176,7 +177,7 @@ class AsyncRescueWork:
             reply = read_lease(await self._redis.script("lease", settings.keys, args), want)
             items = [scheduled(leased.message_id, leased.sends) for leased in reply.ids]
             offset = from_ms(reply.now_ms) - utc_now()
-        except (*RESCUE_REDIS_ERRORS, ValueError) as exc:
+        except (*REDIS_ERRORS, ValueError) as exc:
             self._failed(exc)
             return None
         self._answered()
@@ -253,7 +254,7 @@ class AsyncRescueWork:
                 try:
                     reply = await self._redis.script("record", self._settings.keys, args)
                     recorded = read_flags(reply, len(entries))
-                except RESCUE_REDIS_ERRORS as exc:
+                except REDIS_ERRORS as exc:
                     with self._guard:
                         for entry in self._pending:  # kept through an outage
                             entry.lenient = True
@@ -299,7 +300,7 @@ class AsyncRescueWork:
             try:
                 reply = await self._redis.script("renew", settings.keys, settings.renew_args(part))
                 kept = read_flags(reply, len(part))
-            except RESCUE_REDIS_ERRORS as exc:
+            except REDIS_ERRORS as exc:
                 self._failed(exc)
                 return
             self._answered()

@@ -56,9 +56,10 @@ from .._core.rescue_ledger import (
     scheduled,
 )
 from .._core.secrets import Secret, redact
+from .._redis_calls import REDIS_ERRORS
 from .batch import check_clock, check_ids
 from .client import MailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, RescueRedis, usable_redis_url
+from .rescue_redis import RescueRedis, usable_redis_url
 from .rescue_work import RescueWork
 
 __all__ = ["RedisRescue"]
@@ -291,13 +292,13 @@ class RedisRescue:
         raised as ours."""
         try:
             return self._redis.script(name, self._layout.all, args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     def _command(self, *args: str) -> object:
         try:
             return self._redis.command(*args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     def _unavailable(self, exc: BaseException) -> NoReturn:

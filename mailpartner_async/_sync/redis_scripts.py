@@ -15,9 +15,7 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-from typing import Final
-
-from redis import Redis, RedisError
+from redis import Redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
@@ -26,17 +24,12 @@ from .._core.redis_plan import (
     PAUSE,
     RESERVE,
     RedisPlan,
-    RedisReplyError,
     Reservation,
     read_reservation,
 )
-from .._redis_calls import call_within_deadline
+from .._redis_calls import REDIS_ERRORS, call_within_deadline
 
-__all__ = ["REDIS_ERRORS", "RedisScripts"]
-
-# What a call to Redis raises when Redis is away, too slow, or answers nonsense
-# (TimeoutError, the deadline's, is an OSError).
-REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["RedisScripts"]
 
 
 class RedisScripts:

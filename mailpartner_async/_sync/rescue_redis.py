@@ -15,7 +15,7 @@ once, for the caller to handle. Needs the ``redis`` extra.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from redis import ConnectionPool as BlockingPool
 from redis import Redis as BlockingRedis
@@ -24,14 +24,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
 from .._core.errors import ConfigurationError
-from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
+from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, check_redis_url
 from .._core.secrets import Secret
 from .._redis_calls import call_within_deadline
 
-__all__ = ["RESCUE_REDIS_ERRORS", "RescueRedis", "usable_redis_url"]
-
-# What a call raises when Redis is away, too slow, or answers nonsense.
-RESCUE_REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["RescueRedis", "usable_redis_url"]
 
 Args = Sequence[str | int | float]
 
