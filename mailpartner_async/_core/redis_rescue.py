@@ -10,7 +10,6 @@ an unreachable Redis, as the rate limiter does.
 from __future__ import annotations
 
 import dataclasses
-import math
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -18,6 +17,7 @@ from .errors import ConfigurationError, MailPartnerError
 from .models import BatchProgress
 from .redis_plan import RedisReplyError
 from .rescue_ledger import from_ms
+from .settings import check_seconds
 
 __all__ = [
     "MAX_CAMPAIGN",
@@ -79,18 +79,12 @@ def rescue_keys(campaign: object) -> RescueKeys:
 
 def check_lease(lease: object) -> float:
     """``lease``: a finite number of seconds over 0."""
-    if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease < math.inf:
-        raise ConfigurationError(f"lease must be a positive number of seconds, got {lease!r}")
-    return float(lease)
+    return check_seconds("lease", lease)
 
 
 def check_ttl(ttl: object) -> float | None:
     """``ttl``: ``None``, or a finite number of seconds over 0."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
-        raise ConfigurationError(f"ttl must be None or a positive number of seconds, got {ttl!r}")
-    return float(ttl)
+    return check_seconds("ttl", ttl, or_none=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,10 +4,9 @@ or raises ``argparse.ArgumentTypeError`` with one line saying what is expected."
 from __future__ import annotations
 
 import argparse
-import math
 
 from .._core.errors import ConfigurationError
-from .._core.settings import check_count, check_local_address
+from .._core.settings import check_count, check_local_address, check_seconds
 
 __all__ = ["port", "positive_int", "positive_seconds", "rate_limit", "source_address"]
 
@@ -23,12 +22,11 @@ def positive_int(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return seconds
+        return check_seconds("the value", float(text))
+    except ValueError:  # ConfigurationError is one too
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds, got {text!r}"
+        ) from None
 
 
 def port(text: str) -> int:

@@ -23,7 +23,7 @@ from .._async.client import AsyncMailPartner
 from .._async.fake_transport import FakeAsyncTransport
 from .._core.errors import ConfigurationError
 from .._core.secrets import redact_params
-from .._core.settings import RetryPolicy, check_count
+from .._core.settings import RetryPolicy, check_count, check_seconds
 from .._sync.fake_transport import FakeTransport
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
@@ -121,15 +121,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_window(seconds: object) -> float:
-    number = math.nan
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        number = float(seconds)
-    if not 0 < number < math.inf:
-        raise ValueError(f"rate_window must be a positive number of seconds: {seconds!r}")
-    return number
-
-
 class FakeMailPartner:
     """An in-memory fake of the provider's ``message-cancel`` endpoint, for your tests.
 
@@ -185,7 +176,7 @@ class FakeMailPartner:
         self._schedule_unknown = schedule_unknown
         self._rate_limit = rate_limit_per_minute
         self._rate_clock = rate_clock or time.monotonic
-        self._rate_window = _check_window(rate_window)
+        self._rate_window = check_seconds("rate_window", rate_window)
         self._lock = threading.Lock()
         self._messages: dict[str, _Message] = {}
         self._requests: list[RecordedRequest] = []
