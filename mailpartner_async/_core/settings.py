@@ -28,6 +28,7 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CLIENT_ADDRESS",
     "DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
@@ -182,6 +183,10 @@ def _refuse_hidden_characters(base_url: str) -> None:
 LOCAL_ADDRESS_EXTENSION: Final = "mailpartner.local_address"
 """The request extension carrying a client's ``local_address`` to a transport object
 that makes no connection but answers as if from that address (the fake's)."""
+
+DEFAULT_CLIENT_ADDRESS: Final = "127.0.0.1"
+"""The address the fake counts a request from when it knows none: in process, a
+client without ``local_address``; over HTTP, a peer with no address (a Unix socket)."""
 
 
 def check_local_address(value: object) -> str | None:

@@ -23,7 +23,12 @@ from .._async.client import AsyncMailPartner
 from .._async.fake_transport import FakeAsyncTransport
 from .._core.errors import ConfigurationError
 from .._core.secrets import redact_params
-from .._core.settings import RetryPolicy, check_count, check_seconds
+from .._core.settings import (
+    DEFAULT_CLIENT_ADDRESS,
+    RetryPolicy,
+    check_count,
+    check_seconds,
+)
 from .._sync.fake_transport import FakeTransport
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
@@ -88,7 +93,7 @@ class RecordedRequest:
     status: int | None
     code: int | None
     fault: FaultKind | None = None
-    client_address: str = "127.0.0.1"
+    client_address: str = DEFAULT_CLIENT_ADDRESS
 
     @property
     def message_id(self) -> str | None:
@@ -316,7 +321,7 @@ class FakeMailPartner:
         path: str,
         params: Iterable[tuple[str, str]],
         *,
-        client_address: str = "127.0.0.1",
+        client_address: str = DEFAULT_CLIENT_ADDRESS,
     ) -> FakeResponse:
         """Answer one request: the whole fake, with no I/O.
 
