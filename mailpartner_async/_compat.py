@@ -5,6 +5,8 @@ and ``async_*`` functions here; ``scripts/generate_sync.py`` renames them to the
 sync twins to make ``_sync/``. The one difference the source handles itself: an
 anyio cancel scope interrupts any await, a thread is never interrupted, so the sync
 :class:`CancelScope` only records the request and the source checks its own stop.
+The sync task group and cancel scope have a little logic of their own: they are in
+:mod:`mailpartner_async._threads`, and named here with the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+
+from ._threads import CancelScope, TaskGroup
 
 __all__ = [
     "AsyncCancelScope",
@@ -149,51 +153,6 @@ class _AsyncOverSync(Generic[T]):
 def async_iterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
     """An async iterator over a sync or an async iterable."""
     return aiter(items) if isinstance(items, AsyncIterable) else _AsyncOverSync(iter(items))
-
-
-class CancelScope:
-    """A thread cannot be cancelled: :meth:`cancel` only records that it was asked."""
-
-    def __init__(self, *, shield: bool = False) -> None:
-        self.cancel_called = False
-
-    def __enter__(self) -> CancelScope:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def cancel(self) -> None:
-        self.cancel_called = True
-
-
-class TaskGroup:
-    """One thread per :meth:`start_soon`; leaving the block joins them and raises
-    what they raised as an ``ExceptionGroup``, as an anyio task group does."""
-
-    def __init__(self) -> None:
-        self._threads: list[threading.Thread] = []
-        self._errors: list[Exception] = []
-
-    def __enter__(self) -> TaskGroup:
-        return self
-
-    def start_soon(self, func: Callable[[], object]) -> None:
-        def run() -> None:
-            try:
-                func()
-            except Exception as exc:
-                self._errors.append(exc)
-
-        thread = threading.Thread(target=run, name=f"mailpartner-worker-{len(self._threads)}")
-        self._threads.append(thread)
-        thread.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        for thread in self._threads:
-            thread.join()
-        if self._errors:
-            raise ExceptionGroup("a worker raised", self._errors)
 
 
 async_move_on_after = anyio.move_on_after

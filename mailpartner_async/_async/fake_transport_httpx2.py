@@ -16,11 +16,9 @@ from typing import Protocol
 import httpx2
 
 from .._compat import async_sleep
-from .._core.settings import LOCAL_ADDRESS_EXTENSION
+from .._core.settings import DEFAULT_CLIENT_ADDRESS, LOCAL_ADDRESS_EXTENSION
 
 __all__ = ["FakeAPI", "FakeAnswer", "FakeAsyncTransport"]
-
-_DEFAULT_CLIENT_ADDRESS = "127.0.0.1"
 
 
 class FakeAnswer(Protocol):
@@ -95,7 +93,7 @@ class FakeAsyncTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Answer ``request`` from the fake (or raise the injected transport error)."""
         await async_sleep(0)
-        address = request.extensions.get(LOCAL_ADDRESS_EXTENSION, _DEFAULT_CLIENT_ADDRESS)
+        address = request.extensions.get(LOCAL_ADDRESS_EXTENSION, DEFAULT_CLIENT_ADDRESS)
         answer = self.fake.handle(
             request.method,
             request.url.path,

@@ -19,8 +19,8 @@ from .._core.redis_plan import (
     RedisReplyError,
     Reservation,
 )
+from .._redis_calls import REDIS_ERRORS
 from .pacer import AsyncPacer
-from .redis_scripts import REDIS_ERRORS
 
 __all__ = ["AsyncRedisPacer", "AsyncSharedBudget"]
 

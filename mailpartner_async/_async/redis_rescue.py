@@ -49,9 +49,10 @@ from .._core.rescue import Clock, RescuePlan, checked_now, plan_rescue
 from .._core.rescue_calls import WorkSettings
 from .._core.rescue_ledger import QueueEntry, queue_entry
 from .._core.secrets import Secret, redact
+from .._redis_calls import REDIS_ERRORS
 from .batch import check_clock, check_ids
 from .client import AsyncMailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis, usable_redis_url
+from .rescue_redis import AsyncRescueRedis, usable_redis_url
 from .rescue_work import AsyncRescueWork
 
 __all__ = ["AsyncRedisRescue"]
@@ -286,13 +287,13 @@ class AsyncRedisRescue:
         raised as ours."""
         try:
             return await self._redis.script(name, self._layout.all, args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     async def _command(self, *args: str) -> object:
         try:
             return await self._redis.command(*args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     def _unavailable(self, exc: BaseException) -> NoReturn:

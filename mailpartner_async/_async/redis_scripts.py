@@ -12,11 +12,7 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-import threading
-from typing import Final
-
 import anyio
-from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
@@ -31,16 +27,12 @@ from .._core.redis_plan import (
     PAUSE,
     RESERVE,
     RedisPlan,
-    RedisReplyError,
     Reservation,
     read_reservation,
 )
+from .._redis_calls import REDIS_ERRORS, call_within_deadline
 
-__all__ = ["REDIS_ERRORS", "AsyncRedisScripts"]
-
-# What a call to Redis raises when Redis is away, too slow, or answers nonsense
-# (TimeoutError, the deadline's, is an OSError).
-REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["AsyncRedisScripts"]
 
 
 class AsyncRedisScripts:
@@ -91,25 +83,8 @@ class AsyncRedisScripts:
             with anyio.fail_after(deadline):
                 return await script(keys=keys, args=args)
         else:
-            # A blocking read cannot be cancelled: closing the pool's sockets ends it.
-            expired = threading.Event()
-
-            def expire() -> None:
-                expired.set()
-                self._client.connection_pool.disconnect(inuse_connections=True)
-
-            watchdog = threading.Timer(deadline, expire)
-            watchdog.start()
-            try:
-                return script(keys=keys, args=args)
-            except Exception:
-                # Whatever a read of a socket closed under it raises (redis-py may
-                # raise ValueError on a closed file) is the deadline's doing.
-                if expired.is_set():
-                    raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
-                raise
-            finally:
-                watchdog.cancel()
+            pool = self._client.connection_pool
+            return call_within_deadline(pool, deadline, lambda: script(keys=keys, args=args))
 
     async def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the

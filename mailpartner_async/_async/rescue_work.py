@@ -45,8 +45,9 @@ from .._core.rescue_ledger import (
     settled_on_release,
     to_ms,
 )
+from .._redis_calls import REDIS_ERRORS
 from .client import AsyncMailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, AsyncRescueRedis
+from .rescue_redis import AsyncRescueRedis
 
 __all__ = ["AsyncRescueWork"]
 
@@ -194,7 +195,7 @@ class AsyncRescueWork:
         try:
             reply = read_lease(await self._redis.script("lease", settings.keys, args), want)
             offset = from_ms(reply.now_ms) - utc_now()
-        except (*RESCUE_REDIS_ERRORS, ValueError) as exc:
+        except (*REDIS_ERRORS, ValueError) as exc:
             self._failed(exc)
             return None
         self._answered()
@@ -291,7 +292,7 @@ class AsyncRescueWork:
                 try:
                     reply = await self._redis.script("record", self._settings.keys, args)
                     recorded = read_recorded(reply, len(entries))
-                except RESCUE_REDIS_ERRORS as exc:
+                except REDIS_ERRORS as exc:
                     with self._guard:
                         for entry in self._pending:  # kept through an outage
                             entry.lenient = True
@@ -342,7 +343,7 @@ class AsyncRescueWork:
             try:
                 reply = await self._redis.script("renew", settings.keys, settings.renew_args(part))
                 kept = read_flags(reply, len(part))
-            except RESCUE_REDIS_ERRORS as exc:
+            except REDIS_ERRORS as exc:
                 self._failed(exc)
                 return
             self._answered()

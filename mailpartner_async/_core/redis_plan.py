@@ -18,7 +18,7 @@ from typing import Final
 
 from .errors import ConfigurationError
 from .secrets import Secret
-from .settings import check_count, check_rate_limit
+from .settings import check_count, check_rate_limit, check_seconds
 
 __all__ = [
     "CALL_DEADLINE",
@@ -320,13 +320,7 @@ def _checked(url: object, key: object, period: object) -> tuple[str, str, float]
     url = check_redis_url(url)
     if not isinstance(key, str) or not key.strip():
         raise ConfigurationError(f"key must be a non-blank string, got {key!r}")
-    if (
-        isinstance(period, bool)
-        or not isinstance(period, int | float)
-        or not (0 < period < math.inf)
-    ):
-        raise ConfigurationError(f"period must be a positive number of seconds, got {period!r}")
-    return url, key, float(period)
+    return url, key, check_seconds("period", period)
 
 
 # What urllib.parse.urlsplit says of a URL it cannot split, when it quotes nothing.

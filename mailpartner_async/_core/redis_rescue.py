@@ -10,7 +10,6 @@ an unreachable Redis, as the rate limiter does.
 from __future__ import annotations
 
 import dataclasses
-import math
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -19,6 +18,7 @@ from .models import BatchItem, BatchProgress, CancelOutcome, ScheduledMessage
 from .redis_plan import RedisReplyError
 from .rescue import CANCEL_CUTOFF
 from .rescue_ledger import NO_SEND, decode_outcome, from_ms, scheduled
+from .settings import check_seconds
 
 __all__ = [
     "MAX_CAMPAIGN",
@@ -90,24 +90,19 @@ def rescue_keys(campaign: object) -> RescueKeys:
 
 def check_lease(lease: object) -> float:
     """``lease``: a finite number of seconds, :data:`MIN_LEASE` or more."""
-    if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease < math.inf:
-        raise ConfigurationError(f"lease must be a positive number of seconds, got {lease!r}")
-    if lease < MIN_LEASE:
+    seconds = check_seconds("lease", lease)
+    if seconds < MIN_LEASE:
         raise ConfigurationError(
             f"lease must be at least {MIN_LEASE:g} s, got {lease!r}: a worker renews its "
             "leases every third of it, and starts no id whose lease may have lapsed, so a "
             "shorter one would lapse before its cancel starts"
         )
-    return float(lease)
+    return seconds
 
 
 def check_ttl(ttl: object) -> float | None:
     """``ttl``: ``None``, or a finite number of seconds over 0."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
-        raise ConfigurationError(f"ttl must be None or a positive number of seconds, got {ttl!r}")
-    return float(ttl)
+    return check_seconds("ttl", ttl, or_none=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import os
 import random
 import unicodedata
 from collections.abc import Callable
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, TypeGuard, overload
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -28,6 +28,7 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CLIENT_ADDRESS",
     "DEFAULT_MAX_CONCURRENCY_BY_TRANSPORT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RATE_LIMIT",
@@ -46,6 +47,7 @@ __all__ = [
     "check_count",
     "check_local_address",
     "check_retries",
+    "check_seconds",
     "check_timeout",
     "is_loopback",
     "resolve_api_key",
@@ -181,6 +183,10 @@ def _refuse_hidden_characters(base_url: str) -> None:
 LOCAL_ADDRESS_EXTENSION: Final = "mailpartner.local_address"
 """The request extension carrying a client's ``local_address`` to a transport object
 that makes no connection but answers as if from that address (the fake's)."""
+
+DEFAULT_CLIENT_ADDRESS: Final = "127.0.0.1"
+"""The address the fake counts a request from when it knows none: in process, a
+client without ``local_address``; over HTTP, a peer with no address (a Unix socket)."""
 
 
 def check_local_address(value: object) -> str | None:
@@ -320,20 +326,45 @@ def check_timeout(timeout: object) -> Timeout:
         if all(value is None or _is_positive(value) for value in phases):
             return Timeout(*(None if value is None else float(value) for value in phases))
     elif _is_positive(timeout):
-        seconds = float(timeout)  # type: ignore[arg-type]
+        seconds = float(timeout)
         return Timeout(seconds, seconds, seconds, seconds)
     raise ConfigurationError(
         f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
     )
 
 
-def _is_positive(value: object) -> bool:
+def _is_positive(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is a finite number of seconds over 0 (an int or a float, not
+    a bool)."""
     return (
         not isinstance(value, bool)
         and isinstance(value, int | float)
         and value > 0
         and math.isfinite(value)
     )
+
+
+@overload
+def check_seconds(name: str, value: object, *, or_none: Literal[False] = False) -> float: ...
+@overload
+def check_seconds(name: str, value: object, *, or_none: bool) -> float | None: ...
+
+
+def check_seconds(name: str, value: object, *, or_none: bool = False) -> float | None:
+    """``value`` as a float when it is a finite number of seconds over 0 (an int or a
+    float, not a bool); with ``or_none``, ``None`` too. Anything else is a
+    :class:`ConfigurationError` naming ``name``::
+
+        check_seconds("lease", 30)                # 30.0
+        check_seconds("ttl", None, or_none=True)  # None
+        check_seconds("period", float("inf"))     # ConfigurationError: period must be ...
+    """
+    if or_none and value is None:
+        return None
+    if not _is_positive(value):
+        expected = "None or a positive" if or_none else "a positive"
+        raise ConfigurationError(f"{name} must be {expected} number of seconds, got {value!r}")
+    return float(value)
 
 
 # --- everything a client is built with --------------------------------------------------

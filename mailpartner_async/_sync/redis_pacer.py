@@ -22,8 +22,8 @@ from .._core.redis_plan import (
     RedisReplyError,
     Reservation,
 )
+from .._redis_calls import REDIS_ERRORS
 from .pacer import Pacer
-from .redis_scripts import REDIS_ERRORS
 
 __all__ = ["RedisPacer", "SharedBudget"]
 

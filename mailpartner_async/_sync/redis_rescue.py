@@ -52,9 +52,10 @@ from .._core.rescue import Clock, RescuePlan, checked_now, plan_rescue
 from .._core.rescue_calls import WorkSettings
 from .._core.rescue_ledger import QueueEntry, queue_entry
 from .._core.secrets import Secret, redact
+from .._redis_calls import REDIS_ERRORS
 from .batch import check_clock, check_ids
 from .client import MailPartner
-from .rescue_redis import RESCUE_REDIS_ERRORS, RescueRedis, usable_redis_url
+from .rescue_redis import RescueRedis, usable_redis_url
 from .rescue_work import RescueWork
 
 __all__ = ["RedisRescue"]
@@ -286,13 +287,13 @@ class RedisRescue:
         raised as ours."""
         try:
             return self._redis.script(name, self._layout.all, args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     def _command(self, *args: str) -> object:
         try:
             return self._redis.command(*args)
-        except RESCUE_REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._unavailable(exc)
 
     def _unavailable(self, exc: BaseException) -> NoReturn:

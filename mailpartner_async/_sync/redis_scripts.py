@@ -15,10 +15,7 @@ Needs the ``redis`` extra; only :mod:`mailpartner_async.redis` imports it.
 
 from __future__ import annotations
 
-import threading
-from typing import Final
-
-from redis import Redis, RedisError
+from redis import Redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
@@ -27,16 +24,12 @@ from .._core.redis_plan import (
     PAUSE,
     RESERVE,
     RedisPlan,
-    RedisReplyError,
     Reservation,
     read_reservation,
 )
+from .._redis_calls import REDIS_ERRORS, call_within_deadline
 
-__all__ = ["REDIS_ERRORS", "RedisScripts"]
-
-# What a call to Redis raises when Redis is away, too slow, or answers nonsense
-# (TimeoutError, the deadline's, is an OSError).
-REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["RedisScripts"]
 
 
 class RedisScripts:
@@ -83,24 +76,8 @@ class RedisScripts:
         """``script`` run, given up after the plan's ``call_deadline`` however its reply
         trickles in (redis-py's socket time-out bounds each read, not the call)."""
         deadline = self._plan.call_deadline
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            self._client.connection_pool.disconnect(inuse_connections=True)
-
-        watchdog = threading.Timer(deadline, expire)
-        watchdog.start()
-        try:
-            return script(keys=keys, args=args)
-        except Exception:
-            # Whatever a read of a socket closed under it raises (redis-py may
-            # raise ValueError on a closed file) is the deadline's doing.
-            if expired.is_set():
-                raise TimeoutError(f"no answer from Redis in {deadline:g} s") from None
-            raise
-        finally:
-            watchdog.cancel()
+        pool = self._client.connection_pool
+        return call_within_deadline(pool, deadline, lambda: script(keys=keys, args=args))
 
     def _drop_connections(self) -> None:
         # The idle connections of the pool died with the server too: without this, the

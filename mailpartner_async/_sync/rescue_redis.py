@@ -14,9 +14,8 @@ once, for the caller to handle. Needs the ``redis`` extra.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from redis import ConnectionPool as BlockingPool
 from redis import Redis as BlockingRedis
@@ -25,13 +24,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as BlockingRetry
 
 from .._core.errors import ConfigurationError
-from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, RedisReplyError, check_redis_url
+from .._core.redis_plan import CALL_DEADLINE, SOCKET_TIMEOUT, check_redis_url
 from .._core.secrets import Secret
+from .._redis_calls import call_within_deadline
 
-__all__ = ["RESCUE_REDIS_ERRORS", "RescueRedis", "usable_redis_url"]
-
-# What a call raises when Redis is away, too slow, or answers nonsense.
-RESCUE_REDIS_ERRORS: Final = (RedisError, OSError, RedisReplyError)
+__all__ = ["RescueRedis", "usable_redis_url"]
 
 Args = Sequence[str | int | float]
 
@@ -74,24 +71,14 @@ class _Blocking:
         return self._within_deadline(lambda: self.client.execute_command(*args))  # type: ignore[no-untyped-call]
 
     def _within_deadline(self, call: Any) -> object:
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            self.client.connection_pool.disconnect(inuse_connections=True)
-
-        watchdog = threading.Timer(CALL_DEADLINE, expire)
-        watchdog.start()
+        pool = self.client.connection_pool
         try:
-            return call()
+            return call_within_deadline(pool, CALL_DEADLINE, call)
         except Exception:
-            # Whatever a read of a socket closed under it raises is the deadline's doing.
-            if expired.is_set():
-                raise TimeoutError(f"no answer from Redis in {CALL_DEADLINE:g} s") from None
-            self.client.connection_pool.disconnect(inuse_connections=False)
+            # The idle connections died with the server too: drop them (after the
+            # deadline, its timer has closed them all already).
+            pool.disconnect(inuse_connections=False)
             raise
-        finally:
-            watchdog.cancel()
 
     def close(self) -> None:
         self.client.close()

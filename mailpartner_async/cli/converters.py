@@ -4,31 +4,36 @@ or raises ``argparse.ArgumentTypeError`` with one line saying what is expected."
 from __future__ import annotations
 
 import argparse
-import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from .._core.errors import ConfigurationError
-from .._core.settings import check_count, check_local_address
+from .._core.settings import check_count, check_local_address, check_seconds
 
 __all__ = ["port", "positive_int", "positive_seconds", "rate_limit", "source_address"]
 
+T = TypeVar("T")
+
 
 def positive_int(text: str) -> int:
-    try:
-        return check_count("the value", int(text), minimum=1)
-    except ValueError:  # ConfigurationError is one too
-        raise argparse.ArgumentTypeError(
-            f"must be an integer of at least 1, got {text!r}"
-        ) from None
+    return _checked(
+        text, "an integer of at least 1", lambda: check_count("the value", int(text), minimum=1)
+    )
 
 
 def positive_seconds(text: str) -> float:
+    return _checked(
+        text, "a positive number of seconds", lambda: check_seconds("the value", float(text))
+    )
+
+
+def _checked(text: str, expected: str, convert: Callable[[], T]) -> T:
+    """``convert()``'s value; the ``ValueError`` it raises (a ``ConfigurationError`` is
+    one too) said as the option's one line: what is ``expected``, and the ``text``."""
     try:
-        seconds = float(text)
+        return convert()
     except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return seconds
+        raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
 
 
 def port(text: str) -> int:

@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import parse_qsl
 
+from .._core.settings import DEFAULT_CLIENT_ADDRESS
+
 if TYPE_CHECKING:
     from ._fake import FakeMailPartner
 
 __all__ = ["FakeASGIApp"]
-
-_UNKNOWN_PEER = "127.0.0.1"
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
@@ -53,7 +53,7 @@ class FakeASGIApp:
         params = parse_qsl(query, keep_blank_values=True)
         # The peer's address, as the provider counts its cap (none over a Unix socket).
         client = scope.get("client")
-        address = str(client[0]) if client else _UNKNOWN_PEER
+        address = str(client[0]) if client else DEFAULT_CLIENT_ADDRESS
         answer = self.fake.handle(scope["method"], scope["path"], params, client_address=address)
         if answer.failure is not None:
             while (await receive())["type"] != "http.disconnect":

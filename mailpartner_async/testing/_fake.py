@@ -23,7 +23,12 @@ from .._async.client import AsyncMailPartner
 from .._async.fake_transport import FakeAsyncTransport
 from .._core.errors import ConfigurationError
 from .._core.secrets import redact_params
-from .._core.settings import RetryPolicy, check_count
+from .._core.settings import (
+    DEFAULT_CLIENT_ADDRESS,
+    RetryPolicy,
+    check_count,
+    check_seconds,
+)
 from .._sync.fake_transport import FakeTransport
 from ._answers import FakeResponse, code_answer, plain_answer, unavailable_answer
 from ._asgi import FakeASGIApp
@@ -88,7 +93,7 @@ class RecordedRequest:
     status: int | None
     code: int | None
     fault: FaultKind | None = None
-    client_address: str = "127.0.0.1"
+    client_address: str = DEFAULT_CLIENT_ADDRESS
 
     @property
     def message_id(self) -> str | None:
@@ -119,15 +124,6 @@ class _Message:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_window(seconds: object) -> float:
-    number = math.nan
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        number = float(seconds)
-    if not 0 < number < math.inf:
-        raise ValueError(f"rate_window must be a positive number of seconds: {seconds!r}")
-    return number
 
 
 class FakeMailPartner:
@@ -185,7 +181,7 @@ class FakeMailPartner:
         self._schedule_unknown = schedule_unknown
         self._rate_limit = rate_limit_per_minute
         self._rate_clock = rate_clock or time.monotonic
-        self._rate_window = _check_window(rate_window)
+        self._rate_window = check_seconds("rate_window", rate_window)
         self._lock = threading.Lock()
         self._messages: dict[str, _Message] = {}
         self._requests: list[RecordedRequest] = []
@@ -325,7 +321,7 @@ class FakeMailPartner:
         path: str,
         params: Iterable[tuple[str, str]],
         *,
-        client_address: str = "127.0.0.1",
+        client_address: str = DEFAULT_CLIENT_ADDRESS,
     ) -> FakeResponse:
         """Answer one request: the whole fake, with no I/O.
 

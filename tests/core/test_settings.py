@@ -30,6 +30,7 @@ from mailpartner_async._core.settings import (
     check_count,
     check_rate_limit,
     check_retries,
+    check_seconds,
     check_timeout,
     resolve_api_key,
     resolve_base_url,
@@ -381,6 +382,39 @@ def test_check_count_refuses_bools_non_ints_and_small_values_naming_them(
 ) -> None:
     with pytest.raises(ConfigurationError) as caught:
         check_count("n", value, minimum=minimum)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("value", "or_none", "expected"),
+    [(1, False, 1.0), (0.25, False, 0.25), (2**40, False, 2.0**40), (None, True, None)],
+)
+def test_check_seconds_returns_a_float_over_0_or_none_when_allowed(
+    value: object, or_none: bool, expected: float | None
+) -> None:
+    checked = check_seconds("s", value, or_none=or_none)
+    assert (checked, type(checked)) == (expected, type(expected))
+
+
+@pytest.mark.parametrize(
+    ("value", "or_none", "message"),
+    [
+        (0, False, "s must be a positive number of seconds, got 0"),
+        (-0.5, False, "s must be a positive number of seconds, got -0.5"),
+        (math.inf, False, "s must be a positive number of seconds, got inf"),
+        (math.nan, False, "s must be a positive number of seconds, got nan"),
+        (True, False, "s must be a positive number of seconds, got True"),
+        ("5", False, "s must be a positive number of seconds, got '5'"),
+        (None, False, "s must be a positive number of seconds, got None"),
+        (0, True, "s must be None or a positive number of seconds, got 0"),
+        (False, True, "s must be None or a positive number of seconds, got False"),
+    ],
+)
+def test_check_seconds_refuses_anything_but_a_finite_number_over_0_naming_it(
+    value: object, or_none: bool, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        check_seconds("s", value, or_none=or_none)
     assert caught.value.message == message
 
 

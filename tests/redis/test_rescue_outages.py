@@ -194,6 +194,7 @@ async def test_a_redis_restarted_empty_mid_work_records_what_was_held_then_names
     assert "submit the campaign again" in error.message
     assert error.outcomes == []
     progress = error.progress
+    assert progress is not None
     requested = [str(r.message_id) for r in server.requests]
     assert len(requested) == len(set(requested)) < len(ids)  # none sent twice
     # Every answer the worker got was recorded: before the outage in the old Redis,
