@@ -82,7 +82,10 @@ def test_sync_client_threads_share_one_budget(
     with MailPartner("k", base_url=server.base_url, rate_limiter=limiter) as client:
         outcomes = client.cancel_many([str(n) for n in range(12)], concurrency=8)
     assert all(outcome.ok for outcome in outcomes)
-    assert busiest_window([r.arrived for r in server.requests], 1.0) <= 5
+    # Starts are paced; arrivals are measured: a window 100 ms short of the period
+    # leaves room for the threads' arrival jitter on a loaded machine (6 arrivals were
+    # once seen within 1.0 s), and a pace past 5 a period still shows in it.
+    assert busiest_window([r.arrived for r in server.requests], 0.9) <= 5
 
 
 @pytest.mark.anyio
