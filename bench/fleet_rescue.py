@@ -56,9 +56,9 @@ from mailpartner_async import ScheduledMessage  # noqa: E402
 from tests.support.rescue_worker import START  # noqa: E402
 
 RATE_LIMIT = 2000
-# Real ms: the most a start's way from Redis to the fake varied here was 61 ms (x20, four
-# workers, on 2 CPUs shared with another engineer's test runs); the fleet tests allow the
-# same 100 ms (5 % of their 2 s window).
+# Real ms, what the fleet tests allow too (5 % of their 2 s window). On 2 CPUs shared with
+# other engineers' test runs, the most seen was 38 ms in the full-size runs (x2.5 to x6);
+# at x20 it was 23 to 160 ms, so there 100 ms is not always enough.
 JITTER_MS = 100.0
 
 
