@@ -266,7 +266,8 @@ def bench(session: nox.Session) -> None:
     `-- --rescue` runs the rescue bench instead (as `nox -s rescue`); `-- --fleet`
     runs the 5-minute fleet bench instead: 4 processes on one Redis limiter;
     `-- --fleet-rescue` runs the fleet rescue bench instead: 100,000 ids through one
-    Redis rescue with 1, 2 and 4 addresses (`--ids`, `--minutes`, `--speed` scale it).
+    Redis rescue with 1, 2 and 4 addresses (`--ids`, `--minutes`, `--speed` scale it;
+    `--speed 6,5,2.5` gives each fleet size its own clock, `--jitter-ms` the limiters' slack).
     """
     if "--rescue" in session.posargs:
         install(session)
