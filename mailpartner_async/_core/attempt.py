@@ -89,16 +89,22 @@ def attempt_failure(
 
 
 def deadline_passed(
-    failure: MailPartnerError | None, *, message_id: str, deadline: float | None
+    failure: MailPartnerError | None,
+    *,
+    message_id: str,
+    deadline: float | None,
+    request_sent: bool = True,
 ) -> MailPartnerError:
-    """``failure``, or, when there is none, the error of an attempt its deadline ended
-    (the request may have reached the server)."""
+    """``failure``, or, when there is none, the error of an attempt its deadline ended:
+    the request may have reached the server, unless the transport knows that not a
+    byte of it was written (``request_sent=False``: the deadline came while the
+    connection was being opened)."""
     if failure is not None:
         return failure
     return APITimeoutError(
         f"the attempt took longer than its time-out ({deadline} s)",
         message_id=message_id,
-        request_sent=True,
+        request_sent=request_sent,
     )
 
 

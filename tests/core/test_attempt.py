@@ -147,6 +147,18 @@ def test_a_deadline_passed_without_a_failure_is_a_timeout_of_a_request_maybe_sen
     )
 
 
+def test_a_deadline_passed_before_a_byte_was_written_is_a_timeout_of_a_request_not_sent() -> None:
+    error = deadline_passed(None, message_id="300", deadline=2.5, request_sent=False)
+
+    assert _connection(error) == (
+        APITimeoutError,
+        "the attempt took longer than its time-out (2.5 s)",
+        "300",
+        False,
+        True,
+    )
+
+
 def test_a_deadline_passed_after_a_failure_is_that_failure() -> None:
     assert deadline_passed(MAPPED, message_id="300", deadline=2.5) is MAPPED
 

@@ -100,3 +100,21 @@ def test_transport_and_http_client_exclude_each_other() -> None:
 
     with pytest.raises(ConfigurationError):
         AsyncMailPartner(KEY, http_client=httpx.AsyncClient(), transport="aiohttp")
+
+
+@pytest.mark.parametrize("proxy", ["socks5://127.0.0.1:1080", "socks5h://proxy.test:1080"])
+def test_aiohttp_refuses_a_socks_proxy_from_the_environment_saying_which_transports_can(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp speaks no SOCKS: it would send the request to the proxy as to an HTTP one.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    with pytest.raises(ConfigurationError) as caught:
+        _client("https://api.mailpartner.fr/v1")
+    scheme = proxy.partition("://")[0]
+    assert caught.value.message == (
+        f"the environment names a {scheme}:// proxy, which aiohttp cannot use: "
+        "use transport='httpx' or 'httpx2', which speak SOCKS"
+    )

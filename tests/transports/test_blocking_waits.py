@@ -35,6 +35,7 @@ from mailpartner_async._core.settings import Settings
 from mailpartner_async._sync.ids import Stop
 from mailpartner_async._sync.transports import open_transport
 from tests.support.hostile import HostileServer, drip
+from tests.support.socks import SocksProxy
 from tests.support.transports import TRANSPORTS
 
 KEY = "waits-key-0123456789"
@@ -147,6 +148,45 @@ def test_closing_a_sync_batch_stuck_on_a_silent_server_returns_at_once(
         returned_at = time.monotonic()
         closer.join()
         assert sdk_threads() == []
+
+    assert returned_at - closed_at[0] < PROMPT
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_closing_a_sync_batch_stuck_on_a_silent_socks_proxy_returns_at_once(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy takes each connection and never answers the greeting: the batch's stop
+    # shuts the connections still being opened, as those already open.
+    pytest.importorskip("socksio", reason="httpx speaks SOCKS through socksio")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    closed_at: list[float] = []
+    with SocksProxy(mode="silent") as proxy:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        client = MailPartner(
+            KEY,
+            base_url="http://api.mailpartner.test/v1",
+            allow_insecure_http=True,
+            transport=transport,  # type: ignore[arg-type]
+            timeout=TIMEOUT,
+            max_retries=3,
+            rate_limit=None,
+        )
+        with client, client.cancel_iter(IDS, concurrency=len(IDS)) as outcomes:
+
+            def close_soon() -> None:
+                time.sleep(0.3)  # every id's connection is at the proxy by now
+                closed_at.append(time.monotonic())
+                outcomes.close()
+
+            closer = threading.Thread(target=close_soon)
+            closer.start()
+            assert list(outcomes) == []
+            returned_at = time.monotonic()
+            closer.join()
+        assert len(proxy.peers) == len(IDS)
 
     assert returned_at - closed_at[0] < PROMPT
 

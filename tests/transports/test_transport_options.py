@@ -3,8 +3,8 @@ settings and proxies read once, and a bug that still gives every id its outcome.
 
 from __future__ import annotations
 
-import importlib.util
 import ssl
+import sys
 from typing import Any
 
 import httpx
@@ -108,8 +108,7 @@ def test_the_sync_clients_own_transport_goes_through_the_environments_proxy(
 def test_a_socks_proxy_without_socksio_is_a_configuration_error_on_either_client(
     client_class: Any, transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if importlib.util.find_spec("socksio") is not None:
-        pytest.skip("socksio is installed here")
+    monkeypatch.setitem(sys.modules, "socksio", None)  # as if it were not installed
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)

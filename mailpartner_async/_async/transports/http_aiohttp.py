@@ -58,6 +58,18 @@ __all__ = [
 ]
 
 
+def _http_proxy(proxy: str | None) -> str | None:
+    """``proxy``, which aiohttp can use only if it is an HTTP(S) proxy: given another
+    (a SOCKS proxy), it would send the request there as to an HTTP proxy."""
+    scheme = "" if proxy is None else proxy.partition("://")[0].lower()
+    if proxy is not None and scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"the environment names a {scheme}:// proxy, which aiohttp cannot use: "
+            "use transport='httpx' or 'httpx2', which speak SOCKS"
+        )
+    return proxy
+
+
 class AsyncAiohttpTransport:
     """Sends attempts over an ``aiohttp.ClientSession`` the SDK owns (made at first
     use, inside the event loop)."""
@@ -66,7 +78,7 @@ class AsyncAiohttpTransport:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._proxy = proxy_for(settings.base_url)
+        self._proxy = _http_proxy(proxy_for(settings.base_url))
         self._ssl = ssl_context(settings.base_url)
         self._headers = {
             "User-Agent": f"mailpartner-async/{__version__} aiohttp/{aiohttp.__version__}",

@@ -137,7 +137,10 @@ class AsyncHttpxTransport:
                     stopped=attempt.aborted,
                 )
         return None, deadline_passed(
-            failure, message_id=request.message_id, deadline=timeout.deadline
+            failure,
+            message_id=request.message_id,
+            deadline=timeout.deadline,
+            request_sent=attempt.may_have_reached(),
         )
 
     async def aclose(self) -> None:

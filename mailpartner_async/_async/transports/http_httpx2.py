@@ -140,7 +140,10 @@ class AsyncHttpx2Transport:
                     stopped=attempt.aborted,
                 )
         return None, deadline_passed(
-            failure, message_id=request.message_id, deadline=timeout.deadline
+            failure,
+            message_id=request.message_id,
+            deadline=timeout.deadline,
+            request_sent=attempt.may_have_reached(),
         )
 
     async def aclose(self) -> None:
